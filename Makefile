@@ -1,0 +1,47 @@
+# lua-campaign: thin wrapper over scripts/ and cmake.
+#   make demo    the ACS "update a profile" workflow against the bundled emulator
+#   make test    every spec on Lua 5.4 and LuaJIT; last line `N passed, N failed`
+#   make bench   benchmarks, printed as ratios against baselines measured in the same run
+FLAVOURS ?= 5.4 jit
+PREFIX   ?= /usr/local
+BUILD    := build
+
+.PHONY: all bootstrap build test demo bench lint install clean $(addprefix build-,$(FLAVOURS))
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap $(addprefix build-,$(FLAVOURS))
+
+$(addprefix build-,$(FLAVOURS)): build-%:
+	@mkdir -p $(BUILD)
+	@cmake -S . -B $(BUILD)/cmake-$* -DLUA_FLAVOUR=$* \
+	  -DCMAKE_LIBRARY_OUTPUT_DIRECTORY=$(CURDIR)/$(BUILD)/$* >$(BUILD)/cmake-$*.log 2>&1 \
+	  || { cat $(BUILD)/cmake-$*.log; exit 1; }
+	@cmake --build $(BUILD)/cmake-$* -j2 >$(BUILD)/build-$*.log 2>&1 \
+	  || { cat $(BUILD)/build-$*.log; exit 1; }
+	@test -f $(BUILD)/$*/campaign.so || { echo "build: $(BUILD)/$*/campaign.so was not built" >&2; exit 1; }
+
+test: build
+	@scripts/run-tests
+
+demo: build
+	@scripts/demo
+
+bench: build
+	@scripts/bootstrap --bench
+	@scripts/bench
+
+lint:
+	@luacheck -q lua bin spec emulator examples bench
+
+install: bootstrap
+	cmake -S . -B $(BUILD)/cmake-install -DLUA_FLAVOUR=5.4 -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD)/cmake-install
+	cmake --install $(BUILD)/cmake-install
+	install -D -m 0755 bin/campaign $(DESTDIR)$(PREFIX)/bin/campaign
+
+clean:
+	rm -rf $(BUILD)
