@@ -4,9 +4,10 @@
 #   make bench   benchmarks, printed as ratios against baselines measured in the same run
 FLAVOURS ?= 5.4 jit
 PREFIX   ?= /usr/local
+FUZZ_SECONDS ?= 30
 BUILD    := build
 
-.PHONY: all bootstrap build test demo bench lint install clean $(addprefix build-,$(FLAVOURS))
+.PHONY: all bootstrap build test demo bench memcheck fuzz lint install clean $(addprefix build-,$(FLAVOURS))
 
 all: build
 
@@ -33,6 +34,14 @@ demo: build
 bench: build
 	@scripts/bootstrap --bench
 	@scripts/bench
+
+memcheck: build
+	@scripts/bootstrap --bench
+	@scripts/memcheck
+
+fuzz: build
+	@scripts/bootstrap --bench
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 lint:
 	@luacheck -q lua bin spec emulator examples bench
