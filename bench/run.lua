@@ -1,0 +1,249 @@
+-- bench/run.lua: runs every measurement once, in one run, and prints markdown tables where each
+-- figure is a ratio against a baseline measured in the same run (the baseline's own req/s is
+-- shown so the ratio can be read). Started by scripts/bench, which builds raw_curl, starts the
+-- servers and passes them in the environment:
+--   BENCH_RAW              path of the raw_curl binary
+--   BENCH_SECONDS          seconds per throughput measurement (default 2)
+--   BENCH_STATIC_URL, BENCH_STATIC_TLS_URL, BENCH_STATIC_CAFILE     bench/static-server
+--   BENCH_EMU_URL, BENCH_EMU_TLS_URL, BENCH_EMU_CAFILE, BENCH_EMU_ORG, BENCH_EMU_TOKEN,
+--   BENCH_EMU_API_KEY, BENCH_EMU_PATH                                the emulator (optional)
+--   BENCH_OPENRESTY_CMD    a command printing `rps=` for the OpenResty client (optional)
+-- Exits 1 when a measurement failed (its cell reads "failed"); the tables still print.
+local env = os.getenv
+
+local seconds = tonumber(env("BENCH_SECONDS") or "") or 2
+local raw = env("BENCH_RAW") or "build/bench/raw_curl"
+local failures = {}
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local lua_env = {
+  ["5.4"] = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH='build/5.4/?.so;;' lua5.4",
+  jit = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH='build/jit/?.so;;' luajit",
+}
+
+-- A server: where the profile lives and how to authenticate.
+local function server(prefix, tls)
+  local base = env(prefix .. (tls and "_TLS_URL" or "_URL"))
+  if not base or base == "" then return nil end
+  local org = env(prefix .. "_ORG") or "bench"
+  local path = env(prefix .. "_PATH") or "profileAndServices/profile/@bench"
+  return {
+    base = base, org = org, path = path, tls = tls,
+    url = base .. "/" .. org .. "/campaign/" .. path,
+    cafile = tls and env(prefix .. "_CAFILE") or nil,
+    token = env(prefix .. "_TOKEN") or "bench-token",
+    api_key = env(prefix .. "_API_KEY") or "bench-api-key",
+  }
+end
+
+local servers = {
+  { name = "static nginx, HTTP", s = server("BENCH_STATIC", false) },
+  { name = "static nginx, HTTPS", s = server("BENCH_STATIC", true) },
+  { name = "emulator, HTTP", s = server("BENCH_EMU", false) },
+  { name = "emulator, HTTPS", s = server("BENCH_EMU", true) },
+}
+
+local patch_body = '{"phone":"3301020304","firstName":"John"}'
+
+-- Runs a command and returns the figures it printed, or nil after recording the failure.
+local function measure(label, cmd)
+  io.stderr:write("bench: ", label, "\n")
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  local rps = tonumber(out:match("rps=([%d.]+)") or out:match("Requests/sec:%s*([%d.]+)"))
+  local non2xx = tonumber(out:match("Non%-2xx or 3xx responses:%s*(%d+)") or "0")
+  local errors = out:match("Socket errors:[^\n]*")
+  if not ok or not rps or non2xx > 0 or errors then
+    failures[#failures + 1] = ("%s\n  $ %s\n%s"):format(label, cmd, out:sub(1, 1500))
+    return nil
+  end
+  local figures = { rps = rps }
+  for k, v in out:gmatch("([%w_]+)=([%d.]+)") do figures[k] = tonumber(v) end
+  return figures
+end
+
+local function raw_cmd(s, o)
+  local parts = { q(raw), "--url", q(s.url), "--seconds", seconds,
+    "--header", q("Authorization: Bearer " .. s.token), "--header", q("X-Api-Key: " .. s.api_key),
+    "--header", q("Cache-Control: no-cache"), "--header", q("Accept: application/json") }
+  if s.cafile then parts[#parts + 1] = "--cafile " .. q(s.cafile) end
+  if o.method then parts[#parts + 1] = "--method " .. o.method .. " --data " .. q(patch_body) end
+  if o.concurrency then parts[#parts + 1] = "--concurrency " .. o.concurrency end
+  if o.http2 then parts[#parts + 1] = "--http2" end
+  return table.concat(parts, " ")
+end
+
+local function client_cmd(s, o)
+  local parts = { lua_env[o.lua or "5.4"], "bench/client_bench.lua", "--base-url", q(s.base),
+    "--org", q(s.org), "--path", q(s.path), "--token", q(s.token), "--api-key", q(s.api_key),
+    "--mode", o.mode, "--seconds", seconds, "--http2", o.http2 and "on" or "off" }
+  if s.cafile then parts[#parts + 1] = "--cafile " .. q(s.cafile) end
+  if o.concurrency then parts[#parts + 1] = "--concurrency " .. o.concurrency end
+  if o.extra then parts[#parts + 1] = o.extra end
+  return table.concat(parts, " ")
+end
+
+local function wrk_cmd(s, o)
+  return ("BENCH_METHOD=%s BENCH_BODY=%s BENCH_TOKEN=%s BENCH_API_KEY=%s "
+    .. "wrk -t1 -c%d -d%ds -s bench/wrk_request.lua %s"):format(
+    o.method or "GET", q(patch_body), q(s.token), q(s.api_key), o.concurrency or 1,
+    math.max(1, math.ceil(seconds)), q(s.url))
+end
+
+local function luasocket_cmd(s)
+  local cmd = lua_env["5.4"] .. " bench/luasocket_bench.lua --url " .. q(s.url) .. " --seconds " .. seconds
+    .. " --token " .. q(s.token) .. " --api-key " .. q(s.api_key)
+  if s.cafile then cmd = cmd .. " --cafile " .. q(s.cafile) end
+  return cmd
+end
+
+local function ratio(x, base)
+  if not x then return "failed" end
+  if not base then return ("%.0f req/s (no baseline)"):format(x.rps) end
+  return ("%.2fx"):format(x.rps / base.rps)
+end
+
+local function rps(x)
+  return x and ("%.0f"):format(x.rps) or "failed"
+end
+
+local out = {}
+local function emit(line) out[#out + 1] = line; print(line) end
+
+local function table_header(cols)
+  emit("| " .. table.concat(cols, " | ") .. " |")
+  local rule = {}
+  for i = 1, #cols do rule[i] = "---" end
+  emit("|" .. table.concat(rule, "|") .. "|")
+end
+
+-- 1. Sequential keep-alive requests on one connection.
+emit(("## Sequential requests, one connection (%g s each)"):format(seconds))
+emit("")
+emit("Baseline: raw libcurl, one reused easy handle (bench/raw_curl.c).")
+emit("Ratios are req/s over the baseline's.")
+emit("")
+table_header({ "server", "request", "raw libcurl req/s", "campaign Lua 5.4", "campaign LuaJIT",
+  "wrk -c1", "LuaSocket+cjson / LuaSec" })
+for _, srv in ipairs(servers) do
+  local s = srv.s
+  if s then
+    for _, method in ipairs({ "GET", "PATCH" }) do
+      local o = { method = method ~= "GET" and method or nil, mode = method == "GET" and "get" or "patch" }
+      local label = srv.name .. " " .. method
+      local base = measure(label .. ": raw libcurl", raw_cmd(s, o))
+      local c54 = measure(label .. ": campaign 5.4", client_cmd(s, o))
+      local cjit = measure(label .. ": campaign LuaJIT", client_cmd(s, { mode = o.mode, lua = "jit" }))
+      local wrk = measure(label .. ": wrk -c1", wrk_cmd(s, o))
+      local peer = "-"
+      if method == "GET" and srv.name:match("^static") then
+        peer = ratio(measure(label .. ": LuaSocket", luasocket_cmd(s)), base)
+      end
+      emit(("| %s | %s%s | %s | %s | %s | %s | %s |"):format(srv.name, method,
+        method == "GET" and " + decode" or "", rps(base), ratio(c54, base), ratio(cjit, base),
+        ratio(wrk, base), peer))
+    end
+  end
+end
+emit("")
+
+-- 2. Batch PATCH at increasing concurrency, against wrk with as many connections.
+emit(("## Batch PATCH (client:batch, 1000 requests per batch, %g s each)"):format(seconds))
+emit("")
+emit("Baseline: wrk with as many connections as the concurrency (the server's limit).")
+emit("")
+table_header({ "server", "concurrency", "wrk req/s", "raw libcurl multi", "campaign batch (Lua 5.4)" })
+for _, srv in ipairs({ servers[1], servers[3] }) do
+  local s = srv.s
+  if s then
+    for _, c in ipairs({ 1, 4, 16, 64 }) do
+      local label = ("%s PATCH c=%d"):format(srv.name, c)
+      local wrk = measure(label .. ": wrk", wrk_cmd(s, { method = "PATCH", concurrency = c }))
+      local r = measure(label .. ": raw multi", raw_cmd(s, { method = "PATCH", concurrency = c }))
+      local cl = measure(label .. ": campaign batch", client_cmd(s, { mode = "batch", concurrency = c }))
+      emit(("| %s | %d | %s | %s | %s |"):format(srv.name, c, rps(wrk), ratio(r, wrk), ratio(cl, wrk)))
+    end
+  end
+end
+emit("")
+
+emit(("## HTTPS batch PATCH at concurrency 16: HTTP/2 multiplexing vs HTTP/1.1 (%g s each)"):format(seconds))
+emit("")
+emit("Baseline: wrk -c16 over HTTPS (HTTP/1.1, 16 connections; wrk has no HTTP/2).")
+emit("")
+table_header({ "server", "wrk req/s", "raw HTTP/1.1", "raw HTTP/2", "campaign HTTP/1.1", "campaign HTTP/2" })
+for _, srv in ipairs({ servers[2], servers[4] }) do
+  local s = srv.s
+  if s then
+    local label = srv.name .. " PATCH c=16"
+    local wrk = measure(label .. ": wrk", wrk_cmd(s, { method = "PATCH", concurrency = 16 }))
+    local r1 = measure(label .. ": raw h1", raw_cmd(s, { method = "PATCH", concurrency = 16 }))
+    local r2 = measure(label .. ": raw h2", raw_cmd(s, { method = "PATCH", concurrency = 16, http2 = true }))
+    local c1 = measure(label .. ": campaign h1", client_cmd(s, { mode = "batch", concurrency = 16 }))
+    local c2 = measure(label .. ": campaign h2",
+      client_cmd(s, { mode = "batch", concurrency = 16, http2 = true }))
+    emit(("| %s | %s | %s | %s | %s | %s |"):format(srv.name, rps(wrk), ratio(r1, wrk), ratio(r2, wrk),
+      ratio(c1, wrk), ratio(c2, wrk)))
+  end
+end
+emit("")
+
+-- 3. The OpenResty client, when its runner exists.
+local openresty = env("BENCH_OPENRESTY_CMD")
+if openresty and openresty ~= "" and servers[3].s then
+  emit("## OpenResty client vs C client, 16 concurrent GETs (emulator, HTTP)")
+  emit("")
+  table_header({ "C client batch req/s", "OpenResty client" })
+  local c = measure("C client c=16 GET", client_cmd(servers[3].s, { mode = "batch", concurrency = 16,
+    extra = "--batch-method GET" }))
+  local o = measure("OpenResty client c=16", openresty)
+  emit(("| %s | %s |"):format(rps(c), ratio(o, c)))
+  emit("")
+end
+
+-- 4. Memory.
+if servers[1].s then
+  emit("## Memory (campaign client, Lua 5.4, static nginx over HTTP)")
+  emit("")
+  local m = measure("memory", client_cmd(servers[1].s, { mode = "memory", concurrency = 64,
+    extra = "--checkpoints 10000,100000 --batch-size 10000" }))
+  table_header({ "peak RSS after 10k GETs", "peak RSS after 100k GETs", "growth",
+    "bytes per batch item (10k PATCH, concurrency 64)" })
+  if m then
+    emit(("| %d KiB | %d KiB | %.2fx | %d |"):format(m.rss_kb_10000, m.rss_kb_100000,
+      m.rss_kb_100000 / m.rss_kb_10000, m.bytes_per_batch_item))
+  else
+    emit("| failed | failed | failed | failed |")
+  end
+  emit("")
+end
+
+-- 5. JSON (bench/json_bench.lua, written with the codec).
+local jf = io.open("bench/json_bench.lua")
+if jf then
+  jf:close()
+  emit("## JSON (bench/json_bench.lua)")
+  emit("")
+  io.stderr:write("bench: JSON\n")
+  local p = io.popen(lua_env["5.4"] .. " bench/json_bench.lua 2>&1")
+  local text = p:read("a")
+  if not p:close() then failures[#failures + 1] = "bench/json_bench.lua\n" .. text end
+  for line in text:gmatch("[^\n]*") do emit(line) end
+  emit("")
+end
+
+local f = io.open(env("BENCH_OUTPUT") or "build/bench/results.md", "w")
+if f then
+  f:write(table.concat(out, "\n"), "\n")
+  f:close()
+end
+
+if #failures > 0 then
+  io.stderr:write(("\nbench: %d measurement(s) failed:\n"):format(#failures))
+  for _, text in ipairs(failures) do io.stderr:write(text, "\n") end
+  os.exit(1)
+end
