@@ -1,0 +1,550 @@
+--- campaign.api: one function per ACS REST operation, client first.
+--
+-- Every function builds the method, path, query and body of one operation and hands them to
+-- the client (the libcurl client of `campaign.new` or the OpenResty client of
+-- `campaign.ngx.new`: only their methods are used). It returns what the client returns:
+-- `body, res` on success, `nil, err` on failure. Wrong argument types raise.
+-- Methods and encodings follow the ACS documentation, not the official Node SDK's bugs: `_order`
+-- is encoded once (the client does it), the transactional-event status is a GET, and absolute
+-- hrefs are passed through untouched (the client accepts same-origin absolute URLs).
+local type, pairs, ipairs, tostring, error, pcall, tonumber = type, pairs, ipairs, tostring, error,
+  pcall, tonumber
+local string_format, string_char, math_floor = string.format, string.char, math.floor
+
+local api = {}
+
+-- Argument checks: misuse raises, naming the function and the argument.
+local function bad_argument(fname, n, name, expected, got)
+  error(string_format("campaign.api.%s: bad argument #%d '%s' (%s expected, got %s)",
+    fname, n, name, expected, got), 3)
+end
+
+local function check_client(fname, client)
+  local t = type(client)
+  if (t ~= "table" and t ~= "userdata") or client.get == nil then
+    bad_argument(fname, 1, "client", "client", t)
+  end
+end
+
+local function check_string(fname, n, name, v)
+  if type(v) ~= "string" or v == "" then
+    bad_argument(fname, n, name, "non-empty string", v == "" and "empty string" or type(v))
+  end
+end
+
+local function check_table(fname, n, name, v, optional)
+  if v == nil and optional then return end
+  if type(v) ~= "table" then
+    bad_argument(fname, n, name, optional and "table or nil" or "table", type(v))
+  end
+end
+
+local function check_body(fname, n, name, v)
+  local t = type(v)
+  if t ~= "table" and t ~= "string" then bad_argument(fname, n, name, "table or JSON string", t) end
+end
+
+-- A path segment that is a caller-supplied key (PKey, resource name, workflow id...). A "/"
+-- would silently address another resource, so it is refused.
+local function check_segment(fname, n, name, v)
+  check_string(fname, n, name, v)
+  if v:find("/", 1, true) then
+    error(string_format("campaign.api.%s: argument #%d '%s' must not contain '/'", fname, n, name), 3)
+  end
+end
+
+-- Query values go to the client as strings so that every client encodes them the same way:
+-- integral numbers without a fraction (25, not 25.0), booleans as true/false.
+local function query_value(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    if v == math_floor(v) and v > -2^53 and v < 2^53 then return string_format("%d", v) end
+    return tostring(v)
+  end
+  if t == "boolean" then return v and "true" or "false" end
+  if t == "table" then
+    local list = {}
+    for i, item in ipairs(v) do list[i] = query_value(item) end
+    return list
+  end
+  error("campaign.api: query value of type " .. t .. " is not supported", 4)
+end
+
+local listing_keys = {
+  filters = true, custom_filter = true, line_count = true, order = true, descending = true,
+  force_pagination = true,
+}
+
+--- Builds the path and query of a listing from the SDK-style parameters.
+-- `base` is e.g. "profileAndServices/profile"; params = {filters = {"byEmail"}, custom_filter =
+-- bool (switches `profileAndServices` to `profileAndServicesExt`), line_count = n, order = "f",
+-- descending = bool, force_pagination = bool, <other> = value (a query parameter)}.
+-- Returns path, query (a table, possibly empty).
+function api.listing(base, params)
+  if type(base) ~= "string" or base == "" then
+    error("campaign.api.listing: bad argument #1 'base' (non-empty string expected)", 2)
+  end
+  if params ~= nil and type(params) ~= "table" then
+    error("campaign.api.listing: bad argument #2 'params' (table or nil expected, got "
+      .. type(params) .. ")", 2)
+  end
+  params = params or {}
+  local path = base
+  if params.custom_filter then
+    path = path:gsub("^profileAndServices/", "profileAndServicesExt/", 1)
+  end
+  local filters = params.filters
+  if filters ~= nil then
+    if type(filters) == "string" then filters = { filters } end
+    if type(filters) ~= "table" then
+      error("campaign.api: 'filters' must be a list of filter names", 3)
+    end
+    for _, f in ipairs(filters) do
+      if type(f) ~= "string" or f == "" or f:find("/", 1, true) then
+        error("campaign.api: each filter must be a non-empty name without '/'", 3)
+      end
+      path = path .. "/" .. f
+    end
+  end
+  local query = {}
+  for k, v in pairs(params) do
+    if not listing_keys[k] then
+      if type(k) ~= "string" then error("campaign.api: query parameter names must be strings", 3) end
+      query[k] = query_value(v)
+    end
+  end
+  if params.line_count ~= nil then
+    if type(params.line_count) ~= "number" or params.line_count < 1 then
+      error("campaign.api: 'line_count' must be a positive number", 3)
+    end
+    query._lineCount = query_value(params.line_count)
+  end
+  if params.order ~= nil then
+    if type(params.order) ~= "string" or params.order == "" then
+      error("campaign.api: 'order' must be a field name", 3)
+    end
+    -- One space: the client percent-encodes it once (%20), never %2520 as the Node SDK does.
+    query._order = params.descending and (params.order .. " desc") or params.order
+  end
+  if params.force_pagination then query._forcePagination = "true" end
+  return path, query
+end
+
+local function listing(fname, client, base, params)
+  check_client(fname, client)
+  check_table(fname, 2, "params", params, true)
+  local path, query = api.listing(base, params)
+  return client:get(path, { query = query })
+end
+
+-- ACS answers a single GET with the bare record; the documentation's seed example shows it
+-- wrapped as {content = {record}}. Unwrap that shape so callers always get the record.
+local function unwrap_single(body, ...)
+  if type(body) == "table" and body.PKey == nil and type(body.content) == "table"
+    and body.content[1] ~= nil and body.content[2] == nil and type(body.content[1]) == "table" then
+    return body.content[1], ...
+  end
+  return body, ...
+end
+
+-- "path?a=b&c=d" -> "path", {a = "b", c = "d"} (values percent-decoded: the client encodes them
+-- again, once). Relative hrefs from ACS may carry a query; the client takes it as a table.
+local function percent_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string_char(tonumber(h, 16)) end))
+end
+
+local function split_relative(url, extra)
+  local path, qs = url:match("^([^?]*)%?(.*)$")
+  if not path then path = url end
+  path = path:gsub("^/+", "")
+  local query
+  if qs and qs ~= "" then
+    query = {}
+    for pair in qs:gmatch("[^&]+") do
+      local k, v = pair:match("^([^=]*)=(.*)$")
+      if not k then k, v = pair, "" end
+      k, v = percent_decode(k), percent_decode(v)
+      local prev = query[k]
+      if prev == nil then query[k] = v
+      elseif type(prev) == "table" then prev[#prev + 1] = v
+      else query[k] = { prev, v } end
+    end
+  end
+  if extra then
+    query = query or {}
+    for k, v in pairs(extra) do query[k] = query_value(v) end
+  end
+  return path, query
+end
+
+local function is_absolute(url)
+  return url:find("^[%a][%w+.-]*://") ~= nil
+end
+
+-- Profiles -------------------------------------------------------------------------------------
+
+--- GET profileAndServices/profile[/filters...] (Ext with custom_filter).
+function api.get_all_profiles(client, params)
+  return listing("get_all_profiles", client, "profileAndServices/profile", params)
+end
+
+--- GET profileAndServices/profile/<pkey>: the bare profile (unwrapped if ACS wraps it).
+function api.get_profile(client, pkey)
+  check_client("get_profile", client)
+  check_segment("get_profile", 2, "pkey", pkey)
+  return unwrap_single(client:get("profileAndServices/profile/" .. pkey))
+end
+
+--- POST profileAndServices/profile (opts.ext = true: profileAndServicesExt/profile, needed for
+-- custom fields and orgUnit on create). Answers 201 with the whole record.
+function api.create_profile(client, profile, opts)
+  check_client("create_profile", client)
+  check_body("create_profile", 2, "profile", profile)
+  check_table("create_profile", 3, "opts", opts, true)
+  local api_name = (opts and opts.ext) and "profileAndServicesExt" or "profileAndServices"
+  return client:post(api_name .. "/profile", profile)
+end
+
+--- PATCH profileAndServices/profile/<pkey> with only the fields to change -> {PKey, href}.
+function api.update_profile(client, pkey, fields)
+  check_client("update_profile", client)
+  check_segment("update_profile", 2, "pkey", pkey)
+  check_body("update_profile", 3, "fields", fields)
+  return client:patch("profileAndServices/profile/" .. pkey, fields)
+end
+
+--- DELETE profileAndServices/profile/<pkey>.
+function api.delete_profile(client, pkey)
+  check_client("delete_profile", client)
+  check_segment("delete_profile", 2, "pkey", pkey)
+  return client:delete("profileAndServices/profile/" .. pkey)
+end
+
+--- GET profileAndServices/history/<pkey>: the profile's marketing history.
+function api.get_history_of_profile(client, pkey)
+  check_client("get_history_of_profile", client)
+  check_segment("get_history_of_profile", 2, "pkey", pkey)
+  return client:get("profileAndServices/history/" .. pkey)
+end
+
+-- Services -------------------------------------------------------------------------------------
+
+--- GET profileAndServices/service[/filters...].
+function api.get_all_services(client, params)
+  return listing("get_all_services", client, "profileAndServices/service", params)
+end
+
+--- GET profileAndServices/service/<pkey>.
+function api.get_service(client, pkey)
+  check_client("get_service", client)
+  check_segment("get_service", 2, "pkey", pkey)
+  return unwrap_single(client:get("profileAndServices/service/" .. pkey))
+end
+
+--- POST profileAndServices/service (opts.ext = true: profileAndServicesExt/service).
+function api.create_service(client, service, opts)
+  check_client("create_service", client)
+  check_body("create_service", 2, "service", service)
+  check_table("create_service", 3, "opts", opts, true)
+  local api_name = (opts and opts.ext) and "profileAndServicesExt" or "profileAndServices"
+  return client:post(api_name .. "/service", service)
+end
+
+-- Metadata -------------------------------------------------------------------------------------
+
+--- GET profileAndServices/resourceType/<resource> (profile, service, history, ...).
+function api.get_metadata_for_resource(client, resource)
+  check_client("get_metadata_for_resource", client)
+  check_segment("get_metadata_for_resource", 2, "resource", resource)
+  return client:get("profileAndServices/resourceType/" .. resource)
+end
+
+--- GET profileAndServicesExt/resourceType/<resource>: metadata including custom fields.
+-- (The SDK's operation of this name GETs profileAndServicesExt/<resource>, which returns data,
+-- not metadata: that is api.get_all_profile_and_services_ext.)
+function api.get_metadata_for_resource_ext(client, resource)
+  check_client("get_metadata_for_resource_ext", client)
+  check_segment("get_metadata_for_resource_ext", 2, "resource", resource)
+  return client:get("profileAndServicesExt/resourceType/" .. resource)
+end
+
+--- GET profileAndServicesExt/<resource>[/filters...]: the records of a resource through the Ext
+-- API (custom fields included), e.g. "profile" or a linked custom resource.
+function api.get_all_profile_and_services_ext(client, resource, params)
+  check_client("get_all_profile_and_services_ext", client)
+  check_segment("get_all_profile_and_services_ext", 2, "resource", resource)
+  check_table("get_all_profile_and_services_ext", 3, "params", params, true)
+  local path, query = api.listing("profileAndServicesExt/" .. resource, params)
+  return client:get(path, { query = query })
+end
+
+--- GET profileAndServicesExt: the custom resources linked to the profile table.
+function api.get_custom_resources(client)
+  check_client("get_custom_resources", client)
+  return client:get("profileAndServicesExt")
+end
+
+-- Custom resources -----------------------------------------------------------------------------
+
+--- GET customResources/<resource>[/filters...]: a custom resource not linked to profiles.
+function api.get_all_basic_custom_resources(client, resource, params)
+  check_client("get_all_basic_custom_resources", client)
+  check_segment("get_all_basic_custom_resources", 2, "resource", resource)
+  check_table("get_all_basic_custom_resources", 3, "params", params, true)
+  local path, query = api.listing("customResources/" .. resource, params)
+  return client:get(path, { query = query })
+end
+
+--- GET profileAndServicesExt/<resource>[/filters...].
+function api.get_all_custom_resources(client, resource, params)
+  check_client("get_all_custom_resources", client)
+  check_segment("get_all_custom_resources", 2, "resource", resource)
+  check_table("get_all_custom_resources", 3, "params", params, true)
+  local path, query = api.listing("profileAndServicesExt/" .. resource, params)
+  return client:get(path, { query = query })
+end
+
+-- opts.basic = true addresses a custom resource not linked to profiles (customResources API).
+local function custom_base(opts)
+  return (opts and opts.basic) and "customResources/" or "profileAndServicesExt/"
+end
+
+--- GET profileAndServicesExt/<resource>/<pkey>.
+function api.get_custom_resource(client, resource, pkey, opts)
+  check_client("get_custom_resource", client)
+  check_segment("get_custom_resource", 2, "resource", resource)
+  check_segment("get_custom_resource", 3, "pkey", pkey)
+  check_table("get_custom_resource", 4, "opts", opts, true)
+  return unwrap_single(client:get(custom_base(opts) .. resource .. "/" .. pkey))
+end
+
+--- POST profileAndServicesExt/<resource>.
+function api.create_custom_resource(client, resource, record, opts)
+  check_client("create_custom_resource", client)
+  check_segment("create_custom_resource", 2, "resource", resource)
+  check_body("create_custom_resource", 3, "record", record)
+  check_table("create_custom_resource", 4, "opts", opts, true)
+  return client:post(custom_base(opts) .. resource, record)
+end
+
+--- PATCH profileAndServicesExt/<resource>/<pkey>.
+function api.update_custom_resource(client, resource, pkey, fields, opts)
+  check_client("update_custom_resource", client)
+  check_segment("update_custom_resource", 2, "resource", resource)
+  check_segment("update_custom_resource", 3, "pkey", pkey)
+  check_body("update_custom_resource", 4, "fields", fields)
+  check_table("update_custom_resource", 5, "opts", opts, true)
+  return client:patch(custom_base(opts) .. resource .. "/" .. pkey, fields)
+end
+
+--- DELETE profileAndServicesExt/<resource>/<pkey>.
+function api.delete_custom_resource(client, resource, pkey, opts)
+  check_client("delete_custom_resource", client)
+  check_segment("delete_custom_resource", 2, "resource", resource)
+  check_segment("delete_custom_resource", 3, "pkey", pkey)
+  check_table("delete_custom_resource", 4, "opts", opts, true)
+  return client:delete(custom_base(opts) .. resource .. "/" .. pkey)
+end
+
+-- Organizational units -------------------------------------------------------------------------
+
+--- GET profileAndServicesExt/orgUnitBase[/filters...].
+function api.get_all_org_units(client, params)
+  return listing("get_all_org_units", client, "profileAndServicesExt/orgUnitBase", params)
+end
+
+--- GET profileAndServicesExt/profile/<pkey>: the profile with its orgUnit link.
+function api.get_profile_with_org_unit(client, pkey)
+  check_client("get_profile_with_org_unit", client)
+  check_segment("get_profile_with_org_unit", 2, "pkey", pkey)
+  return unwrap_single(client:get("profileAndServicesExt/profile/" .. pkey))
+end
+
+--- PATCH profileAndServicesExt/profile/<pkey> {orgUnit = {PKey = org_unit_pkey}}.
+function api.update_profile_org_unit(client, pkey, org_unit_pkey)
+  check_client("update_profile_org_unit", client)
+  check_segment("update_profile_org_unit", 2, "pkey", pkey)
+  check_string("update_profile_org_unit", 3, "org_unit_pkey", org_unit_pkey)
+  return client:patch("profileAndServicesExt/profile/" .. pkey, { orgUnit = { PKey = org_unit_pkey } })
+end
+
+--- PATCH profileAndServicesExt/orgUnitBase/<org_unit_pkey> with the fields to change.
+function api.update_org_unit(client, org_unit_pkey, fields)
+  check_client("update_org_unit", client)
+  check_segment("update_org_unit", 2, "org_unit_pkey", org_unit_pkey)
+  check_body("update_org_unit", 3, "fields", fields)
+  return client:patch("profileAndServicesExt/orgUnitBase/" .. org_unit_pkey, fields)
+end
+
+-- Workflows ------------------------------------------------------------------------------------
+
+--- GET workflow/execution/<workflow_id>.
+function api.get_workflow(client, workflow_id)
+  check_client("get_workflow", client)
+  check_segment("get_workflow", 2, "workflow_id", workflow_id)
+  return client:get("workflow/execution/" .. workflow_id)
+end
+
+local workflow_commands = { start = true, pause = true, resume = true, stop = true }
+
+--- POST workflow/execution/<workflow_id>/commands {method = "start"|"pause"|"resume"|"stop"}.
+function api.control_workflow(client, workflow_id, command)
+  check_client("control_workflow", client)
+  check_segment("control_workflow", 2, "workflow_id", workflow_id)
+  check_string("control_workflow", 3, "command", command)
+  local method = command:lower()
+  if not workflow_commands[method] then
+    error("campaign.api.control_workflow: command must be start, pause, resume or stop, got '"
+      .. command .. "'", 2)
+  end
+  return client:post("workflow/execution/" .. workflow_id .. "/commands", { method = method })
+end
+
+--- POST <trigger_url> {source = "API", parameters = {...}}: trigger a signal activity. The URL
+-- is the activity's trigger href from get_workflow (absolute or relative). `source` is
+-- mandatory for ACS; it defaults to "API" (the caller's table is not modified).
+function api.trigger_signal_activity(client, trigger_url, params)
+  check_client("trigger_signal_activity", client)
+  check_string("trigger_signal_activity", 2, "trigger_url", trigger_url)
+  check_table("trigger_signal_activity", 3, "params", params, true)
+  local body = { source = "API" }
+  for k, v in pairs(params or {}) do body[k] = v end
+  if is_absolute(trigger_url) then return client:post(trigger_url, body) end
+  local path, query = split_relative(trigger_url)
+  return client:post(path, body, query and { query = query } or nil)
+end
+
+-- Transactional messages -----------------------------------------------------------------------
+
+-- The transactional API is `mc<tenant>`: the client's org unless opts.tenant names another one.
+local function transactional_tenant(fname, client, opts)
+  if opts and opts.tenant ~= nil then
+    if type(opts.tenant) ~= "string" or opts.tenant == "" then
+      error("campaign.api." .. fname .. ": opts.tenant must be a non-empty string", 3)
+    end
+    return opts.tenant
+  end
+  local ok, org = pcall(function() return client.org end)
+  if ok and type(org) == "function" then ok, org = pcall(org, client) end
+  if ok and type(org) == "string" and org ~= "" then return org end
+  error("campaign.api." .. fname .. ": pass opts.tenant (this client does not expose its org)", 3)
+end
+
+--- POST mc<tenant>/<event_id> with the event ({email=, ctx={...}, scheduled=, expiration=}).
+function api.send_transactional_event(client, event_id, event, opts)
+  check_client("send_transactional_event", client)
+  check_segment("send_transactional_event", 2, "event_id", event_id)
+  check_body("send_transactional_event", 3, "event", event)
+  check_table("send_transactional_event", 4, "opts", opts, true)
+  local tenant = transactional_tenant("send_transactional_event", client, opts)
+  return client:post("mc" .. tenant .. "/" .. event_id, event)
+end
+
+--- GET mc<tenant>/<event_id>/<event_pkey>: the event with its current status. (The SDK sends
+-- this as POST; the ACS documentation says GET.)
+function api.get_transactional_event(client, event_id, event_pkey, opts)
+  check_client("get_transactional_event", client)
+  check_segment("get_transactional_event", 2, "event_id", event_id)
+  check_segment("get_transactional_event", 3, "event_pkey", event_pkey)
+  check_table("get_transactional_event", 4, "opts", opts, true)
+  local tenant = transactional_tenant("get_transactional_event", client, opts)
+  return client:get("mc" .. tenant .. "/" .. event_id .. "/" .. event_pkey)
+end
+
+-- Privacy (GDPR/CCPA) --------------------------------------------------------------------------
+
+--- POST privacy/privacyTool {name, namespaceName, reconciliationValue, regulation, label, type}.
+function api.create_gdpr_request(client, request)
+  check_client("create_gdpr_request", client)
+  check_body("create_gdpr_request", 2, "request", request)
+  return client:post("privacy/privacyTool", request)
+end
+
+--- GET privacy/privacyTool: the privacy requests (listing parameters accepted).
+function api.get_gdpr_request(client, params)
+  return listing("get_gdpr_request", client, "privacy/privacyTool", params)
+end
+
+--- POST <privacy_request_data_url> {name = request_internal_name}: the access file (a JSON
+-- string holding XML). The URL is the request's gdprRequestData/privacyRequestData href.
+function api.get_gdpr_data_file(client, privacy_request_data_url, request_internal_name)
+  check_client("get_gdpr_data_file", client)
+  check_string("get_gdpr_data_file", 2, "privacy_request_data_url", privacy_request_data_url)
+  check_string("get_gdpr_data_file", 3, "request_internal_name", request_internal_name)
+  local body = { name = request_internal_name }
+  if is_absolute(privacy_request_data_url) then return client:post(privacy_request_data_url, body) end
+  local path, query = split_relative(privacy_request_data_url)
+  return client:post(path, body, query and { query = query } or nil)
+end
+
+-- Escape hatches -------------------------------------------------------------------------------
+
+--- POST <url> with body: url is an absolute href of the same origin or a path relative to the
+-- campaign root.
+function api.post_data_to_url(client, url, body)
+  check_client("post_data_to_url", client)
+  check_string("post_data_to_url", 2, "url", url)
+  if body ~= nil then check_body("post_data_to_url", 3, "body", body) end
+  if is_absolute(url) then return client:post(url, body or {}) end
+  local path, query = split_relative(url)
+  return client:post(path, body or {}, query and { query = query } or nil)
+end
+
+--- GET <url>: a path relative to the campaign root ("mcAcme/EVT/@x", "/profileAndServices/..."
+-- with or without a query) or an absolute href of the same origin (a next.href). `query` adds
+-- parameters.
+function api.get_data_from_relative_url(client, url, query)
+  check_client("get_data_from_relative_url", client)
+  check_string("get_data_from_relative_url", 2, "url", url)
+  check_table("get_data_from_relative_url", 3, "query", query, true)
+  if is_absolute(url) then
+    local q
+    if query then
+      q = {}
+      for k, v in pairs(query) do q[k] = query_value(v) end
+    end
+    return client:get(url, q and { query = q } or nil)
+  end
+  local path, q = split_relative(url, query)
+  return client:get(path, q and { query = q } or nil)
+end
+
+--- operationId of Adobe's OpenAPI description (and of the Node SDK) -> function name here.
+api.operations = {
+  getAllProfiles = "get_all_profiles",
+  createProfile = "create_profile",
+  updateProfile = "update_profile",
+  getProfile = "get_profile",
+  deleteProfile = "delete_profile",
+  getAllServices = "get_all_services",
+  createService = "create_service",
+  getService = "get_service",
+  getHistoryOfProfile = "get_history_of_profile",
+  getMetadataForResource = "get_metadata_for_resource",
+  getMetadataForResourceExt = "get_metadata_for_resource_ext",
+  getAllProfileAndServicesExt = "get_all_profile_and_services_ext",
+  getCustomResources = "get_custom_resources",
+  getAllBasicCustomResources = "get_all_basic_custom_resources",
+  getAllCustomResources = "get_all_custom_resources",
+  getCustomResource = "get_custom_resource",
+  createCustomResource = "create_custom_resource",
+  updateCustomResource = "update_custom_resource",
+  deleteCustomResource = "delete_custom_resource",
+  getAllOrgUnits = "get_all_org_units",
+  getProfileWithOrgUnit = "get_profile_with_org_unit",
+  updateProfileOrgUnit = "update_profile_org_unit",
+  updateOrgUnit = "update_org_unit",
+  getWorkflow = "get_workflow",
+  controlWorkflow = "control_workflow",
+  triggerSignalActivity = "trigger_signal_activity",
+  sendTransactionalEvent = "send_transactional_event",
+  getTransactionalEvent = "get_transactional_event",
+  createGDPRRequest = "create_gdpr_request",
+  getGDPRRequest = "get_gdpr_request",
+  getGDPRDataFile = "get_gdpr_data_file",
+  postDataToUrl = "post_data_to_url",
+  getDataFromRelativeUrl = "get_data_from_relative_url",
+}
+
+return api

@@ -1,0 +1,117 @@
+--- campaign.pages: every record of an ACS listing, following `next.href`.
+--
+-- ACS pages a listing ({content = {...}, next = {href = <absolute URL>}, count = {href}}); the
+-- last page has no `next`. The next page is fetched with the href verbatim (it carries the
+-- opaque `_lineStart` cursor and the original query), through the client's own `get`, which
+-- accepts absolute URLs of its own origin only. Records may be tables or, for an attribute
+-- projection (`GET profile/email`), plain values: both are yielded as they come.
+local type, error, setmetatable = type, error, setmetatable
+
+local pages = {}
+
+local function check_args(fname, client, path, query, opts)
+  local t = type(client)
+  if (t ~= "table" and t ~= "userdata") or client.get == nil then
+    error("campaign.pages." .. fname .. ": bad argument #1 'client' (client expected, got " .. t .. ")", 3)
+  end
+  if type(path) ~= "string" or path == "" then
+    error("campaign.pages." .. fname .. ": bad argument #2 'path' (non-empty string expected)", 3)
+  end
+  if query ~= nil and type(query) ~= "table" then
+    error("campaign.pages." .. fname .. ": bad argument #3 'query' (table or nil expected)", 3)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("campaign.pages." .. fname .. ": bad argument #4 'opts' (table or nil expected)", 3)
+  end
+  local limit = opts and opts.limit
+  if limit ~= nil and (type(limit) ~= "number" or limit < 0) then
+    error("campaign.pages." .. fname .. ": opts.limit must be a non-negative number", 3)
+  end
+  return limit
+end
+
+local function next_href(body)
+  local nxt = type(body) == "table" and body.next
+  local href = type(nxt) == "table" and nxt.href
+  if type(href) == "string" and href ~= "" then return href end
+  return nil
+end
+
+local iterator_mt = {
+  __call = function(self) return self.step() end,
+}
+
+--- pages.each(client, path, query[, opts]) -> iterator
+-- Each call of the iterator returns the next record; after the last one, nil. When a page
+-- fails, it returns nil, err once and then nil for ever. It is also a table: after a generic
+-- `for` loop, `it.err` holds the error that ended it (nil when the listing was complete),
+-- `it.pages` the number of pages fetched, `it.res` the last page's res.
+-- opts.limit stops after that many records (no further page is fetched).
+function pages.each(client, path, query, opts)
+  local limit = check_args("each", client, path, query, opts)
+  local it = setmetatable({ pages = 0, count = 0 }, iterator_mt)
+  local records, index = nil, 0
+  local href            -- the next page's absolute URL; nil before the first page
+  local finished = false
+
+  local function fetch()
+    local body, res
+    if href == nil then
+      body, res = client:get(path, query and { query = query } or nil)
+    else
+      body, res = client:get(href)
+    end
+    if body == nil then return nil, res end
+    it.pages = it.pages + 1
+    it.res = res
+    local content = type(body) == "table" and body.content
+    if type(content) ~= "table" then content = {} end
+    local nxt = next_href(body)
+    -- A server that answers its own URL as `next` would make this loop for ever.
+    if nxt ~= nil and nxt == href then nxt = nil end
+    return content, nxt
+  end
+
+  function it.step()
+    while not finished do
+      if limit and it.count >= limit then finished = true break end
+      if records and index < #records then
+        index = index + 1
+        it.count = it.count + 1
+        return records[index]
+      end
+      if records and href == nil then finished = true break end   -- last page consumed
+      local content, nxt = fetch()
+      if content == nil then
+        finished = true
+        it.err = nxt
+        return nil, nxt
+      end
+      records, index, href = content, 0, nxt
+      if nxt == nil and #content == 0 then finished = true end
+    end
+    return nil
+  end
+
+  return it
+end
+
+--- pages.all(client, path, query[, opts]) -> list | nil, err, partial
+-- Collects every record (at most opts.limit). On a failed page: nil, err, and the records read
+-- so far as a third value.
+function pages.all(client, path, query, opts)
+  check_args("all", client, path, query, opts)
+  local it = pages.each(client, path, query, opts)
+  local list, n = {}, 0
+  while true do
+    local record, err = it()
+    if record == nil then
+      if err ~= nil then return nil, err, list end
+      return list
+    end
+    n = n + 1
+    list[n] = record
+  end
+end
+
+return pages

@@ -1,0 +1,449 @@
+--- campaign.workflow: the ACS documentation's update flow, proved, one record or many.
+--
+-- update_and_verify: GET, PATCH the changed fields, GET again and compare every changed field.
+-- bulk_update: many PATCHes through client:batch in bounded windows, optionally verified.
+-- Only the client's methods are used, so both run unchanged with the libcurl client and inside
+-- OpenResty with campaign.ngx; waits go through opts.sleep (default: ngx.sleep in OpenResty,
+-- else LuaSocket's socket.sleep, else a shell `sleep`). No state lives at module level.
+local campaign = require "campaign"
+
+local type, pairs, ipairs, next, error, pcall, tostring, rawget, require =
+  type, pairs, ipairs, next, error, pcall, tostring, rawget, require
+local table_sort, table_concat, string_format = table.sort, table.concat, string.format
+
+local workflow = {}
+
+local DEFAULT_RESOURCE = "profileAndServices/profile"
+local DEFAULT_READ_ONLY = {
+  "PKey", "href", "created", "lastModified", "createdBy", "modifiedBy", "age",
+}
+
+-- Time and sleep ------------------------------------------------------------------------------
+
+local function default_sleep(seconds)
+  if seconds <= 0 then return end
+  local ngx_ = rawget(_G, "ngx")
+  if type(ngx_) == "table" and type(ngx_.sleep) == "function" then
+    return ngx_.sleep(seconds)
+  end
+  local ok, socket = pcall(require, "socket")
+  if ok and type(socket) == "table" and socket.sleep then return socket.sleep(seconds) end
+  os.execute(string_format("sleep %.3f", seconds))
+end
+
+local function default_clock()
+  local ngx_ = rawget(_G, "ngx")
+  if type(ngx_) == "table" and type(ngx_.now) == "function" then
+    if ngx_.update_time then ngx_.update_time() end
+    return ngx_.now()
+  end
+  local ok, socket = pcall(require, "socket")
+  if ok and type(socket) == "table" and socket.gettime then return socket.gettime() end
+  return os.time()
+end
+
+-- Comparison ----------------------------------------------------------------------------------
+
+local null = campaign.null
+
+-- ACS shows unset text as "" (and may omit unset fields): null, "" and absent are one value.
+local function is_unset(v)
+  return v == nil or v == null or v == ""
+end
+
+-- A list: has element 1, or carries the JSON array mark (an empty `[]` decoded or built with
+-- campaign.array), so that sending `tags = campaign.array{}` checks that the list is empty.
+local function is_list(t)
+  if t[1] ~= nil then return true end
+  local is_array = campaign.is_array
+  if type(is_array) == "function" then
+    local ok, yes = pcall(is_array, t)
+    return ok and yes == true
+  end
+  return false
+end
+
+--- Deep comparison of what was sent with what was read back. Objects: every key sent must
+-- match (ACS adds keys of its own, e.g. a link {PKey} comes back as {PKey, href, title});
+-- lists: same length, element by element; numbers by value (1 == 1.0).
+local function matches(expected, got)
+  if is_unset(expected) then return is_unset(got) end
+  if type(expected) == "table" then
+    if type(got) ~= "table" then return false end
+    if is_list(expected) then
+      if #expected ~= #got then return false end
+      for i = 1, #expected do
+        if not matches(expected[i], got[i]) then return false end
+      end
+      return true
+    end
+    for k, v in pairs(expected) do
+      if not matches(v, got[k]) then return false end
+    end
+    return true
+  end
+  return expected == got
+end
+workflow.matches = matches
+
+local function field_matches(compare, field, expected, got)
+  if compare then return compare(field, expected, got) and true or false end
+  return matches(expected, got)
+end
+
+-- Errors --------------------------------------------------------------------------------------
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table_sort(keys)
+  return keys
+end
+
+local function verify_error(path, mismatches, attempts)
+  local fields = sorted_keys(mismatches)
+  return campaign.error {
+    kind = "verify",
+    method = "GET",
+    url = path,
+    attempts = attempts,
+    mismatches = mismatches,
+    message = "the record read back differs from the change in " .. #fields .. " field(s): "
+      .. table_concat(fields, ", "),
+  }
+end
+
+local function read_only_error(path, fields)
+  return campaign.error {
+    kind = "verify",
+    method = "PATCH",
+    url = path,
+    read_only = fields,
+    mismatches = {},
+    message = "refusing to change read-only field(s) " .. table_concat(fields, ", ")
+      .. " (nothing was sent)",
+  }
+end
+
+-- Options -------------------------------------------------------------------------------------
+
+local function check_client(fname, client)
+  local t = type(client)
+  if (t ~= "table" and t ~= "userdata") or client.get == nil then
+    error("campaign.workflow." .. fname .. ": bad argument #1 'client' (client expected, got " .. t .. ")", 3)
+  end
+end
+
+local function check_opts(fname, opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error("campaign.workflow." .. fname .. ": bad argument 'opts' (table or nil expected)", 3)
+  end
+  local function number_opt(name, min)
+    local v = opts[name]
+    if v ~= nil and (type(v) ~= "number" or v < min) then
+      error(string_format("campaign.workflow.%s: opts.%s must be a number >= %d", fname, name, min), 4)
+    end
+  end
+  number_opt("verify_attempts", 1)
+  number_opt("verify_delay", 0)
+  number_opt("concurrency", 1)
+  number_opt("window", 1)
+  for _, name in ipairs { "compare", "sleep", "clock", "on_progress" } do
+    if opts[name] ~= nil and type(opts[name]) ~= "function" then
+      error(string_format("campaign.workflow.%s: opts.%s must be a function", fname, name), 3)
+    end
+  end
+  if opts.resource ~= nil and (type(opts.resource) ~= "string" or opts.resource == "") then
+    error("campaign.workflow." .. fname .. ": opts.resource must be a path such as "
+      .. "'profileAndServices/profile'", 3)
+  end
+  return opts
+end
+
+-- The read-only set: the documented fields, opts.read_only, and the fields the resourceType
+-- metadata (opts.metadata: the body of get_metadata_for_resource, or its `content`) marks readOnly.
+local function read_only_set(opts)
+  local set = {}
+  for _, f in ipairs(DEFAULT_READ_ONLY) do set[f] = true end
+  if type(opts.read_only) == "table" then
+    for _, f in ipairs(opts.read_only) do set[f] = true end
+  end
+  local meta = opts.metadata
+  if type(meta) == "table" then
+    local fields = type(meta.content) == "table" and meta.content or meta
+    for name, desc in pairs(fields) do
+      if type(desc) == "table" and desc.readOnly == true then set[name] = true end
+    end
+  end
+  return set
+end
+
+local function read_only_fields(changes, set)
+  local found = {}
+  for field in pairs(changes) do
+    if set[field] then found[#found + 1] = tostring(field) end
+  end
+  if #found == 0 then return nil end
+  table_sort(found)
+  return found
+end
+
+local function record_path(opts, pkey)
+  return (opts.resource or DEFAULT_RESOURCE) .. "/" .. pkey
+end
+
+-- ACS may wrap a single record as {content = {record}} (the documentation's seed example).
+local function unwrap(body)
+  if type(body) == "table" and body.PKey == nil and type(body.content) == "table"
+    and type(body.content[1]) == "table" and body.content[2] == nil then
+    return body.content[1]
+  end
+  return body
+end
+
+local function diff(changes, record, compare)
+  local mismatches
+  for field, expected in pairs(changes) do
+    local got = type(record) == "table" and record[field] or nil
+    if not field_matches(compare, field, expected, got) then
+      mismatches = mismatches or {}
+      mismatches[field] = { expected = expected, got = got }
+    end
+  end
+  return mismatches
+end
+
+local function check_item_args(fname, pkey, changes)
+  if type(pkey) ~= "string" or pkey == "" or pkey:find("/", 1, true) then
+    error("campaign.workflow." .. fname .. ": bad argument #2 'pkey' (a PKey string expected)", 3)
+  end
+  if type(changes) ~= "table" then
+    error("campaign.workflow." .. fname .. ": bad argument #3 'changes' (table expected, got "
+      .. type(changes) .. ")", 3)
+  end
+end
+
+-- update_and_verify ---------------------------------------------------------------------------
+
+--- update_and_verify(client, pkey, changes[, opts]) -> record, info | nil, err
+-- GET the record (a 404 is returned as the client's error), refuse read-only fields before
+-- anything is sent, skip the PATCH when every change already holds (info.changed == false),
+-- PATCH, then GET up to opts.verify_attempts times (default 1), opts.verify_delay seconds apart
+-- (default 0.5), until every changed field reads back as sent. info = {changed, reads, patch =
+-- the PATCH answer {PKey, href}, status}. A difference that persists: nil, err with kind
+-- "verify" and err.mismatches = {field = {expected =, got =}}.
+-- opts: resource (default "profileAndServices/profile"), metadata, read_only (extra fields),
+-- compare(field, expected, got) -> bool, verify_attempts, verify_delay, sleep(seconds).
+function workflow.update_and_verify(client, pkey, changes, opts)
+  check_client("update_and_verify", client)
+  check_item_args("update_and_verify", pkey, changes)
+  opts = check_opts("update_and_verify", opts)
+  local path = record_path(opts, pkey)
+
+  local refused = read_only_fields(changes, read_only_set(opts))
+  if refused then return nil, read_only_error(path, refused) end
+
+  local body, res = client:get(path)
+  if body == nil then return nil, res end
+  local current = unwrap(body)
+
+  if next(changes) == nil or not diff(changes, current, opts.compare) then
+    return current, { changed = false, reads = 1, status = res and res.status }
+  end
+
+  local answer, pres = client:patch(path, changes)
+  if answer == nil then return nil, pres end
+
+  local attempts = opts.verify_attempts or 1
+  local delay = opts.verify_delay or 0.5
+  local sleep = opts.sleep or default_sleep
+  local mismatches
+  for attempt = 1, attempts do
+    if attempt > 1 then sleep(delay) end
+    local after, gres = client:get(path)
+    if after == nil then return nil, gres end
+    after = unwrap(after)
+    mismatches = diff(changes, after, opts.compare)
+    if not mismatches then
+      return after, { changed = true, reads = attempt + 1, patch = answer, status = pres and pres.status }
+    end
+  end
+  return nil, verify_error(path, mismatches, attempts)
+end
+
+-- bulk_update ---------------------------------------------------------------------------------
+
+local function item_fields(item)
+  if type(item) ~= "table" then return nil, nil end
+  local pkey = item.pkey
+  if pkey == nil then pkey = item.PKey end
+  return pkey, item.changes
+end
+
+-- A batch result is a failure when it carries an error or a non-2xx status.
+local function result_error(result, method, path)
+  if type(result) ~= "table" then
+    return campaign.error { kind = "network", method = method, url = path,
+      message = "no result for this request" }
+  end
+  if result.err ~= nil then return result.err end
+  local status = result.status
+  if type(status) ~= "number" or status < 200 or status >= 300 then
+    return campaign.error { kind = "http", status = status, method = method, url = path,
+      attempts = result.attempts, message = "unexpected status " .. tostring(status) }
+  end
+  return nil
+end
+
+--- bulk_update(client, items[, opts]) -> report
+-- items: a list of {pkey =, changes =} (PKey is accepted for pkey), or an iterator function
+-- returning one item per call and nil at the end (never materialised: memory stays bounded by
+-- the window). PATCHes go through client:batch with opts.concurrency transfers at once
+-- (default 8), opts.window items per batch call (default 4 x concurrency). opts.verify GETs
+-- each updated record back and compares the changes (opts.compare, verify_attempts,
+-- verify_delay as in update_and_verify). opts.on_progress(done, total, failed) after each item
+-- (total is nil for an iterator until it is exhausted). Read-only fields fail that item without
+-- sending it. report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
+function workflow.bulk_update(client, items, opts)
+  check_client("bulk_update", client)
+  if type(items) ~= "table" and type(items) ~= "function" then
+    error("campaign.workflow.bulk_update: bad argument #2 'items' (list or iterator expected, got "
+      .. type(items) .. ")", 2)
+  end
+  opts = check_opts("bulk_update", opts)
+  local clock = opts.clock or default_clock
+  local sleep = opts.sleep or default_sleep
+  local concurrency = opts.concurrency or 8
+  local window = opts.window or concurrency * 4
+  local verify_attempts = opts.verify_attempts or 1
+  local verify_delay = opts.verify_delay or 0.5
+  local read_only = read_only_set(opts)
+  local on_progress = opts.on_progress
+  local started = clock()
+
+  local from_list = type(items) == "table"
+  local known_total = from_list and #items or nil
+  local report = { total = 0, ok = 0, failed = 0, errors = {} }
+  local done = 0
+  local exhausted = false
+  local position = 0               -- items taken from the input so far
+  local progress_error             -- an error raised by on_progress, re-raised after the batch
+
+  local function progress()
+    if on_progress and progress_error == nil then
+      local ok, err = pcall(on_progress, done, exhausted and report.total or known_total, report.failed)
+      if not ok then progress_error = err end
+    end
+  end
+
+  local function succeed()
+    report.ok = report.ok + 1
+    done = done + 1
+    progress()
+  end
+
+  local function fail(i, err)
+    report.failed = report.failed + 1
+    report.errors[i] = err
+    done = done + 1
+    progress()
+  end
+
+  local function take()
+    if exhausted then return nil end
+    position = position + 1
+    local item
+    if from_list then
+      if position > known_total then exhausted = true return nil end
+      item = items[position]
+    else
+      item = items()
+      if item == nil then exhausted = true return nil end
+    end
+    return position, item
+  end
+
+  local function rethrow()
+    if progress_error ~= nil then error(progress_error, 0) end
+  end
+
+  while not exhausted do
+    -- One window: validate, send the PATCHes, verify; nothing of it is kept afterwards.
+    local slots, requests = {}, {}
+    while #slots < window do
+      local i, item = take()
+      if i == nil then break end
+      report.total = report.total + 1
+      local pkey, changes = item_fields(item)
+      if type(pkey) ~= "string" or pkey == "" or pkey:find("/", 1, true) or type(changes) ~= "table" then
+        fail(i, campaign.error { kind = "verify", mismatches = {},
+          message = "item " .. i .. " is not {pkey = <PKey string>, changes = <table>} (nothing was sent)" })
+      else
+        local path = record_path(opts, pkey)
+        local refused = read_only_fields(changes, read_only)
+        if refused then
+          fail(i, read_only_error(path, refused))
+        else
+          slots[#slots + 1] = { index = i, path = path, changes = changes }
+          requests[#requests + 1] = { "PATCH", path, changes }
+        end
+      end
+    end
+    rethrow()
+    if #requests > 0 then
+      local verify_queue = {}
+      local results = client:batch(requests, {
+        concurrency = concurrency,
+        on_result = not opts.verify and function(k, result)
+          local slot = slots[k]
+          local err = result_error(result, "PATCH", slot.path)
+          if err then fail(slot.index, err) else succeed() end
+          slot.settled = true
+        end or nil,
+      })
+      -- Settle what on_result did not (a client without on_result, or verification pending).
+      for k, slot in ipairs(slots) do
+        if not slot.settled then
+          local err = result_error(results and results[k], "PATCH", slot.path)
+          if err then fail(slot.index, err)
+          elseif opts.verify then verify_queue[#verify_queue + 1] = slot
+          else succeed() end
+        end
+      end
+      rethrow()
+
+      for attempt = 1, verify_attempts do
+        if #verify_queue == 0 then break end
+        if attempt > 1 then sleep(verify_delay) end
+        local gets = {}
+        for k, slot in ipairs(verify_queue) do gets[k] = { "GET", slot.path } end
+        local reads = client:batch(gets, { concurrency = concurrency })
+        local again = {}
+        for k, slot in ipairs(verify_queue) do
+          local result = reads and reads[k]
+          local err = result_error(result, "GET", slot.path)
+          if err then
+            fail(slot.index, err)
+          else
+            local mismatches = diff(slot.changes, unwrap(result.body), opts.compare)
+            if not mismatches then
+              succeed()
+            elseif attempt == verify_attempts then
+              fail(slot.index, verify_error(slot.path, mismatches, attempt))
+            else
+              again[#again + 1] = slot
+            end
+          end
+        end
+        verify_queue = again
+        rethrow()
+      end
+    end
+  end
+
+  report.elapsed = clock() - started
+  return report
+end
+
+return workflow
