@@ -1,0 +1,225 @@
+-- campaign.api against a fake client: the exact method, path, query and body of each operation.
+local api = require "campaign.api"
+local fake = require "lua.fake_client"
+
+local unpack_args = table.unpack or unpack
+
+local function last_call(client) return client.calls[#client.calls] end
+
+-- Each row: function name, arguments after the client, expected method, path, query, body.
+local PKEY = "@Abc-123_xyz"
+local TRIGGER = "https://mc.adobe.io/acme/campaign/workflow/execution/@w/activities/activity/@a/"
+  .. "trigger/"
+local rows = {
+  { "get_all_profiles", {}, "GET", "profileAndServices/profile", {} },
+  { "get_all_profiles", { { filters = { "byEmail" }, email = "amy.dakota@mail.com", line_count = 10 } },
+    "GET", "profileAndServices/profile/byEmail", { email = "amy.dakota@mail.com", _lineCount = "10" } },
+  { "get_all_profiles", { { filters = { "byCRMId" }, custom_filter = true, crm_id = 7 } },
+    "GET", "profileAndServicesExt/profile/byCRMId", { crm_id = "7" } },
+  { "get_all_profiles", { { order = "email", descending = true, force_pagination = true } },
+    "GET", "profileAndServices/profile", { _order = "email desc", _forcePagination = "true" } },
+  { "get_profile", { PKEY }, "GET", "profileAndServices/profile/" .. PKEY },
+  { "create_profile", { { email = "a@b.c" } }, "POST", "profileAndServices/profile", nil,
+    { email = "a@b.c" } },
+  { "create_profile", { { email = "a@b.c" }, { ext = true } }, "POST", "profileAndServicesExt/profile", nil,
+    { email = "a@b.c" } },
+  { "update_profile", { PKEY, { phone = "3301020304" } }, "PATCH", "profileAndServices/profile/" .. PKEY, nil,
+    { phone = "3301020304" } },
+  { "delete_profile", { PKEY }, "DELETE", "profileAndServices/profile/" .. PKEY },
+  { "get_history_of_profile", { PKEY }, "GET", "profileAndServices/history/" .. PKEY },
+  { "get_all_services", { { filters = { "byChannel" }, channel = "email" } }, "GET",
+    "profileAndServices/service/byChannel", { channel = "email" } },
+  { "get_service", { PKEY }, "GET", "profileAndServices/service/" .. PKEY },
+  { "create_service", { { name = "news", messageType = "email" } }, "POST", "profileAndServices/service", nil,
+    { name = "news", messageType = "email" } },
+  { "get_metadata_for_resource", { "profile" }, "GET", "profileAndServices/resourceType/profile" },
+  { "get_metadata_for_resource_ext", { "profile" }, "GET", "profileAndServicesExt/resourceType/profile" },
+  { "get_all_profile_and_services_ext", { "cusProduct", { line_count = 5 } }, "GET",
+    "profileAndServicesExt/cusProduct", { _lineCount = "5" } },
+  { "get_custom_resources", {}, "GET", "profileAndServicesExt" },
+  { "get_all_basic_custom_resources", { "cusShop" }, "GET", "customResources/cusShop", {} },
+  { "get_all_custom_resources", { "cusProduct", { filters = { "byName" }, name = "x" } }, "GET",
+    "profileAndServicesExt/cusProduct/byName", { name = "x" } },
+  { "get_custom_resource", { "cusProduct", PKEY }, "GET",
+    "profileAndServicesExt/cusProduct/" .. PKEY },
+  { "get_custom_resource", { "cusShop", PKEY, { basic = true } }, "GET",
+    "customResources/cusShop/" .. PKEY },
+  { "create_custom_resource", { "cusProduct", { label = "p" } }, "POST",
+    "profileAndServicesExt/cusProduct", nil, { label = "p" } },
+  { "update_custom_resource", { "cusProduct", PKEY, { label = "q" } }, "PATCH",
+    "profileAndServicesExt/cusProduct/" .. PKEY, nil, { label = "q" } },
+  { "delete_custom_resource", { "cusProduct", PKEY }, "DELETE",
+    "profileAndServicesExt/cusProduct/" .. PKEY },
+  { "get_all_org_units", { { line_count = 2 } }, "GET", "profileAndServicesExt/orgUnitBase",
+    { _lineCount = "2" } },
+  { "get_profile_with_org_unit", { PKEY }, "GET", "profileAndServicesExt/profile/" .. PKEY },
+  { "update_profile_org_unit", { PKEY, "@org1" }, "PATCH", "profileAndServicesExt/profile/" .. PKEY, nil,
+    { orgUnit = { PKey = "@org1" } } },
+  { "update_org_unit", { "@org1", { label = "brand1" } }, "PATCH",
+    "profileAndServicesExt/orgUnitBase/@org1", nil, { label = "brand1" } },
+  { "get_workflow", { "WKF12" }, "GET", "workflow/execution/WKF12" },
+  { "control_workflow", { "WKF12", "Start" }, "POST", "workflow/execution/WKF12/commands", nil,
+    { method = "start" } },
+  { "trigger_signal_activity", { TRIGGER, { parameters = { audience = "x" } } }, "POST", TRIGGER, nil,
+    { source = "API", parameters = { audience = "x" } } },
+  { "send_transactional_event", { "EVTcart", { email = "a@b.c" }, { tenant = "acme" } }, "POST",
+    "mcacme/EVTcart", nil, { email = "a@b.c" } },
+  { "get_transactional_event", { "EVTcart", "@evt1", { tenant = "acme" } }, "GET", "mcacme/EVTcart/@evt1" },
+  { "create_gdpr_request", { { name = "PT1", type = "access" } }, "POST", "privacy/privacyTool", nil,
+    { name = "PT1", type = "access" } },
+  { "get_gdpr_request", {}, "GET", "privacy/privacyTool", {} },
+  { "get_gdpr_data_file", { "https://mc.adobe.io/acme/campaign/privacy/privacyTool/@r/privacyRequestData",
+      "PT1" }, "POST", "https://mc.adobe.io/acme/campaign/privacy/privacyTool/@r/privacyRequestData", nil,
+    { name = "PT1" } },
+  { "post_data_to_url", { "https://mc.adobe.io/acme/campaign/x/y", { a = 1 } }, "POST",
+    "https://mc.adobe.io/acme/campaign/x/y", nil, { a = 1 } },
+  { "get_data_from_relative_url", { "mcAcme/EVTcart/@evt1" }, "GET", "mcAcme/EVTcart/@evt1" },
+  { "get_data_from_relative_url", { "/profileAndServices/profile/byText?text=Doe%20J&filterType=lastName" },
+    "GET", "profileAndServices/profile/byText", { text = "Doe J", filterType = "lastName" } },
+}
+
+describe("campaign.api with a fake client", function()
+  for _, row in ipairs(rows) do
+    local name, args, method, path, query, body = row[1], row[2], row[3], row[4], row[5], row[6]
+    it(name .. " sends " .. method .. " " .. path, function()
+      local client = fake.new()
+      api[name](client, unpack_args(args))
+      assert.are.equal(1, #client.calls)
+      local c = last_call(client)
+      assert.are.equal(method, c.method)
+      assert.are.equal(path, c.path)
+      if query then assert.are.same(query, c.query or {}) else assert.is_nil(c.query) end
+      assert.are.same(body, c.body)
+    end)
+  end
+
+  it("has a row above for every function it exports", function()
+    local covered = {}
+    for _, row in ipairs(rows) do covered[row[1]] = true end
+    for _, fname in pairs(api.operations) do
+      assert.is_function(api[fname], fname)
+      assert.is_true(covered[fname] == true, fname .. " has no mapping spec")
+    end
+  end)
+
+  it("returns exactly what the client returns, success and failure", function()
+    local res = { status = 200, headers = {}, attempts = 1 }
+    local client = fake.new(function() return { PKey = "@p", email = "x" }, res end)
+    local body, r = api.get_service(client, "@p")
+    assert.are.same({ PKey = "@p", email = "x" }, body)
+    assert.are.equal(res, r)
+    local err = { kind = "http", status = 404 }
+    client = fake.new(function() return nil, err end)
+    local b2, e2 = api.update_profile(client, "@p", { phone = "1" })
+    assert.is_nil(b2)
+    assert.are.equal(err, e2)
+  end)
+
+  it("get_profile returns the bare profile whether ACS wraps it or not", function()
+    local profile = { PKey = "@p", email = "amy.dakota@mail.com" }
+    local bare = fake.new(function() return profile, { status = 200 } end)
+    assert.are.equal(profile, (api.get_profile(bare, "@p")))
+    local wrapped = fake.new(function() return { content = { profile } }, { status = 200 } end)
+    local got, res = api.get_profile(wrapped, "@p")
+    assert.are.equal(profile, got)
+    assert.are.equal(200, res.status)
+  end)
+
+  it("sends the descending order with one plain space, for the client to encode once", function()
+    local client = fake.new()
+    api.get_all_profiles(client, { order = "lastName", descending = true })
+    assert.are.equal("lastName desc", client.calls[1].query._order)
+    assert.is_nil(client.calls[1].query._order:find("%", 1, true))
+  end)
+
+  it("takes the transactional tenant from the client when it exposes its org", function()
+    local client = fake.new()
+    client.org = "geometrixx"
+    api.send_transactional_event(client, "EVTcart", { email = "a@b.c" })
+    assert.are.equal("mcgeometrixx/EVTcart", client.calls[1].path)
+    api.get_transactional_event(client, "EVTcart", "@e", { tenant = "other" })
+    assert.are.equal("mcother/EVTcart/@e", client.calls[2].path)
+    assert.are.equal("GET", client.calls[2].method)
+  end)
+
+  it("does not modify the caller's signal parameters and keeps an explicit source", function()
+    local client = fake.new()
+    local params = { source = "CRM", parameters = { test = "true" } }
+    api.trigger_signal_activity(client, "workflow/execution/@w/activities/activity/@a/trigger/", params)
+    assert.are.same({ source = "CRM", parameters = { test = "true" } }, client.calls[1].body)
+    assert.are.equal("workflow/execution/@w/activities/activity/@a/trigger/", client.calls[1].path)
+    local p2 = { parameters = {} }
+    api.trigger_signal_activity(client, "https://h/acme/campaign/t", p2)
+    assert.is_nil(p2.source)
+  end)
+
+  it("api.listing builds the path and query for pages.each", function()
+    local path, query = api.listing("profileAndServices/profile",
+      { filters = { "byText" }, text = "Doe", filterType = "lastName", line_count = 100.0 })
+    assert.are.equal("profileAndServices/profile/byText", path)
+    assert.are.same({ text = "Doe", filterType = "lastName", _lineCount = "100" }, query)
+  end)
+
+  describe("misuse raises", function()
+    local client = fake.new()
+    it("on a missing or wrong client", function()
+      assert.has_error(function() api.get_profile(nil, "@p") end)
+      assert.has_error(function() api.get_profile("client", "@p") end)
+    end)
+    it("on wrong argument types, naming the function", function()
+      local ok, msg = pcall(api.get_profile, client, 42)
+      assert.is_false(ok)
+      assert.matches("get_profile", msg)
+      assert.matches("pkey", msg)
+      assert.has_error(function() api.update_profile(client, "@p", 42) end)
+      assert.has_error(function() api.get_all_profiles(client, "byEmail") end)
+      assert.has_error(function() api.get_all_profiles(client, { filters = 3 }) end)
+      assert.has_error(function() api.get_all_profiles(client, { line_count = "ten" }) end)
+      assert.has_error(function() api.get_all_profiles(client, { x = function() end }) end)
+    end)
+    it("on a key that would address another resource", function()
+      assert.has_error(function() api.get_profile(client, "@p/../../x") end)
+      assert.has_error(function() api.get_all_profiles(client, { filters = { "byEmail/x" } }) end)
+    end)
+    it("on an unknown workflow command", function()
+      assert.has_error(function() api.control_workflow(client, "WKF1", "restart") end)
+    end)
+    it("when the transactional tenant is unknown", function()
+      assert.has_error(function() api.send_transactional_event(client, "EVT", {}) end)
+    end)
+    it("and sends nothing", function()
+      assert.are.equal(0, #client.calls)
+    end)
+  end)
+end)
+
+describe("campaign.api.operations", function()
+  local function spec_path()
+    for _, p in ipairs { "../shared/spec/acs-openapi.json", "/work/shared/spec/acs-openapi.json" } do
+      local f = io.open(p, "r")
+      if f then f:close() return p end
+    end
+  end
+
+  it("maps every operationId of Adobe's OpenAPI description to a function", function()
+    local path = spec_path()
+    assert.is_string(path, "acs-openapi.json not found")
+    local f = assert(io.open(path, "r"))
+    local text = f:read("*a")
+    f:close()
+    local decode = require("campaign").decode or require("cjson").decode
+    local doc = decode(text)
+    local count = 0
+    for _, ops in pairs(doc.paths) do
+      for method, op in pairs(ops) do
+        if type(op) == "table" and op.operationId then
+          count = count + 1
+          local fname = api.operations[op.operationId]
+          assert.is_string(fname, op.operationId .. " (" .. method .. ") is not mapped")
+          assert.is_function(api[fname], fname)
+        end
+      end
+    end
+    assert.is_true(count >= 28, "only " .. count .. " operations found")
+  end)
+end)
