@@ -303,8 +303,8 @@ end
 -- (default 8), opts.window items per batch call (default 4 x concurrency). opts.verify GETs
 -- each updated record back and compares the changes (opts.compare, verify_attempts,
 -- verify_delay as in update_and_verify). opts.on_progress(done, total, failed) after each item
--- (total is nil for an iterator until it is exhausted). Read-only fields fail that item without
--- sending it. report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
+-- (total is nil for an iterator until it is exhausted; one last call then gives it).
+-- Read-only fields and malformed items fail that item without sending it. report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then
@@ -442,6 +442,11 @@ function workflow.bulk_update(client, items, opts)
     end
   end
 
+  -- An iterator's length is known only now: tell on_progress once more, with the total.
+  if not from_list and report.total > 0 then
+    progress()
+    rethrow()
+  end
   report.elapsed = clock() - started
   return report
 end

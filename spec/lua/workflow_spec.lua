@@ -1,0 +1,312 @@
+-- campaign.workflow against a fake client holding an in-memory profile store.
+local campaign = require "campaign"
+local workflow = require "campaign.workflow"
+local fake = require "lua.fake_client"
+
+local PATH = "profileAndServices/profile/"
+
+-- A store of profiles answering GET and PATCH like ACS. opts.ignore_patch: answer 200 without
+-- applying (the verify-mismatch case); opts.lag: the first n GETs after a PATCH show old data.
+local function store(profiles, opts)
+  opts = opts or {}
+  local lag = 0
+  local pending = {}
+  return function(c)
+    local pkey = c.path:sub(#PATH + 1)
+    local p = profiles[pkey]
+    if not p then return nil, { kind = "http", status = 404, message = "not found" } end
+    if c.method == "GET" then
+      if lag > 0 then lag = lag - 1 return p, { status = 200 } end
+      for k, v in pairs(pending) do p[k] = v end
+      pending = {}
+      return p, { status = 200 }
+    elseif c.method == "PATCH" then
+      if opts.fail_patch then return nil, opts.fail_patch end
+      if not opts.ignore_patch then
+        if opts.lag then
+          lag = opts.lag
+          for k, v in pairs(c.body) do pending[k] = v end
+        else
+          for k, v in pairs(c.body) do p[k] = v end
+        end
+      end
+      return { PKey = pkey, href = "http://x/" .. pkey }, { status = 200 }
+    end
+  end
+end
+
+local function amy()
+  return {
+    ["@amy"] = { PKey = "@amy", email = "amy.dakota@mail.com", phone = "", firstName = "Amy",
+      location = { city = "Paris", countryCode = "FR" }, age = 40, blackList = false },
+  }
+end
+
+local function methods(client)
+  local list = {}
+  for i, c in ipairs(client.calls) do list[i] = c.method end
+  return table.concat(list, " ")
+end
+
+local no_sleep = function() end
+
+describe("workflow.update_and_verify", function()
+  it("GETs, PATCHes only the changes, GETs again and returns the updated record", function()
+    local client = fake.new(store(amy()))
+    local profile, info = workflow.update_and_verify(client, "@amy", { phone = "3301020304" })
+    assert.are.equal("3301020304", profile.phone)
+    assert.is_true(info.changed)
+    assert.are.equal("@amy", info.patch.PKey)
+    assert.are.equal("GET PATCH GET", methods(client))
+    assert.are.same({ phone = "3301020304" }, client.calls[2].body)
+    assert.are.equal(PATH .. "@amy", client.calls[2].path)
+  end)
+
+  it("skips the PATCH when nothing would change (changed = false)", function()
+    local client = fake.new(store(amy()))
+    local profile, info = workflow.update_and_verify(client, "@amy",
+      { firstName = "Amy", location = { city = "Paris" }, phone = campaign.null })
+    assert.are.equal("@amy", profile.PKey)
+    assert.is_false(info.changed)
+    assert.are.equal("GET", methods(client))
+  end)
+
+  it("reports each field that did not take: kind verify, mismatches {expected, got}", function()
+    local client = fake.new(store(amy(), { ignore_patch = true }))
+    local profile, err = workflow.update_and_verify(client, "@amy",
+      { phone = "3301020304", firstName = "Amy", location = { city = "Lyon" } })
+    assert.is_nil(profile)
+    assert.are.equal("verify", err.kind)
+    assert.are.same({ expected = "3301020304", got = "" }, err.mismatches.phone)
+    assert.are.same({ city = "Lyon" }, err.mismatches.location.expected)
+    assert.are.equal("Paris", err.mismatches.location.got.city)
+    assert.is_nil(err.mismatches.firstName)
+    assert.matches("location", tostring(err.message))
+    assert.are.equal("GET PATCH GET", methods(client))
+  end)
+
+  it("refuses read-only fields before sending anything", function()
+    for _, field in ipairs { "PKey", "href", "created", "lastModified", "createdBy", "modifiedBy", "age" } do
+      local client = fake.new(store(amy()))
+      local profile, err = workflow.update_and_verify(client, "@amy", { phone = "1", [field] = "x" })
+      assert.is_nil(profile)
+      assert.are.equal("verify", err.kind)
+      assert.are.same({ field }, err.read_only)
+      assert.are.equal(0, #client.calls)
+    end
+  end)
+
+  it("refuses the fields the resourceType metadata marks readOnly", function()
+    local client = fake.new(store(amy()))
+    local metadata = { content = { email = { readOnly = false }, cusScore = { readOnly = true } } }
+    local profile, err = workflow.update_and_verify(client, "@amy", { cusScore = 3, email = "a@b.c" },
+      { metadata = metadata })
+    assert.is_nil(profile)
+    assert.are.same({ "cusScore" }, err.read_only)
+    assert.are.equal(0, #client.calls)
+  end)
+
+  it("returns the GET's error for a missing record (404) and sends no PATCH", function()
+    local client = fake.new(store(amy()))
+    local profile, err = workflow.update_and_verify(client, "@nobody", { phone = "1" })
+    assert.is_nil(profile)
+    assert.are.equal(404, err.status)
+    assert.are.equal("GET", methods(client))
+  end)
+
+  it("returns the PATCH's error as is", function()
+    local failure = { kind = "http", status = 500, message = "RST-360011" }
+    local client = fake.new(store(amy(), { fail_patch = failure }))
+    local profile, err = workflow.update_and_verify(client, "@amy", { phone = "1" })
+    assert.is_nil(profile)
+    assert.are.equal(failure, err)
+  end)
+
+  it("treats campaign.null and \"\" as the same unset value", function()
+    local client = fake.new(store(amy()))
+    local profile, info = workflow.update_and_verify(client, "@amy", { firstName = campaign.null })
+    assert.is_true(info.changed)
+    assert.are.equal(campaign.null, profile.firstName)
+    local p2 = amy()
+    p2["@amy"].firstName = ""
+    client = fake.new(store(p2))
+    local _, info2 = workflow.update_and_verify(client, "@amy", { firstName = campaign.null })
+    assert.is_false(info2.changed)
+  end)
+
+  it("re-reads verify_attempts times, verify_delay apart, before reporting a mismatch", function()
+    local slept = {}
+    local sleep = function(s) slept[#slept + 1] = s end
+    local client = fake.new(store(amy(), { lag = 2 }))
+    local profile = workflow.update_and_verify(client, "@amy", { phone = "42" },
+      { verify_attempts = 3, verify_delay = 0.25, sleep = sleep })
+    assert.are.equal("42", profile.phone)
+    assert.are.same({ 0.25, 0.25 }, slept)
+    assert.are.equal("GET PATCH GET GET GET", methods(client))
+
+    client = fake.new(store(amy(), { lag = 5 }))
+    local none, err = workflow.update_and_verify(client, "@amy", { phone = "42" },
+      { verify_attempts = 2, verify_delay = 0, sleep = sleep })
+    assert.is_nil(none)
+    assert.are.equal("verify", err.kind)
+    assert.are.equal(2, err.attempts)
+  end)
+
+  it("lets opts.compare decide equality", function()
+    local client = fake.new(store(amy(), { ignore_patch = true }))
+    local seen = {}
+    local profile = workflow.update_and_verify(client, "@amy", { email = "AMY.DAKOTA@mail.com" }, {
+      compare = function(field, expected, got)
+        seen[#seen + 1] = field
+        return expected:lower() == got:lower()
+      end,
+    })
+    assert.are.equal("@amy", profile.PKey)
+    assert.are.same({ "email" }, seen)   -- equal already: the PATCH is skipped
+  end)
+
+  it("compares lists element by element and objects by the keys sent", function()
+    assert.is_true(workflow.matches({ 1, 2 }, { 1, 2 }))
+    assert.is_false(workflow.matches({ 1, 2 }, { 1, 2, 3 }))
+    assert.is_true(workflow.matches({ PKey = "@o" }, { PKey = "@o", href = "h", title = "t" }))
+    assert.is_false(workflow.matches({ PKey = "@o" }, { PKey = "@x" }))
+    assert.is_true(workflow.matches(42, 42.0))
+    assert.is_false(workflow.matches("42", 42))
+    assert.is_true(workflow.matches("", campaign.null))
+    assert.is_false(workflow.matches("x", nil))
+  end)
+
+  it("raises on misuse", function()
+    local client = fake.new(store(amy()))
+    assert.has_error(function() workflow.update_and_verify(client, 42, {}) end)
+    assert.has_error(function() workflow.update_and_verify(client, "@amy", "phone=1") end)
+    assert.has_error(function() workflow.update_and_verify(client, "@amy", {}, { verify_attempts = 0 }) end)
+    assert.has_error(function() workflow.update_and_verify(client, "@amy", {}, { compare = true }) end)
+    assert.are.equal(0, #client.calls)
+  end)
+end)
+
+describe("workflow.bulk_update", function()
+  local function many(n)
+    local profiles = {}
+    for i = 1, n do profiles["@p" .. i] = { PKey = "@p" .. i, phone = "" } end
+    return profiles
+  end
+
+  it("updates a list through client:batch in windows and reports ok + failed == total", function()
+    local profiles = many(50)
+    profiles["@p7"] = nil   -- a 404
+    local client = fake.new(store(profiles))
+    local items = {}
+    for i = 1, 50 do items[i] = { pkey = "@p" .. i, changes = { phone = tostring(i) } } end
+    local progress = {}
+    local report = workflow.bulk_update(client, items, {
+      concurrency = 4, clock = function() return 10 end,
+      on_progress = function(done, total, failed) progress[#progress + 1] = { done, total, failed } end,
+    })
+    assert.are.equal(50, report.total)
+    assert.are.equal(49, report.ok)
+    assert.are.equal(1, report.failed)
+    assert.are.equal(404, report.errors[7].status)
+    assert.is_nil(next(report.errors, 7) ~= nil and next(report.errors, 7) or nil)
+    assert.are.equal("50", profiles["@p50"].phone)
+    assert.are.equal(0, report.elapsed)
+    assert.are.equal(50, #progress)
+    assert.are.same({ 50, 50, 1 }, progress[50])
+    for _, b in ipairs(client.batches) do
+      assert.is_true(b.size <= 16)
+      assert.are.equal(4, b.opts.concurrency)
+    end
+  end)
+
+  it("reads an iterator lazily: windows stay bounded and total is unknown until the end", function()
+    local n, taken, max_ahead = 1000, 0, 0
+    local client
+    local function items()
+      if taken == n then return nil end
+      taken = taken + 1
+      local sent = #client.calls
+      if taken - sent > max_ahead then max_ahead = taken - sent end
+      return { pkey = "@p" .. taken, changes = { phone = "x" } }
+    end
+    client = fake.new(store(many(n)))
+    local totals = {}
+    local report = workflow.bulk_update(client, items, {
+      concurrency = 2, window = 10,
+      on_progress = function(_, total) totals[#totals + 1] = total == nil and "nil" or total end,
+    })
+    assert.are.equal(n, report.total)
+    assert.are.equal(n, report.ok)
+    assert.are.equal(0, report.failed)
+    assert.is_true(max_ahead <= 11, "read " .. max_ahead .. " items ahead of the requests")
+    assert.are.equal("nil", totals[1])
+    assert.are.equal(n, totals[#totals])
+  end)
+
+  it("verifies each record when opts.verify, failing the ones that did not take", function()
+    local profiles = many(6)
+    local handler = store(profiles)
+    local client = fake.new(function(c)
+      if c.method == "PATCH" and c.path == PATH .. "@p3" then
+        return { PKey = "@p3" }, { status = 200 }   -- answered, not applied
+      end
+      return handler(c)
+    end)
+    local items = {}
+    for i = 1, 6 do items[i] = { PKey = "@p" .. i, changes = { phone = "n" .. i } } end
+    local report = workflow.bulk_update(client, items, { verify = true, verify_delay = 0, sleep = no_sleep })
+    assert.are.equal(5, report.ok)
+    assert.are.equal(1, report.failed)
+    assert.are.equal("verify", report.errors[3].kind)
+    assert.are.same({ expected = "n3", got = "" }, report.errors[3].mismatches.phone)
+    local gets = 0
+    for _, c in ipairs(client.calls) do if c.method == "GET" then gets = gets + 1 end end
+    assert.are.equal(6, gets)
+  end)
+
+  it("fails read-only and malformed items without sending them", function()
+    local client = fake.new(store(many(3)))
+    local report = workflow.bulk_update(client, {
+      { pkey = "@p1", changes = { phone = "1" } },
+      { pkey = "@p2", changes = { age = 3 } },
+      { pkey = 42, changes = {} },
+      { pkey = "@p3", changes = { phone = "3" } },
+    })
+    assert.are.equal(4, report.total)
+    assert.are.equal(2, report.ok)
+    assert.are.equal(2, report.failed)
+    assert.are.same({ "age" }, report.errors[2].read_only)
+    assert.is_not_nil(report.errors[3])
+    assert.are.equal(2, #client.calls)
+  end)
+
+  it("counts a batch result with an error or a non-2xx status as failed", function()
+    local client = fake.new(function(c)
+      if c.path:find("@p2", 1, true) then return nil, { kind = "timeout", message = "slow" } end
+      return {}, { status = 200 }
+    end)
+    local report = workflow.bulk_update(client, {
+      { pkey = "@p1", changes = { a = 1 } }, { pkey = "@p2", changes = { a = 1 } },
+    })
+    assert.are.equal(1, report.ok)
+    assert.are.equal("timeout", report.errors[2].kind)
+  end)
+
+  it("re-raises an error of on_progress after the batch, and raises on bad arguments", function()
+    local client = fake.new(store(many(2)))
+    assert.has_error(function()
+      workflow.bulk_update(client, { { pkey = "@p1", changes = { phone = "1" } } },
+        { on_progress = function() error("stop") end })
+    end)
+    assert.has_error(function() workflow.bulk_update(client, "items") end)
+    assert.has_error(function() workflow.bulk_update(client, {}, { concurrency = 0 }) end)
+  end)
+
+  it("returns an empty report for no items", function()
+    local client = fake.new()
+    local report = workflow.bulk_update(client, {})
+    assert.are.equal(0, report.total)
+    assert.are.equal(0, report.ok + report.failed)
+    assert.are.equal(0, #client.calls)
+  end)
+end)
