@@ -304,7 +304,8 @@ end
 -- each updated record back and compares the changes (opts.compare, verify_attempts,
 -- verify_delay as in update_and_verify). opts.on_progress(done, total, failed) after each item
 -- (total is nil for an iterator until it is exhausted; one last call then gives it).
--- Read-only fields and malformed items fail that item without sending it. report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
+-- Read-only fields and malformed items fail that item without sending it.
+-- report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then
