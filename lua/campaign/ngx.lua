@@ -1,0 +1,917 @@
+--- campaign.ngx: the OpenResty client. Same methods, return values, error objects, retry and
+-- 401 rules as the C client (docs/client.md), but it never blocks the nginx worker: requests go
+-- through `ngx.location.capture` to an internal location that proxies to the API with nginx's
+-- own proxy module (keep-alive pools, TLS verification), waits use `ngx.sleep`, and `batch`
+-- runs a bounded pool of light threads. See docs/openresty.md for the nginx.conf snippet.
+--
+-- Nothing here keeps mutable state at module level: a client is a table owned by its creator
+-- (one per worker from init_worker, or one per request), and the shared token lives in a
+-- lua_shared_dict.
+local campaign = require "campaign"
+
+local ngx = ngx -- nil outside OpenResty: `require` still works, `new` then raises
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
+local str_byte, str_find, str_format = string.byte, string.find, string.format
+local str_gsub, str_lower, str_match, str_sub, str_gmatch = string.gsub, string.lower, string.match,
+  string.sub, string.gmatch
+local concat, sort = table.concat, table.sort
+local floor, min, random = math.floor, math.min, math.random
+
+local VERSION = campaign._VERSION or "0.0.0"
+
+local _M = { _VERSION = VERSION }
+local client_mt = { __index = _M }
+
+local DEFAULT_LOCATION = "/_campaign_proxy"
+local ERROR_BODY_LIMIT = 4096
+
+-- campaign.new's options, and what this client does with each.
+local OPTIONS = {
+  org = "string", api_key = "string", base_url = "string", user_agent = "string",
+  location = "string", upstream = "string",
+  timeout = "number", connect_timeout = "number", retry_base = "number", retry_max = "number",
+  retries = "number", max_body = "number",
+  token = "token", on_event = "function", transport = "function",
+}
+-- Options of campaign.new that nginx.conf decides here: naming them is a mistake worth a raise,
+-- since silently ignoring `insecure = true` or a `cafile` would mislead.
+local NGINX_OPTIONS = {
+  cafile = "proxy_ssl_trusted_certificate in the internal location",
+  insecure = "proxy_ssl_verify in the internal location",
+  proxy = "the internal location's proxy_pass",
+  http2 = "nginx (its proxy module speaks HTTP/1.1 to upstreams)",
+}
+
+local REASONS = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [410] = "Gone", [413] = "Payload Too Large", [415] = "Unsupported Media Type",
+  [422] = "Unprocessable Entity", [429] = "Too Many Requests", [500] = "Internal Server Error",
+  [501] = "Not Implemented", [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout",
+}
+
+local TRANSIENT_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+local RETRIED_METHODS = { GET = true, HEAD = true, PATCH = true, PUT = true, DELETE = true, OPTIONS = true }
+-- Headers a request may not set itself: the client owns them.
+local RESERVED_HEADERS = {
+  authorization = true, ["x-api-key"] = true, host = true, ["content-length"] = true,
+  ["transfer-encoding"] = true, connection = true,
+}
+
+local function is_callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and type(mt.__call) == "function"
+end
+
+local function make_error(fields)
+  return campaign.error(fields)
+end
+
+local function is_error(v)
+  return campaign.is_error(v)
+end
+
+---------------------------------------------------------------------------------------------
+-- URLs: the same rules as src/url.c, so both clients send byte-identical requests.
+---------------------------------------------------------------------------------------------
+
+local function has_control(s)
+  return str_find(s, "[%z\1-\31\127]") ~= nil
+end
+
+local function escape_byte(c) return str_format("%%%02X", str_byte(c)) end
+
+-- Path segment bytes kept verbatim: unreserved, `@`, `:` and sub-delims but `+`.
+local function encode_segment(seg)
+  -- keep valid %XX escapes, encode a lone '%'
+  seg = str_gsub(seg, "%%(%x?%x?)", function(hex)
+    if #hex == 2 then return "%" .. hex end
+    return "%25" .. hex
+  end)
+  return (str_gsub(seg, "[^%w%-%._~@:!%$&'%(%)%*,;=%%]", escape_byte))
+end
+
+local function is_dot_segment(seg)
+  local s = str_gsub(seg, "%%2[eE]", ".")
+  return s == "." or s == ".."
+end
+
+local function encode_path(fname, path)
+  local out, n = {}, 0
+  local start = 1
+  while true do
+    local slash = str_find(path, "/", start, true)
+    local seg = str_sub(path, start, (slash or 0) - 1)
+    if is_dot_segment(seg) then
+      error(fname .. ": path segments '.' and '..' are refused", 4)
+    end
+    n = n + 1
+    out[n] = encode_segment(seg)
+    if not slash then break end
+    start = slash + 1
+  end
+  return concat(out, "/")
+end
+
+local function encode_verbatim_query(q)
+  q = str_gsub(q, "%%(%x?%x?)", function(hex)
+    if #hex == 2 then return "%" .. hex end
+    return "%25" .. hex
+  end)
+  return (str_gsub(q, "[%s\"<>\\%^`{|}#\128-\255]", escape_byte))
+end
+
+local function encode_query_text(s)
+  return (str_gsub(s, "[^%w%-%._~@:/,]", escape_byte))
+end
+
+local function query_scalar(fname, key, v)
+  local t = type(v)
+  if t == "string" then
+    if has_control(v) then error(fname .. ": control characters (CR, LF, ...) are refused in queries", 5) end
+    return encode_query_text(v)
+  elseif t == "boolean" then
+    return v and "true" or "false"
+  elseif t == "number" then
+    if v ~= v or v - v ~= 0 then
+      error(fname .. ": query value '" .. key .. "' is not a finite number", 5)
+    end
+    if v == floor(v) and v > -2^53 and v < 2^53 then return str_format("%d", v) end
+    local s = str_format("%.15g", v)
+    if tonumber(s) ~= v then s = str_format("%.17g", v) end
+    return s
+  end
+  error(fname .. ": query value '" .. key .. "' must be a string, number, boolean or a list of them", 5)
+end
+
+local function encode_query_table(fname, query)
+  local keys = {}
+  for k in pairs(query) do
+    if type(k) ~= "string" then error(fname .. ": query keys must be strings", 4) end
+    keys[#keys + 1] = k
+  end
+  sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    if has_control(k) then error(fname .. ": control characters (CR, LF, ...) are refused in queries", 4) end
+    local ek = encode_query_text(k)
+    local v = query[k]
+    if type(v) == "table" then
+      for i = 1, #v do
+        if type(v[i]) == "table" then
+          error(fname .. ": query value '" .. k .. "' must be a string, number, boolean or a list of them", 4)
+        end
+        parts[#parts + 1] = ek .. "=" .. query_scalar(fname, k, v[i])
+      end
+    else
+      parts[#parts + 1] = ek .. "=" .. query_scalar(fname, k, v)
+    end
+  end
+  return concat(parts, "&")
+end
+
+-- Splits an absolute http(s) URL: returns scheme, host (lower case, brackets kept), port,
+-- the authority as written, and the rest (path, query). nil when it is not one.
+local function split_url(s)
+  local scheme, authority, rest = str_match(s, "^([%a][%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil end
+  scheme = str_lower(scheme)
+  if scheme ~= "http" and scheme ~= "https" then return nil end
+  if authority == "" or str_find(authority, "[@%s%c]") then return nil end
+  local host, port
+  if str_sub(authority, 1, 1) == "[" then
+    host, port = str_match(authority, "^(%[[^%]]+%])(.*)$")
+  else
+    host, port = str_match(authority, "^([^:]+)(.*)$")
+  end
+  if not host then return nil end
+  if port == "" or port == ":" then
+    port = scheme == "https" and 443 or 80
+  else
+    port = str_match(port, "^:(%d+)$")
+    port = port and tonumber(port)
+    if not port or port < 1 or port > 65535 then return nil end
+  end
+  return scheme, str_lower(host), port, authority, rest
+end
+
+local function build_url(self, fname, path, query)
+  if has_control(path) then
+    error(fname .. ": control characters (CR, LF, ...) are refused in paths", 3)
+  end
+  local prefix, rest
+  if str_find(path, "^[%a][%w+.-]*://") then
+    local scheme, host, port, _, tail = split_url(path)
+    if not scheme then
+      error(fname .. ": only http and https URLs without user information are accepted", 3)
+    end
+    if scheme ~= self._scheme or host ~= self._host or port ~= self._port then
+      error(fname .. ": an absolute URL must have the base_url's scheme, host and port "
+        .. "(credentials never go to another origin)", 3)
+    end
+    prefix = str_sub(path, 1, #path - #tail)
+    rest = tail
+    if str_sub(rest, 1, 1) ~= "/" then prefix = prefix .. "/" end
+  else
+    prefix = self._root
+    rest = str_gsub(path, "^/+", "")
+  end
+  rest = str_gsub(rest, "#.*$", "") -- a fragment is never sent
+  local p, q = str_match(rest, "^([^?]*)%??(.*)$")
+  local url = prefix .. encode_path(fname, p)
+  local has_query = false
+  if q ~= "" then
+    url = url .. "?" .. encode_verbatim_query(q)
+    has_query = true
+  end
+  if query ~= nil then
+    if type(query) ~= "table" then error(fname .. ": option 'query' must be a table", 3) end
+    local qs = encode_query_table(fname, query)
+    if qs ~= "" then url = url .. (has_query and "&" or "?") .. qs end
+  end
+  return url
+end
+
+---------------------------------------------------------------------------------------------
+-- The default transport: a subrequest to the internal location (see proxy_rewrite below).
+---------------------------------------------------------------------------------------------
+
+local function capture_method(method)
+  local m = ngx["HTTP_" .. method]
+  if type(m) ~= "number" then
+    error("campaign.ngx: the location.capture transport cannot send method " .. method, 4)
+  end
+  return m
+end
+
+local CAPTURE_PHASES = { rewrite = true, access = true, content = true }
+
+-- Lower-cased header names; repeated headers joined with ", " (as the C client does).
+local function normalise_headers(raw)
+  local headers = {}
+  for name, value in pairs(raw or {}) do
+    local key = str_lower(name)
+    if type(value) == "table" then value = concat(value, ", ") end
+    if headers[key] then headers[key] = headers[key] .. ", " .. value else headers[key] = value end
+  end
+  return headers
+end
+
+local function last_entry(v)
+  if type(v) ~= "string" then return nil end
+  return str_match(v, "([^,%s]+)%s*$")
+end
+
+--- transport for ngx.location.capture. Returns a function(req) -> response | nil, kind, message,
+-- sent. `upstream` (optional) names an nginx `upstream {}` block (keep-alive pool) that
+-- replaces the authority of the URL in proxy_pass; Host and the TLS server name stay the real
+-- host's.
+function _M.capture_transport(location, upstream)
+  location = location or DEFAULT_LOCATION
+  return function(req)
+    local phase = ngx.get_phase()
+    if not CAPTURE_PHASES[phase] then
+      error("campaign.ngx: the default transport (ngx.location.capture) works in the rewrite, "
+        .. "access and content phases only, not in '" .. phase .. "'; use a cosocket transport "
+        .. "(docs/openresty.md) or campaign.new where blocking is acceptable", 3)
+    end
+    local scheme, host, _, authority, rest = split_url(req.url)
+    local target = req.url
+    if upstream then target = scheme .. "://" .. upstream .. rest end
+    local ctx = {
+      campaign_proxy = {
+        url = target, host = authority, ssl_name = str_gsub(host, "^%[(.*)%]$", "%1"),
+        headers = req.headers,
+      },
+    }
+    local body = req.body
+    if body == nil and (req.method == "POST" or req.method == "PUT" or req.method == "PATCH") then
+      body = "" -- never let the subrequest inherit the handler's own request body
+    end
+    local res = ngx.location.capture(location, {
+      method = capture_method(req.method), body = body, ctx = ctx,
+    })
+    local seen = ctx.campaign_upstream
+    if not seen then
+      return nil, "network", str_format("the internal location %s did not run campaign.ngx's "
+        .. "handlers (status %d): check nginx.conf (docs/openresty.md)", location, res.status), false
+    end
+    if not last_entry(seen.header_time) or last_entry(seen.header_time) == "-" then
+      -- nginx answered for the upstream: no response header came back
+      local connected = seen.connect_time and str_find(seen.connect_time, "%d") ~= nil
+      if res.status == 504 then
+        return nil, "timeout", "no answer from " .. authority .. " within proxy_read_timeout "
+          .. "(or proxy_connect_timeout)", connected
+      end
+      return nil, "network", "could not reach " .. authority .. " (connection, DNS resolver or "
+        .. "TLS verification failure: see the nginx error log)", connected
+    end
+    if res.truncated then
+      return nil, "network", "the response from " .. authority .. " was cut short", true
+    end
+    return { status = res.status, headers = normalise_headers(res.header), body = res.body or "" }
+  end
+end
+
+--- Runs in the internal location's rewrite phase (`rewrite_by_lua_block`): points proxy_pass at
+-- the request's URL and replaces every header inherited from the handler's request (cookies,
+-- the caller's own Authorization) by the client's.
+-- luacheck: push ignore 122 (ngx.var and ngx.ctx are meant to be written)
+function _M.proxy_rewrite()
+  local p = ngx.ctx.campaign_proxy
+  if not p then return ngx.exit(404) end
+  local var = ngx.var
+  var.campaign_upstream = p.url
+  var.campaign_host = p.host
+  var.campaign_ssl_name = p.ssl_name
+  local clear, set = ngx.req.clear_header, ngx.req.set_header
+  for name in pairs(ngx.req.get_headers(0, true)) do
+    if str_lower(name) ~= "content-length" then clear(name) end
+  end
+  for name, value in pairs(p.headers) do set(name, value) end
+end
+
+--- Runs in the internal location's header filter (`header_filter_by_lua_block`): records what
+-- the proxy saw, so the client can tell an upstream's own 502 from nginx's "could not connect".
+function _M.proxy_header_filter()
+  local ctx = ngx.ctx
+  if ctx.campaign_proxy then
+    local var = ngx.var
+    ctx.campaign_upstream = {
+      connect_time = var.upstream_connect_time, header_time = var.upstream_header_time,
+    }
+  end
+end
+-- luacheck: pop
+
+---------------------------------------------------------------------------------------------
+-- The client
+---------------------------------------------------------------------------------------------
+
+local function check_options(opts)
+  if type(opts) ~= "table" then
+    error("campaign.ngx.new: bad argument #1 (table expected, got " .. type(opts) .. ")", 3)
+  end
+  for name, value in pairs(opts) do
+    if type(name) ~= "string" then error("campaign.ngx.new: option names must be strings", 3) end
+    local expected = OPTIONS[name]
+    if not expected then
+      if NGINX_OPTIONS[name] then
+        error("campaign.ngx.new: option '" .. name .. "' does not apply to the OpenResty client: "
+          .. "set it with " .. NGINX_OPTIONS[name], 3)
+      end
+      error("campaign.ngx.new: unknown option '" .. name .. "'", 3)
+    end
+    if expected == "token" then
+      if type(value) ~= "string" and not is_callable(value) then
+        error("campaign.ngx.new: option 'token' must be a string or a provider function", 3)
+      end
+    elseif expected == "function" then
+      if not is_callable(value) then
+        error("campaign.ngx.new: option '" .. name .. "' must be a function", 3)
+      end
+    elseif type(value) ~= expected then
+      error("campaign.ngx.new: option '" .. name .. "' must be a " .. expected, 3)
+    end
+  end
+  for _, name in ipairs { "org", "api_key", "token" } do
+    if opts[name] == nil or opts[name] == "" then
+      error("campaign.ngx.new: option '" .. name .. "' is required", 3)
+    end
+  end
+  local function non_negative(name, integer)
+    local v = opts[name]
+    if v ~= nil and (v < 0 or v ~= v or (integer and v ~= floor(v))) then
+      error("campaign.ngx.new: option '" .. name .. "' must be a non-negative "
+        .. (integer and "integer" or "number"), 3)
+    end
+  end
+  non_negative("retries", true)
+  non_negative("max_body", true)
+  for _, name in ipairs { "timeout", "connect_timeout", "retry_base", "retry_max" } do non_negative(name) end
+  for _, name in ipairs { "org", "api_key", "user_agent", "upstream" } do
+    if type(opts[name]) == "string" and has_control(opts[name]) then
+      error("campaign.ngx.new: option '" .. name .. "' must not contain control characters", 3)
+    end
+  end
+  if type(opts.token) == "string" and has_control(opts.token) then
+    error("campaign.ngx.new: option 'token' must not contain control characters", 3)
+  end
+  if opts.upstream and not str_find(opts.upstream, "^[%w_.-]+$") then
+    error("campaign.ngx.new: option 'upstream' must be the name of an nginx upstream block", 3)
+  end
+end
+
+local function default_user_agent()
+  local parts = { "lua-campaign/" .. VERSION }
+  local cfg = ngx and ngx.config
+  if cfg and cfg.ngx_lua_version then
+    local v = cfg.ngx_lua_version
+    parts[#parts + 1] = str_format("ngx_lua/%d.%d.%d", floor(v / 1000000), floor(v / 1000) % 1000, v % 1000)
+  end
+  if cfg and cfg.nginx_version then
+    local v = cfg.nginx_version
+    parts[#parts + 1] = str_format("nginx/%d.%d.%d", floor(v / 1000000), floor(v / 1000) % 1000, v % 1000)
+  end
+  parts[#parts + 1] = (jit and jit.version) or _VERSION
+  return concat(parts, " ")
+end
+
+--- campaign.ngx.new(opts) -> client. Raises on a bad option (like campaign.new).
+function _M.new(self_or_opts, maybe_opts)
+  local opts = self_or_opts
+  if self_or_opts == _M then opts = maybe_opts end -- both .new{} and :new{}
+  if not ngx then error("campaign.ngx.new: this client runs inside OpenResty (ngx_lua) only", 2) end
+  check_options(opts)
+  local base_url = str_gsub(opts.base_url or "https://mc.adobe.io", "/+$", "")
+  local scheme, host, port, _, rest = split_url(base_url)
+  if not scheme or str_find(rest, "[?#]") then
+    error("campaign.ngx.new: option 'base_url' must be an http or https URL without query", 2)
+  end
+  local client = {
+    _org = opts.org,
+    _api_key = opts.api_key,
+    _token = opts.token,
+    _base_url = base_url,
+    _scheme = scheme, _host = host, _port = port,
+    _root = base_url .. "/" .. opts.org .. "/campaign/",
+    _timeout = opts.timeout or 30,
+    _connect_timeout = opts.connect_timeout or 10,
+    _retries = opts.retries or 3,
+    _retry_base = opts.retry_base or 0.5,
+    _retry_max = opts.retry_max or 30,
+    _max_body = opts.max_body or 64 * 1024 * 1024,
+    _user_agent = opts.user_agent or default_user_agent(),
+    _on_event = opts.on_event,
+    _transport = opts.transport or _M.capture_transport(opts.location, opts.upstream),
+  }
+  if opts.transport and (opts.location or opts.upstream) then
+    error("campaign.ngx.new: options 'location' and 'upstream' configure the default transport; "
+      .. "they cannot be combined with 'transport'", 2)
+  end
+  return setmetatable(client, client_mt)
+end
+
+local function check_client(self, fname)
+  if getmetatable(self) ~= client_mt then
+    error("campaign.ngx." .. fname .. ": bad self (client expected; call it as client:"
+      .. fname .. "(...))", 3)
+  end
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function emit(self, ev)
+  local fn = self._on_event
+  if fn then
+    -- an error in the user's callback must not abort the transfer; it is reported once in the
+    -- nginx error log (never with header values)
+    local ok, err = pcall(fn, ev)
+    if not ok then ngx.log(ngx.WARN, "campaign.ngx: on_event failed: ", tostring(err)) end
+  end
+end
+
+-- Calls the token provider (protected). Returns the token or nil, err (kind "auth").
+local function get_token(self, force, method, url)
+  local provider = self._token
+  if type(provider) == "string" then return provider end
+  local ok, token, extra = pcall(provider, force)
+  if ok and type(token) == "string" and token ~= "" and not has_control(token) then return token end
+  if ok and is_error(extra) then return nil, extra end
+  local message
+  if not ok then
+    message = "token provider failed: " .. tostring(token)
+  elseif token == nil then
+    message = "token provider failed: " .. tostring(extra or "no token")
+  else
+    message = "token provider returned an unusable token (" .. type(token) .. ")"
+  end
+  return nil, make_error { kind = "auth", message = message, method = method, url = url }
+end
+
+local function first_line(s)
+  return (str_match(s, "^%s*([^\r\n]*)"))
+end
+
+local function html_message(text)
+  local title = str_match(text, "<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
+  if not title then
+    title = str_gsub(str_gsub(text, "<[^>]*>", " "), "%s+", " ")
+  end
+  title = str_gsub(str_gsub(title, "^%s+", ""), "%s+$", "")
+  if #title > 200 then title = str_sub(title, 1, 200) .. "..." end
+  return title
+end
+
+local function find_codes(message)
+  local codes = {}
+  if type(message) == "string" then
+    for code in str_gmatch(message, "%f[%w](%u%u%u%-%d%d%d%d%d%d)%f[%D]") do codes[#codes + 1] = code end
+  end
+  return campaign.array and campaign.array(codes) or codes
+end
+
+local function request_id(headers)
+  return headers["x-request-id"] or headers["x-adobe-request-id"] or headers["x-correlation-id"]
+end
+
+-- Turns an HTTP answer >= 400 into the error object.
+local function http_error(method, url, status, headers, text, attempts, retry_after)
+  local body, code, message
+  if text ~= "" then
+    local ok, decoded = pcall(campaign.decode, text)
+    if ok and decoded ~= nil then
+      body = decoded
+      if type(decoded) == "table" then
+        code = decoded.error_code or decoded.code
+        message = decoded.message or decoded.error_description or decoded.error
+        if type(message) ~= "string" then message = nil end
+        if code ~= nil then code = tostring(code) end
+      end
+    else
+      body = #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text
+      if str_find(text, "^%s*<") then message = html_message(text) else message = first_line(text) end
+      if message == "" then message = nil end
+    end
+  end
+  message = message or REASONS[status] or ("HTTP " .. status)
+  return make_error {
+    kind = "http", status = status, code = code, message = message, method = method, url = url,
+    body = body, retry_after = retry_after, attempts = attempts, request_id = request_id(headers),
+    codes = find_codes(message),
+  }
+end
+
+-- Retry-After: delta seconds or an HTTP date. Returns seconds (>= 0) or nil.
+local function parse_retry_after(value)
+  if type(value) ~= "string" then return nil end
+  local secs = tonumber(str_match(value, "^%s*(%d+%.?%d*)%s*$"))
+  if secs then return secs end
+  local at = ngx.parse_http_time(str_gsub(value, "^%s+", ""))
+  if at then
+    local wait = at - ngx.time()
+    return wait > 0 and wait or 0
+  end
+  return nil
+end
+
+local function backoff(self, retry_number)
+  local cap = min(self._retry_max, self._retry_base * 2 ^ (retry_number - 1))
+  return random() * cap
+end
+
+local function may_retry_method(method, sent)
+  return RETRIED_METHODS[method] or not sent
+end
+
+local function build_headers(self, token, has_body, extra)
+  local headers = {
+    ["Authorization"] = "Bearer " .. token,
+    ["X-Api-Key"] = self._api_key,
+    ["Cache-Control"] = "no-cache",
+    ["Accept"] = "application/json",
+    ["User-Agent"] = self._user_agent,
+  }
+  if has_body then headers["Content-Type"] = "application/json;charset=utf-8" end
+  if extra then
+    for name, value in pairs(extra) do
+      -- replace a default of the same name whatever its case
+      for k in pairs(headers) do
+        if str_lower(k) == str_lower(name) then headers[k] = nil end
+      end
+      headers[name] = value
+    end
+  end
+  return headers
+end
+
+local REQUEST_OPTIONS = { query = true, body = true, headers = true, raw = true }
+
+-- Validates everything that can raise before anything is sent. Returns the prepared request.
+local function prepare(self, fname, method, path, opts, body)
+  if type(method) ~= "string" or not str_find(method, "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then
+    error(fname .. ": bad argument 'method' (HTTP method name expected)", 3)
+  end
+  method = method:upper()
+  if type(path) ~= "string" or path == "" then
+    error(fname .. ": bad argument 'path' (non-empty string expected, got " .. type(path) .. ")", 3)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(fname .. ": bad argument 'opts' (table or nil expected, got " .. type(opts) .. ")", 3)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not REQUEST_OPTIONS[k] then error(fname .. ": unknown option '" .. tostring(k) .. "'", 3) end
+  end
+  if body == nil then body = opts.body end
+  local text
+  if type(body) == "string" then
+    text = body
+  elseif body ~= nil then
+    text = campaign.encode(body) -- raises on an unencodable value: a usage error
+  end
+  local extra = opts.headers
+  if extra ~= nil then
+    if type(extra) ~= "table" then error(fname .. ": option 'headers' must be a table", 3) end
+    for name, value in pairs(extra) do
+      if type(name) ~= "string" or not str_find(name, "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then
+        error(fname .. ": header names must be HTTP tokens", 3)
+      end
+      if RESERVED_HEADERS[str_lower(name)] then
+        error(fname .. ": header '" .. name .. "' is set by the client and cannot be overridden", 3)
+      end
+      if type(value) ~= "string" or str_find(value, "[%z\1-\8\10-\31\127]") then
+        error(fname .. ": header '" .. name .. "' must be a string without control characters", 3)
+      end
+    end
+  end
+  return {
+    method = method,
+    url = build_url(self, fname, path, opts.query),
+    body = text,
+    extra_headers = extra,
+    raw = opts.raw and true or false,
+  }
+end
+
+-- Sends one prepared request with the retry and 401 rules. Returns body, res | nil, err.
+local function perform(self, req)
+  local method, url = req.method, req.url
+  local started = now()
+  local attempts, retried, refreshed = 0, 0, false
+  local token, terr = get_token(self, false, method, url)
+  if not token then
+    terr.attempts = 0
+    return nil, terr
+  end
+  while true do
+    attempts = attempts + 1
+    emit(self, { type = "request", method = method, url = url, attempt = attempts })
+    local t0 = now()
+    local response, kind, message, sent = self._transport {
+      method = method, url = url, body = req.body,
+      headers = build_headers(self, token, req.body ~= nil, req.extra_headers),
+      timeout = self._timeout, connect_timeout = self._connect_timeout, max_body = self._max_body,
+    }
+    local elapsed = now() - t0
+    local err, wait
+    if not response then
+      if sent == nil then sent = true end -- unknown: assume it went out (POST stays unretried)
+      kind = kind or "network"
+      err = make_error {
+        kind = kind, message = message or kind, method = method, url = url, attempts = attempts,
+      }
+      emit(self, { type = "error", method = method, url = url, attempt = attempts, elapsed = elapsed,
+        kind = kind })
+      if (kind == "network" or kind == "timeout") and may_retry_method(method, sent)
+          and retried < self._retries then
+        wait = backoff(self, retried + 1)
+      end
+    else
+      local status, headers, text = response.status, response.headers or {}, response.body or ""
+      emit(self, { type = "response", method = method, url = url, attempt = attempts, status = status,
+        elapsed = elapsed })
+      if #text > self._max_body then
+        err = make_error {
+          kind = "too_large", status = status, method = method, url = url, attempts = attempts,
+          message = str_format("response body of %d bytes is over max_body (%d)", #text, self._max_body),
+          request_id = request_id(headers),
+        }
+      elseif status == 401 and type(self._token) ~= "string" and not refreshed then
+        refreshed = true
+        local fresh, ferr = get_token(self, true, method, url)
+        if not fresh then
+          ferr.attempts = attempts
+          return nil, ferr
+        end
+        token = fresh
+        wait = 0
+        emit(self, { type = "retry", method = method, url = url, attempt = attempts, status = status,
+          wait = 0 })
+      elseif status >= 400 then
+        local retry_after = parse_retry_after(headers["retry-after"])
+        err = http_error(method, url, status, headers, text, attempts, retry_after)
+        if TRANSIENT_STATUS[status] and RETRIED_METHODS[method] and retried < self._retries then
+          wait = retry_after and min(retry_after, self._retry_max) or backoff(self, retried + 1)
+        end
+      else
+        local res = { status = status, headers = headers, attempts = attempts, elapsed = now() - started }
+        if req.raw then return text, res end
+        if text == "" or str_find(text, "^%s*$") then return {}, res end
+        local ok, decoded, derr = pcall(campaign.decode, text)
+        if ok and decoded ~= nil then return decoded, res end
+        return nil, make_error {
+          kind = "json", status = status, method = method, url = url, attempts = attempts,
+          message = "invalid JSON in the response: " .. tostring(ok and derr or decoded),
+          body = #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text,
+          request_id = request_id(headers),
+        }
+      end
+    end
+    if err and not wait then return nil, err end
+    if err then
+      retried = retried + 1
+      emit(self, { type = "retry", method = method, url = url, attempt = attempts, status = err.status,
+        wait = wait })
+      if wait > 0 then ngx.sleep(wait) end
+    end
+  end
+end
+
+--- client:request(method, path[, opts]) -> body, res | nil, err
+function _M.request(self, method, path, opts)
+  check_client(self, "request")
+  return perform(self, prepare(self, "campaign.ngx.request", method, path, opts))
+end
+
+--- client:get(path[, opts])
+function _M.get(self, path, opts)
+  check_client(self, "get")
+  return perform(self, prepare(self, "campaign.ngx.get", "GET", path, opts))
+end
+
+--- client:delete(path[, opts])
+function _M.delete(self, path, opts)
+  check_client(self, "delete")
+  return perform(self, prepare(self, "campaign.ngx.delete", "DELETE", path, opts))
+end
+
+local function check_fields(fname, fields)
+  local t = type(fields)
+  if t ~= "table" and t ~= "string" then
+    error(fname .. ": bad argument 'fields' (table or JSON string expected, got " .. t .. ")", 3)
+  end
+end
+
+--- client:patch(path, fields[, opts])
+function _M.patch(self, path, fields, opts)
+  check_client(self, "patch")
+  check_fields("campaign.ngx.patch", fields)
+  return perform(self, prepare(self, "campaign.ngx.patch", "PATCH", path, opts, fields))
+end
+
+--- client:post(path, fields[, opts])
+function _M.post(self, path, fields, opts)
+  check_client(self, "post")
+  check_fields("campaign.ngx.post", fields)
+  return perform(self, prepare(self, "campaign.ngx.post", "POST", path, opts, fields))
+end
+
+--- client:batch(requests[, {concurrency = 16, on_result = fn(i, result)}]) -> results
+-- requests[i] = {method, path, body_or_nil, opts_or_nil}; results[i] = {status, body, err,
+-- attempts, headers}, in request order. Runs `concurrency` light threads that take the next
+-- request as soon as they are free, so a slow request or one waiting for its retry never holds
+-- the others back. Every request is validated (and may raise) before the first one is sent.
+function _M.batch(self, requests, opts)
+  check_client(self, "batch")
+  if type(requests) ~= "table" then
+    error("campaign.ngx.batch: bad argument 'requests' (table expected, got " .. type(requests) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("campaign.ngx.batch: bad argument 'opts' (table or nil expected)", 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "concurrency" and k ~= "on_result" then
+      error("campaign.ngx.batch: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local concurrency = opts.concurrency or 16
+  if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
+    error("campaign.ngx.batch: option 'concurrency' must be a positive integer", 2)
+  end
+  local on_result = opts.on_result
+  if on_result ~= nil and not is_callable(on_result) then
+    error("campaign.ngx.batch: option 'on_result' must be a function", 2)
+  end
+  local prepared = {}
+  for i = 1, #requests do
+    local r = requests[i]
+    if type(r) ~= "table" then
+      error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 2)
+    end
+    local method = r[1] or r.method
+    local path = r[2] or r.path
+    local body = r[3]
+    if body == nil then body = r.body end
+    local ropts = r[4] or r.opts
+    prepared[i] = prepare(self, "campaign.ngx.batch", method, path, ropts, body)
+  end
+  local results = {}
+  local n = #prepared
+  if n == 0 then return results end
+  local next_index = 0
+  local callback_error
+  local function worker()
+    while true do
+      next_index = next_index + 1
+      local i = next_index
+      if i > n then return end
+      local body, res = perform(self, prepared[i])
+      local result
+      if body ~= nil then
+        result = { status = res.status, body = body, attempts = res.attempts, headers = res.headers,
+          elapsed = res.elapsed }
+      else
+        result = { status = res.status, err = res, attempts = res.attempts }
+      end
+      results[i] = result
+      if on_result and not callback_error then
+        local ok, cerr = pcall(on_result, i, result)
+        if not ok then callback_error = cerr end
+      end
+    end
+  end
+  local threads = {}
+  for t = 1, min(concurrency, n) do
+    threads[t] = ngx.thread.spawn(worker)
+  end
+  for t = 1, #threads do
+    local ok, terr = ngx.thread.wait(threads[t])
+    if not ok then error(terr, 0) end
+  end
+  if callback_error then error(callback_error, 0) end
+  return results
+end
+
+---------------------------------------------------------------------------------------------
+-- One token for all workers: campaign.auth.ims's cache in a lua_shared_dict, with a lock.
+---------------------------------------------------------------------------------------------
+
+--- campaign.ngx.shared_token_cache(dict_name[, opts]) -> cache for campaign.auth.ims{cache = ...}
+-- The token lives in the lua_shared_dict, so every worker uses the same one; lock/unlock
+-- (a shared dict `add` that expires, waited on with ngx.sleep) make one refresh happen at a
+-- time across workers: when 20 requests find the token expired together, one asks IMS and the
+-- others read its result. opts: lock_timeout (seconds a refresh may hold the lock and a waiter
+-- may wait, default 30), poll (seconds between looks at a held lock, default 0.01).
+function _M.shared_token_cache(dict_name, opts)
+  local fname = "campaign.ngx.shared_token_cache"
+  if type(dict_name) ~= "string" then
+    error(fname .. ": bad argument #1 (lua_shared_dict name expected)", 2)
+  end
+  local dict = ngx and ngx.shared and ngx.shared[dict_name]
+  if not dict then
+    error(fname .. ": no lua_shared_dict '" .. dict_name .. "' (add `lua_shared_dict "
+      .. dict_name .. " 1m;` to the http block)", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(fname .. ": bad argument #2 (table or nil expected)", 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "lock_timeout" and k ~= "poll" then
+      error(fname .. ": unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local lock_timeout = opts.lock_timeout or 30
+  local poll = opts.poll or 0.01
+  if type(lock_timeout) ~= "number" or lock_timeout <= 0 or type(poll) ~= "number" or poll <= 0 then
+    error(fname .. ": options 'lock_timeout' and 'poll' must be positive numbers", 2)
+  end
+
+  return {
+    -- -> token, valid_until (the provider's clock: ngx.now())
+    get = function(key)
+      local entry = dict:get(key)
+      if type(entry) ~= "string" then return nil end
+      local valid_until, token = str_match(entry, "^(%S+) (.*)$")
+      return token, tonumber(valid_until)
+    end,
+    set = function(key, token, valid_until, expires_in)
+      -- the entry outlives valid_until a little (expires_in is the token's real lifetime), so a
+      -- refresh that fails can still be told from "never had a token"
+      local ttl = tonumber(expires_in) or (valid_until - now())
+      local ok, err = dict:set(key, str_format("%.3f %s", valid_until, token), ttl > 0 and ttl or 1)
+      if not ok then
+        ngx.log(ngx.ERR, "campaign.ngx: cannot keep the token in lua_shared_dict '", dict_name, "': ", err)
+      end
+    end,
+    lock = function(key)
+      local lock_key = key .. "|lock"
+      local deadline = now() + lock_timeout
+      while true do
+        local ok, err = dict:add(lock_key, true, lock_timeout)
+        if ok then return true end
+        if err ~= "exists" then return nil, "lua_shared_dict '" .. dict_name .. "': " .. tostring(err) end
+        if now() >= deadline then
+          return nil, "timed out after " .. lock_timeout .. " s waiting for another request's token refresh"
+        end
+        ngx.sleep(poll)
+      end
+    end,
+    unlock = function(key)
+      dict:delete(key .. "|lock")
+    end,
+  }
+end
+
+_M.split_url = split_url -- for the internal location and the specs
+_M.DEFAULT_LOCATION = DEFAULT_LOCATION
+
+return _M
