@@ -1,0 +1,202 @@
+-- campaign.auth.ims with a fake HTTP client and an injected clock.
+local auth = require "campaign.auth"
+local fake = require "lua.fake_client"
+
+local SECRET = "s3cr3t+/=value"
+
+-- An IMS answering each token request with a new token; `answers` may override the body.
+local function ims(answers)
+  local n = 0
+  return fake.new(function(c)
+    n = n + 1
+    local a = answers and answers[n]
+    if type(a) == "function" then return a(c) end
+    if a then return a[1], a[2] end
+    return '{"access_token":"tok' .. n .. '","token_type":"bearer","expires_in":100}', { status = 200 }
+  end)
+end
+
+local function provider_with(http, extra)
+  local now = 1000
+  local opts = {
+    client_id = "cid", client_secret = SECRET, scopes = { "openid", "AdobeID", "campaign_sdk" },
+    ims_url = "http://127.0.0.1:9/", http = http, clock = function() return now end,
+  }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return auth.ims(opts), function(t) now = t end
+end
+
+local function decode_form(s)
+  local t = {}
+  for k, v in s:gmatch("([^&=]+)=([^&]*)") do
+    t[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  return t
+end
+
+describe("auth.ims", function()
+  it("POSTs the client_credentials form to <ims_url>/ims/token/v3 and returns the token", function()
+    local http = ims()
+    local provider = provider_with(http)
+    local token, expires_in = provider()
+    assert.are.equal("tok1", token)
+    assert.are.equal(90, expires_in)   -- 100 s minus the default 10% margin
+    local c = http.calls[1]
+    assert.are.equal("POST", c.method)
+    assert.are.equal("http://127.0.0.1:9/ims/token/v3", c.path)
+    assert.is_true(c.opts.raw)
+    assert.are.equal("application/x-www-form-urlencoded", c.opts.headers["Content-Type"])
+    assert.are.same({ grant_type = "client_credentials", client_id = "cid", client_secret = SECRET,
+                      scope = "openid,AdobeID,campaign_sdk" }, decode_form(c.body))
+    assert.is_nil(c.body:find(SECRET, 1, true))   -- form-encoded, not raw
+  end)
+
+  it("accepts scopes as a comma-separated string", function()
+    local http = ims()
+    local provider = provider_with(http, { scopes = "openid,campaign_sdk" })
+    provider()
+    assert.are.equal("openid,campaign_sdk", decode_form(http.calls[1].body).scope)
+  end)
+
+  it("caches the token and refreshes it ahead of expiry", function()
+    local http = ims()
+    local provider, set_time = provider_with(http)
+    assert.are.equal("tok1", (provider()))
+    set_time(1089)
+    local token, left = provider()
+    assert.are.equal("tok1", token)
+    assert.are.equal(1, left)
+    assert.are.equal(1, #http.calls)
+    set_time(1090)
+    assert.are.equal("tok2", (provider()))
+    assert.are.equal(2, #http.calls)
+  end)
+
+  it("fetches a new token when called with force_refresh = true", function()
+    local http = ims()
+    local provider = provider_with(http)
+    assert.are.equal("tok1", (provider()))
+    assert.are.equal("tok2", (provider(true)))
+    assert.are.equal("tok2", (provider()))
+    assert.are.equal(2, #http.calls)
+  end)
+
+  it("honours refresh_margin and caps the default margin at one hour", function()
+    local provider = provider_with(ims(), { refresh_margin = 30 })
+    local _, left = provider()
+    assert.are.equal(70, left)
+    local day = ims { { '{"access_token":"t","expires_in":86399}', { status = 200 } } }
+    local _, left2 = provider_with(day)()
+    assert.are.equal(86399 - 3600, left2)
+  end)
+
+  it("reads legacy millisecond expires_in and decoded (table) answers", function()
+    local http = ims { { { access_token = "t", expires_in = 86399992 }, { status = 200 } } }
+    local _, left = provider_with(http)()
+    assert.is_true(math.abs(left - (86399.992 - 3600)) < 1e-6)
+    assert.are.equal(86399, auth.normalize_expires_in("86399"))
+    assert.are.equal(86399.992, auth.normalize_expires_in(86399992))
+    assert.is_nil(auth.normalize_expires_in("soon"))
+  end)
+
+  it("fails with kind auth and IMS's error, never the secret", function()
+    local http = ims { function()
+      return nil, { kind = "http", status = 400, code = nil,
+        body = { error = "invalid_client", error_description = "bad secret " .. SECRET } }
+    end }
+    local token, err = provider_with(http)()
+    assert.is_nil(token)
+    assert.are.equal("auth", err.kind)
+    assert.are.equal(400, err.status)
+    assert.are.equal("invalid_client", err.code)
+    assert.matches("invalid_client", err.message, 1, true)
+    assert.is_nil(tostring(err):find(SECRET, 1, true))
+    assert.is_nil(err.message:find(SECRET, 1, true))
+  end)
+
+  it("fails with kind auth on a network error, a non-JSON or a token-less answer", function()
+    local cases = {
+      function() return nil, { kind = "network", message = "Couldn't connect" } end,
+      function() return "<html>gateway</html>", { status = 200 } end,
+      function() return '{"token_type":"bearer"}', { status = 200 } end,
+    }
+    for _, case in ipairs(cases) do
+      local token, err = provider_with(ims { case })()
+      assert.is_nil(token)
+      assert.are.equal("auth", err.kind)
+      assert.is_nil(err.message:find(SECRET, 1, true))
+    end
+  end)
+
+  it("keeps the token in a pluggable cache whose key holds no secret", function()
+    local store, keys = {}, {}
+    local cache = {
+      get = function(key) keys[#keys + 1] = key local e = store[key] if e then return e[1], e[2] end end,
+      set = function(key, token, valid_until) store[key] = { token, valid_until } end,
+    }
+    local http = ims()
+    local p1 = provider_with(http, { cache = cache })
+    local p2 = provider_with(http, { cache = cache })
+    assert.are.equal("tok1", (p1()))
+    assert.are.equal("tok1", (p2()))   -- a second provider (another worker) reuses it
+    assert.are.equal(1, #http.calls)
+    for _, k in ipairs(keys) do assert.is_nil(k:find(SECRET, 1, true)) end
+  end)
+
+  it("with lock/unlock, a refresh done by another worker meanwhile is reused", function()
+    local store, events = {}, {}
+    local cache = {
+      get = function(key) local e = store[key] if e then return e[1], e[2] end end,
+      set = function(key, token, valid_until) store[key] = { token, valid_until } end,
+      lock = function(key)
+        events[#events + 1] = "lock"
+        -- while this worker waited, another stored a fresh token
+        store[key] = { "other-worker-token", 5000 }
+        return true
+      end,
+      unlock = function() events[#events + 1] = "unlock" end,
+    }
+    local http = ims()
+    local provider = provider_with(http, { cache = cache })
+    assert.are.equal("other-worker-token", (provider()))
+    assert.are.equal(0, #http.calls)
+    assert.are.same({ "lock", "unlock" }, events)
+  end)
+
+  it("unlocks after a failed exchange and reports a lock failure as kind auth", function()
+    local unlocked = 0
+    local cache = {
+      get = function() end, set = function() end,
+      lock = function() return true end, unlock = function() unlocked = unlocked + 1 end,
+    }
+    local http = ims { function() return nil, { kind = "timeout", message = "slow" } end }
+    local token, err = provider_with(http, { cache = cache })()
+    assert.is_nil(token)
+    assert.are.equal("auth", err.kind)
+    assert.are.equal(1, unlocked)
+    cache.lock = function() return nil, "timeout" end
+    local t2, e2 = provider_with(ims(), { cache = cache })()
+    assert.is_nil(t2)
+    assert.are.equal("auth", e2.kind)
+  end)
+
+  it("raises on bad options, without the secret in the message", function()
+    local base = { client_id = "cid", client_secret = SECRET }
+    local function with(k, v)
+      local o = {}
+      for kk, vv in pairs(base) do o[kk] = vv end
+      o[k] = v
+      return o
+    end
+    for _, o in ipairs {
+      with("client_id", nil), with("client_secret", 42), with("scopes", 3), with("ims_url", "ftp://x"),
+      with("refresh_margin", -1), with("clock", "now"), with("cache", { get = print }),
+      with("timeout", 3),
+    } do
+      local ok, msg = pcall(auth.ims, o)
+      assert.is_false(ok)
+      assert.is_nil(tostring(msg):find(SECRET, 1, true))
+    end
+    assert.has_error(function() auth.ims() end)
+  end)
+end)
