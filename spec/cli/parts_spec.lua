@@ -43,14 +43,16 @@ describe("cli.args.parse", function()
   local known = {verbose = "flag", org = "value", query = "list", help = "flag"}
 
   it("separates options from positional words, in any order", function()
-    local parsed = assert(args.parse({"get", "--org", "acme", "path", "--verbose", "--query=a=1", "--query", "b=2"},
+    local parsed = assert(args.parse({"get", "--org", "acme", "path", "--verbose", "--query=a=1",
+      "--query", "b=2"},
       known))
     assert.same({"get", "path"}, parsed.positional)
     assert.same({org = "acme", verbose = true, query = {"a=1", "b=2"}}, parsed.options)
   end)
 
   it("turns dashes into underscores and knows short aliases", function()
-    local parsed = assert(args.parse({"-h", "--api-key", "k"}, {api_key = "value", help = "flag"}, {h = "help"}))
+    local parsed = assert(args.parse({"-h", "--api-key", "k"}, {api_key = "value", help = "flag"},
+      {h = "help"}))
     assert.same({api_key = "k", help = true}, parsed.options)
   end)
 
@@ -108,7 +110,8 @@ end)
 
 describe("cli.input CSV (RFC 4180)", function()
   it("reads a header with a PKey column and string values", function()
-    local items = assert(read_items("PKey,phone,firstName\r\n@a,3301020304,Amy\r\n@b,0600000000,Bob\r\n", "csv"))
+    local csv = "PKey,phone,firstName\r\n@a,3301020304,Amy\r\n@b,0600000000,Bob\r\n"
+    local items = assert(read_items(csv, "csv"))
     assert.same({
       {line = 2, pkey = "@a", changes = {phone = "3301020304", firstName = "Amy"}},
       {line = 3, pkey = "@b", changes = {phone = "0600000000", firstName = "Bob"}},
@@ -116,7 +119,8 @@ describe("cli.input CSV (RFC 4180)", function()
   end)
 
   it("handles quotes, commas, doubled quotes and line breaks inside quotes", function()
-    local items = assert(read_items('PKey,note\n@a,"one, two"\n@b,"say ""hi"""\n@c,"line1\nline2"\n@d,plain\n'))
+    local csv = 'PKey,note\n@a,"one, two"\n@b,"say ""hi"""\n@c,"line1\nline2"\n@d,plain\n'
+    local items = assert(read_items(csv))
     assert.equal("one, two", items[1].changes.note)
     assert.equal('say "hi"', items[2].changes.note)
     assert.equal("line1\nline2", items[3].changes.note)
@@ -178,7 +182,8 @@ end)
 
 describe("cli.input NDJSON", function()
   it("reads one object per line, every key but PKey being a change", function()
-    local items = assert(read_items('{"PKey":"@a","phone":"3301020304","age":42}\n\n  \n{"PKey":"@b","x":null}\n',
+    local items = assert(read_items(
+      '{"PKey":"@a","phone":"3301020304","age":42}\n\n  \n{"PKey":"@b","x":null}\n',
       "ndjson"))
     assert.equal(2, #items)
     assert.same({phone = "3301020304", age = 42}, items[1].changes)
@@ -187,7 +192,8 @@ describe("cli.input NDJSON", function()
   end)
 
   it("accepts the report's line shape and sends only its changes", function()
-    local items = assert(read_items('{"line":7,"PKey":"@a","ok":false,"error":"boom","changes":{"phone":"1"}}\n',
+    local items = assert(read_items(
+      '{"line":7,"PKey":"@a","ok":false,"error":"boom","changes":{"phone":"1"}}\n',
       "ndjson"))
     assert.same({phone = "1"}, items[1].changes)
   end)
@@ -232,7 +238,8 @@ describe("cli.config.resolve", function()
   it("takes the emulator's values over the environment, with its client credentials", function()
     local emulator = config.parse_kv("base_url=http://127.0.0.1:1\norg=acme\napi_key=ek\nclient_id=ci\n" ..
       "client_secret=cs\naccess_token=at\nims_url=http://127.0.0.1:1\n")
-    local settings = assert(config.resolve({}, env{CAMPAIGN_ORG = "real", CAMPAIGN_ACCESS_TOKEN = "real-token"},
+    local settings = assert(config.resolve({}, env{CAMPAIGN_ORG = "real",
+      CAMPAIGN_ACCESS_TOKEN = "real-token"},
       emulator))
     assert.equal("acme", settings.org)
     assert.equal("http://127.0.0.1:1", settings.base_url)
@@ -246,7 +253,8 @@ describe("cli.config.resolve", function()
     assert.matches("tenant id %(%-%-org or CAMPAIGN_ORG%)", err)
     assert.matches("API key %(%-%-api%-key or CAMPAIGN_API_KEY%)", err)
     assert.matches("CAMPAIGN_ACCESS_TOKEN", err)
-    local _, half = config.resolve({}, env{CAMPAIGN_ORG = "o", CAMPAIGN_API_KEY = "k", CAMPAIGN_CLIENT_ID = "i"})
+    local _, half = config.resolve({}, env{CAMPAIGN_ORG = "o", CAMPAIGN_API_KEY = "k",
+      CAMPAIGN_CLIENT_ID = "i"})
     assert.matches("client secret .* to go with the client id", half)
   end)
 end)
@@ -280,7 +288,8 @@ describe("cli.output", function()
     now = 1.2; update(2, 0)
     now = 1.5; update(3, 1)
     now = 2.0; finish(4, 1)
-    assert.same({"progress: 2/4 done, 0 failed, 2/s, ETA 1.2s\n", "progress: 4/4 done, 1 failed, 2/s, ETA 0.0s\n"},
+    assert.same({"progress: 2/4 done, 0 failed, 2/s, ETA 1.2s\n",
+      "progress: 4/4 done, 1 failed, 2/s, ETA 0.0s\n"},
       written)
     for _, text in ipairs(written) do assert.is_nil(text:find("\r", 1, true)) end
   end)
