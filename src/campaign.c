@@ -1,20 +1,52 @@
 /*
- * campaign.c - luaopen_campaign: the module table, which is also the client's method table.
- * (Skeleton: the client arrives with src/http.c and src/error.c.)
+ * campaign.c - luaopen_campaign: the module table, which is also the client's method table
+ * (campaign.get(client, p) == client:get(p)). Its metatable loads the Lua layers on first use:
+ * campaign.auth, .api, .pages, .workflow, .ngx, .cli (require "campaign.<name>").
  */
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "client.h"
 #include "compat.h"
 #include "error.h"
 #include "json.h"
 
-#define CAMPAIGN_VERSION "0.1.0"
-
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L);
 
+static const char *const SUBMODULES[] = {"auth", "api", "pages", "workflow", "ngx", "cli", NULL};
+
+/* __index(M, name): require "campaign.<name>" for the Lua layers; nil for anything else. */
+static int module_index(lua_State *L) {
+  const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  int i;
+  for (i = 0; name != NULL && SUBMODULES[i] != NULL; i++) {
+    if (strcmp(name, SUBMODULES[i]) == 0) {
+      lua_getglobal(L, "require");
+      lua_pushfstring(L, "campaign.%s", name);
+      lua_call(L, 1, 1);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
+  int m;
+  /* libcurl's global init is not thread safe; doing it here, once per process, before any
+   * handle exists is what its documentation asks. Later calls are counted no-ops. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   lua_newtable(L);
+  m = lua_gettop(L);
   lua_pushliteral(L, CAMPAIGN_VERSION);
-  lua_setfield(L, -2, "_VERSION");
-  campaign_error_register(L, lua_gettop(L));
-  campaign_json_register(L, lua_gettop(L));
+  lua_setfield(L, m, "_VERSION");
+  campaign_error_register(L, m);
+  campaign_json_register(L, m);
+  campaign_client_register(L, m);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, module_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, m);
   return 1;
 }

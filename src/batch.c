@@ -1,0 +1,329 @@
+/*
+ * batch.c - client:batch(requests, {concurrency = 16, on_result = fn}) on libcurl multi.
+ *
+ * Every request is validated and encoded before the first transfer starts (a misuse raises
+ * and nothing is sent). Up to `concurrency` transfers run at once, each on a pooled easy handle
+ * kept in the client (connections stay alive across batches). A transfer waiting for its retry
+ * holds no slot: it is scheduled at a time and the loop sleeps in curl_multi_poll until then or
+ * until a transfer finishes. Token refreshes, events and on_result run between libcurl calls,
+ * never inside its callbacks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "retry.h"
+
+enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
+
+typedef struct batch_item {
+  campaign_request r;
+  int state, attempts, retries_done, refreshed;
+  unsigned token_gen; /* token generation its last attempt was sent with */
+  double next_at;     /* a scheduled retry may start at this time */
+  double started;
+} batch_item;
+
+void campaign_batch_reset(campaign_client *c) {
+  int i;
+  for (i = 0; i < c->pool_size; i++) {
+    if (c->pool[i]->item >= 0 && c->multi != NULL) curl_multi_remove_handle(c->multi, c->pool[i]->easy);
+    c->pool[i]->item = -1;
+  }
+}
+
+/* Grows the pool to n transfers; raises on failure (the pool stays consistent). */
+static void ensure_pool(lua_State *L, campaign_client *c, int n) {
+  if (c->multi == NULL && (c->multi = curl_multi_init()) == NULL)
+    luaL_error(L, "campaign.batch: libcurl could not create a multi handle");
+  if (n <= c->pool_size) return;
+  {
+    campaign_transfer **p = realloc(c->pool, (size_t)n * sizeof *p);
+    if (p == NULL) luaL_error(L, "not enough memory");
+    c->pool = p;
+  }
+  while (c->pool_size < n) {
+    campaign_transfer *t = calloc(1, sizeof *t);
+    if (t == NULL) luaL_error(L, "not enough memory");
+    if (!campaign_transfer_init(t, &c->opt, c->user_agent)) {
+      campaign_transfer_free(t);
+      free(t);
+      luaL_error(L, "campaign.batch: libcurl could not create a handle");
+    }
+    c->pool[c->pool_size++] = t;
+  }
+}
+
+typedef struct batch_state {
+  lua_State *L;
+  campaign_client *c;
+  batch_item *items;
+  int n, done, inflight, concurrency;
+  int *retry_list, retry_count; /* items waiting for a scheduled retry */
+  int next_new;                 /* first item never started */
+  int results_idx, on_result_idx;
+} batch_state;
+
+static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double elapsed,
+                 double wait) {
+  campaign_event ev;
+  if (!b->c->opt.has_on_event) return;
+  memset(&ev, 0, sizeof ev);
+  ev.type = type;
+  ev.method = b->items[i].r.method;
+  ev.url = b->items[i].r.url;
+  ev.attempt = b->items[i].attempts;
+  ev.index = i + 1;
+  ev.elapsed = elapsed;
+  ev.wait = wait;
+  if (t != NULL && t->code == CURLE_OK && !t->too_large) ev.status = t->status;
+  if (t != NULL && (t->code != CURLE_OK || t->too_large)) {
+    ev.kind = campaign_transfer_kind(t);
+    ev.message = campaign_transfer_message(t);
+  }
+  campaign_client_event(b->L, b->c, 2, &ev);
+}
+
+/* Stores result i from the values on top of the stack (body, res) or (nil, err), then calls
+ * on_result(i, result), protected (an error in it is ignored). Pops the two values. */
+static void finish(batch_state *b, int i, int ok) {
+  lua_State *L = b->L;
+  lua_createtable(L, 0, 5);
+  if (ok) {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "body");
+    lua_getfield(L, -2, "status");
+    lua_setfield(L, -2, "status");
+    lua_getfield(L, -2, "headers");
+    lua_setfield(L, -2, "headers");
+  } else {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "err");
+    lua_getfield(L, -2, "status");
+    lua_setfield(L, -2, "status");
+    lua_getfield(L, -2, "headers");
+    lua_setfield(L, -2, "headers");
+  }
+  lua_pushinteger(L, b->items[i].attempts);
+  lua_setfield(L, -2, "attempts");
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, b->results_idx, i + 1);
+  if (b->on_result_idx) {
+    lua_pushvalue(L, b->on_result_idx);
+    lua_pushinteger(L, i + 1);
+    lua_pushvalue(L, -3);
+    (void)lua_pcall(L, 2, 0, 0); /* a failing progress hook must not lose the other results */
+  }
+  lua_pop(L, 3);
+  b->items[i].state = ITEM_DONE;
+  b->done++;
+}
+
+static void schedule_retry(batch_state *b, int i, campaign_transfer *t) {
+  batch_item *it = &b->items[i];
+  double wait;
+  it->retries_done++;
+  wait = campaign_client_wait(b->c, t, it->retries_done);
+  emit(b, "retry", i, t, -1, wait);
+  it->state = ITEM_WAITING;
+  it->next_at = campaign_now() + wait;
+  b->retry_list[b->retry_count++] = i;
+}
+
+/* A transfer finished: retry it, refresh the token and resend it, or record its result. */
+static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
+  lua_State *L = b->L;
+  campaign_client *c = b->c;
+  int i = t->item;
+  batch_item *it = &b->items[i];
+  double elapsed;
+  campaign_transfer_done(t, code);
+  t->item = -1;
+  b->inflight--;
+  curl_multi_remove_handle(c->multi, t->easy);
+  elapsed = campaign_now() - it->started;
+  if (code == CURLE_OK && !t->too_large) {
+    emit(b, "response", i, t, -1, -1);
+    if (t->status == 401 && c->opt.has_provider && !it->refreshed) {
+      it->refreshed = 1;
+      /* the first 401 sent with the current token refreshes it; the others just resend */
+      if (it->token_gen == c->token_gen && !campaign_client_token(L, c, 2, 1)) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        campaign_result_locate(L, -1, c, &it->r, it->attempts);
+        lua_pushinteger(L, 401);
+        lua_setfield(L, -2, "status");
+        finish(b, i, 0);
+        return;
+      }
+      it->state = ITEM_WAITING;
+      it->next_at = 0;
+      b->retry_list[b->retry_count++] = i;
+      return;
+    }
+    if (campaign_retry_status(t->status) && campaign_retry_method(it->r.method, 0) &&
+        it->retries_done < c->opt.retries) {
+      schedule_retry(b, i, t);
+      return;
+    }
+  } else {
+    emit(b, "error", i, t, -1, -1);
+    if (campaign_transfer_transient(t) &&
+        campaign_retry_method(it->r.method, campaign_transfer_never_sent(t)) &&
+        it->retries_done < c->opt.retries) {
+      schedule_retry(b, i, t);
+      return;
+    }
+  }
+  finish(b, i, campaign_result_push(L, c, t, &it->r, it->attempts, elapsed));
+}
+
+/* The next item allowed to start now, or -1. Scheduled retries first (they are older). */
+static int next_ready(batch_state *b, double now) {
+  int k;
+  for (k = 0; k < b->retry_count; k++) {
+    int i = b->retry_list[k];
+    if (b->items[i].next_at <= now) {
+      b->retry_list[k] = b->retry_list[--b->retry_count];
+      return i;
+    }
+  }
+  if (b->next_new < b->n) return b->next_new++;
+  return -1;
+}
+
+static void start(batch_state *b, int i) {
+  campaign_client *c = b->c;
+  batch_item *it = &b->items[i];
+  campaign_transfer *t = NULL;
+  int s;
+  for (s = 0; s < c->pool_size; s++) {
+    if (c->pool[s]->item < 0) {
+      t = c->pool[s];
+      break;
+    }
+  }
+  campaign_client_headers(b->L, c, t, &it->r);
+  campaign_transfer_prepare(t, it->r.method, it->r.url, it->r.body, it->r.body_len);
+  it->attempts++;
+  it->token_gen = c->token_gen;
+  it->state = ITEM_RUNNING;
+  if (it->attempts == 1) it->started = campaign_now();
+  emit(b, "request", i, NULL, -1, -1);
+  t->item = i;
+  if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {
+    t->item = -1;
+    luaL_error(b->L, "campaign.batch: libcurl could not start a transfer");
+  }
+  b->inflight++;
+}
+
+/* Stack: 1 spec, 2 self, 3 requests, 4 opts. Returns the results list. */
+int campaign_batch_run(lua_State *L) {
+  campaign_client *c = lua_touserdata(L, 2);
+  batch_state b;
+  int i, n;
+  memset(&b, 0, sizeof b);
+  b.L = L;
+  b.c = c;
+  b.concurrency = 16;
+  lua_settop(L, 4);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  if (!lua_isnil(L, 4)) {
+    if (!lua_istable(L, 4)) luaL_error(L, "campaign.batch: options must be a table");
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0))
+        luaL_error(L, "campaign.batch: unknown option '%s'", k ? k : "?");
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, 4, "concurrency");
+    if (!lua_isnil(L, -1)) {
+      double d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+      if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
+        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d",
+                   CAMPAIGN_MAX_CONCURRENCY);
+      b.concurrency = (int)d;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 4, "on_result");
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+      luaL_error(L, "campaign.batch: option 'on_result' must be a function(i, result)");
+  } else {
+    lua_pushnil(L);
+  }
+  b.on_result_idx = lua_isnil(L, 5) ? 0 : 5; /* 5: on_result */
+  n = (int)campaign_rawlen(L, 3);
+  b.n = n;
+  /* 6: items and the retry list, owned by Lua */
+  b.items = lua_newuserdata(L, (size_t)(n > 0 ? n : 1) * (sizeof(batch_item) + sizeof(int)));
+  b.retry_list = (int *)(void *)(b.items + (n > 0 ? n : 1));
+  memset(b.items, 0, (size_t)n * sizeof(batch_item));
+  lua_newtable(L); /* 7: anchors of URLs, bodies, headers */
+  lua_createtable(L, n, 0); /* 8: results */
+  b.results_idx = 8;
+  for (i = 0; i < n; i++) {
+    const char *fname;
+    const char *method;
+    int base = lua_gettop(L);
+    lua_pushfstring(L, "campaign.batch: request %d", i + 1);
+    fname = lua_tostring(L, -1);
+    lua_rawgeti(L, 3, i + 1);
+    if (!lua_istable(L, -1))
+      luaL_error(L, "%s must be a table {method, path, body_or_nil, opts_or_nil}", fname);
+    lua_rawgeti(L, base + 2, 1);
+    lua_rawgeti(L, base + 2, 2);
+    lua_rawgeti(L, base + 2, 3);
+    lua_rawgeti(L, base + 2, 4);
+    method = campaign_check_method(L, base + 3, fname);
+    campaign_request_prepare(L, c, fname, method, base + 4, base + 5, base + 6, 0, 7, i,
+                             &b.items[i].r);
+    lua_settop(L, base);
+  }
+  if (n == 0) return 1;
+  ensure_pool(L, c, b.concurrency < n ? b.concurrency : n);
+  b.concurrency = b.concurrency < n ? b.concurrency : n;
+  if (!campaign_client_token(L, c, 2, 0)) { /* no token: every request fails the same way */
+    int err = lua_gettop(L);
+    for (i = 0; i < n; i++) {
+      b.items[i].attempts = 0;
+      lua_pushnil(L);
+      lua_pushvalue(L, err);
+      finish(&b, i, 0);
+    }
+    lua_settop(L, 8);
+    return 1;
+  }
+  while (b.done < n) {
+    double now = campaign_now();
+    int running = 0, queued = 0, timeout_ms = 1000, k;
+    CURLMsg *msg;
+    while (b.inflight < b.concurrency) {
+      int next = next_ready(&b, now);
+      if (next < 0) break;
+      start(&b, next);
+    }
+    curl_multi_perform(c->multi, &running);
+    while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
+      if (msg->msg == CURLMSG_DONE) {
+        campaign_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)(void *)&t);
+        complete(&b, t, msg->data.result);
+      }
+    }
+    if (b.done >= n) break;
+    now = campaign_now();
+    if (b.inflight < b.concurrency) {
+      if (b.next_new < n) timeout_ms = 0;
+      for (k = 0; k < b.retry_count; k++) {
+        double ms = (b.items[b.retry_list[k]].next_at - now) * 1000;
+        if (ms < timeout_ms) timeout_ms = ms <= 0 ? 0 : (int)ms + 1;
+      }
+    }
+    if (timeout_ms > 0) curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
+  }
+  lua_settop(L, 8);
+  return 1;
+}

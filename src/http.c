@@ -1,0 +1,253 @@
+/* http.c - one libcurl transfer (see http.h). No Lua in here: nothing can raise. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* CURLOPT_WRITEFUNCTION: appends to the body buffer; returning less than n aborts the transfer
+ * (CURLE_WRITE_ERROR), which is how max_body and out-of-memory stop it. */
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  campaign_transfer *t = ud;
+  size_t bytes = size * n;
+  if ((long long)(t->body.len + bytes) > t->max_body) {
+    t->too_large = 1;
+    return 0;
+  }
+  if (!campaign_buf_add(&t->body, p, bytes)) return 0;
+  return bytes;
+}
+
+/* CURLOPT_HEADERFUNCTION: keeps the header lines of the final response only. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  campaign_transfer *t = ud;
+  size_t bytes = size * n;
+  if (bytes >= 5 && memcmp(p, "HTTP/", 5) == 0) campaign_buf_clear(&t->head); /* after a 1xx */
+  if (t->head.len + bytes > 256 * 1024) return bytes; /* absurd header blocks are cut short */
+  if (!campaign_buf_add(&t->head, p, bytes)) return 0;
+  return bytes;
+}
+
+int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, const char *user_agent) {
+  CURL *e = curl_easy_init();
+  if (e == NULL) return 0;
+  t->easy = e;
+  t->max_body = o->max_body;
+  t->item = -1;
+  t->errbuf[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM for DNS timeouts: thread safe */
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000 + 0.5));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000 + 0.5));
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect never carries the token away */
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+  if (o->cafile != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, o->cafile);
+  if (o->proxy != NULL) curl_easy_setopt(e, CURLOPT_PROXY, o->proxy);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                   o->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
+  return 1;
+}
+
+void campaign_transfer_free(campaign_transfer *t) {
+  if (t->easy != NULL) curl_easy_cleanup(t->easy);
+  t->easy = NULL;
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  t->headers_key = 0;
+  campaign_buf_free(&t->body);
+  campaign_buf_free(&t->head);
+}
+
+/* 1 when the extra header block has a line named name (case-insensitive). */
+static int extra_has(const char *extra, const char *name) {
+  size_t n = strlen(name);
+  const char *line = extra;
+  while (line != NULL && *line != '\0') {
+    if (strncasecmp(line, name, n) == 0 && line[n] == ':') return 1;
+    line = strchr(line, '\n');
+    if (line != NULL) line++;
+  }
+  return 0;
+}
+
+static int add_header(struct curl_slist **list, const char *line) {
+  struct curl_slist *next = curl_slist_append(*list, line);
+  if (next == NULL) return 0;
+  *list = next;
+  return 1;
+}
+
+int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, const char *token,
+                              int has_body, const char *extra) {
+  struct curl_slist *list = NULL;
+  campaign_buf line = {NULL, 0, 0};
+  int ok = 1;
+  if (extra == NULL) extra = "";
+  /* The Bearer line holds the secret: built in C memory that is wiped before it is freed. */
+  ok = campaign_buf_adds(&line, "Authorization: Bearer ") && campaign_buf_adds(&line, token) &&
+       campaign_buf_terminate(&line) && add_header(&list, line.data);
+  if (line.data != NULL) memset(line.data, 0, line.cap);
+  campaign_buf_clear(&line);
+  ok = ok && campaign_buf_adds(&line, "X-Api-Key: ") && campaign_buf_adds(&line, o->api_key) &&
+       campaign_buf_terminate(&line) && add_header(&list, line.data);
+  if (line.data != NULL) memset(line.data, 0, line.cap);
+  campaign_buf_free(&line);
+  if (ok && !extra_has(extra, "Cache-Control")) ok = add_header(&list, "Cache-Control: no-cache");
+  if (ok && !extra_has(extra, "Accept")) ok = add_header(&list, "Accept: application/json");
+  if (ok && has_body && !extra_has(extra, "Content-Type"))
+    ok = add_header(&list, "Content-Type: application/json;charset=utf-8");
+  if (ok) ok = add_header(&list, "Expect:"); /* no 100-continue round trip for bodies */
+  while (ok && *extra != '\0') {
+    const char *end = strchr(extra, '\n');
+    size_t n = end ? (size_t)(end - extra) : strlen(extra);
+    char small[512], *buf = n < sizeof small ? small : malloc(n + 1);
+    if (buf == NULL) {
+      ok = 0;
+      break;
+    }
+    memcpy(buf, extra, n);
+    buf[n] = '\0';
+    ok = add_header(&list, buf);
+    if (buf != small) free(buf);
+    extra += n + (end ? 1 : 0);
+  }
+  if (!ok) {
+    curl_slist_free_all(list);
+    return 0;
+  }
+  curl_slist_free_all(t->headers);
+  t->headers = list;
+  return 1;
+}
+
+void campaign_transfer_prepare(campaign_transfer *t, const char *method, const char *url,
+                               const char *body, size_t body_len) {
+  CURL *e = t->easy;
+  campaign_buf_shrink(&t->body, 4 * 1024 * 1024); /* keep a normal-sized buffer between calls */
+  campaign_buf_clear(&t->head);
+  t->too_large = 0;
+  t->status = 0;
+  t->code = CURLE_OK;
+  t->errbuf[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  /* Back to a plain GET first: the handle may have sent a POST or a HEAD last time. */
+  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (body != NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  }
+  if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  else if (strcmp(method, "POST") == 0 && body == NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+  }
+}
+
+void campaign_transfer_done(campaign_transfer *t, CURLcode code) {
+  t->code = code;
+  t->status = 0;
+  if (code == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+}
+
+const char *campaign_transfer_kind(const campaign_transfer *t) {
+  if (t->too_large) return "too_large";
+  switch (t->code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timeout";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+      return "tls";
+    default:
+      return "network";
+  }
+}
+
+int campaign_transfer_transient(const campaign_transfer *t) {
+  if (t->too_large) return 0;
+  switch (t->code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int campaign_transfer_never_sent(const campaign_transfer *t) {
+  curl_off_t pretransfer = 0;
+  switch (t->code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+      return 1;
+    case CURLE_OPERATION_TIMEDOUT:
+      /* a connect timeout: the request never started (pre-transfer time not reached) */
+      curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+      return pretransfer == 0;
+    default:
+      return 0;
+  }
+}
+
+const char *campaign_transfer_message(const campaign_transfer *t) {
+  if (t->too_large) return "the response body is larger than max_body";
+  return t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(t->code);
+}
+
+const char *campaign_transfer_header(const campaign_transfer *t, const char *name, size_t *len) {
+  size_t n = strlen(name), i = 0;
+  const char *h = t->head.data;
+  while (h != NULL && i < t->head.len) {
+    size_t end = i;
+    while (end < t->head.len && h[end] != '\n') end++;
+    if (end - i > n && strncasecmp(h + i, name, n) == 0 && h[i + n] == ':') {
+      size_t v = i + n + 1, ve = end;
+      while (v < ve && (h[v] == ' ' || h[v] == '\t')) v++;
+      while (ve > v && (h[ve - 1] == '\r' || h[ve - 1] == ' ' || h[ve - 1] == '\t')) ve--;
+      *len = ve - v;
+      return h + v;
+    }
+    i = end + 1;
+  }
+  return NULL;
+}

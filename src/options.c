@@ -1,0 +1,248 @@
+/* options.c - campaign.new's options (see options.h and docs/client.md "Options"). */
+#include "options.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "url.h"
+
+static const char *const OPTION_NAMES[] = {
+  "org", "api_key", "token", "base_url", "timeout", "connect_timeout", "retries",
+  "retry_base", "retry_max", "cafile", "insecure", "proxy", "user_agent", "max_body",
+  "http2", "on_event", NULL};
+
+int campaign_header_value_ok(const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+  }
+  return 1;
+}
+
+int campaign_header_name_ok(const char *s, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch) != NULL) return 0;
+  }
+  return 1;
+}
+
+static int option_fail(lua_State *L, const char *name, const char *what) {
+  return luaL_error(L, "campaign.new: option '%s' %s", name, what);
+}
+
+static char *copy_string(lua_State *L, const char *s, size_t len) {
+  char *p = malloc(len + 1);
+  if (p == NULL) luaL_error(L, "not enough memory");
+  memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
+
+/* Pushes opts[name]; returns its type. */
+static int get_option(lua_State *L, int idx, const char *name) {
+  lua_getfield(L, idx, name);
+  return lua_type(L, -1);
+}
+
+/* A string option with no control characters; required ones raise when missing. */
+static const char *string_option(lua_State *L, int idx, const char *name, int required,
+                                 size_t *len) {
+  int t = get_option(L, idx, name);
+  const char *s;
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    if (required) option_fail(L, name, "is required");
+    return NULL;
+  }
+  if (t != LUA_TSTRING) option_fail(L, name, "must be a string");
+  s = lua_tolstring(L, -1, len);
+  if (*len == 0) option_fail(L, name, "must not be empty");
+  if (!campaign_header_value_ok(s, *len) || strchr(s, '\t') != NULL || strlen(s) != *len)
+    option_fail(L, name, "must not contain control characters");
+  lua_pop(L, 1); /* the string stays in the option table, so s remains valid */
+  return s;
+}
+
+static double number_option(lua_State *L, int idx, const char *name, double dflt, int positive) {
+  double d;
+  int t = get_option(L, idx, name);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (t != LUA_TNUMBER) option_fail(L, name, positive ? "must be a positive number (seconds)"
+                                                      : "must be a non-negative number (seconds)");
+  d = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(d == d) || d - d != 0 || d < 0 || (positive && d == 0))
+    option_fail(L, name, positive ? "must be a positive number (seconds)"
+                                  : "must be a non-negative number (seconds)");
+  return d;
+}
+
+static long long integer_option(lua_State *L, int idx, const char *name, long long dflt,
+                                long long min, long long max, const char *what) {
+  double d;
+  int t = get_option(L, idx, name);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (t != LUA_TNUMBER) option_fail(L, name, what);
+  d = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(d == d) || d != floor(d) || d < (double)min || d > (double)max) option_fail(L, name, what);
+  return (long long)d;
+}
+
+static int boolean_option(lua_State *L, int idx, const char *name, int dflt) {
+  int t = get_option(L, idx, name), v;
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (t != LUA_TBOOLEAN) option_fail(L, name, "must be a boolean");
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void check_names(lua_State *L, int idx) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *name;
+    int i, known = 0;
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "campaign.new: option names must be strings");
+    name = lua_tostring(L, -2);
+    for (i = 0; OPTION_NAMES[i] != NULL; i++) {
+      if (strcmp(name, OPTION_NAMES[i]) == 0) {
+        known = 1;
+        break;
+      }
+    }
+    if (!known) luaL_error(L, "campaign.new: unknown option '%s'", name);
+    lua_pop(L, 1);
+  }
+}
+
+/* The org is one URL segment: a tenant id such as acme or acme-mkt-stage1. */
+static void check_org(lua_State *L, const char *org, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)org[i];
+    if (!((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') && !(ch >= '0' && ch <= '9') &&
+        ch != '-' && ch != '_' && ch != '.')
+      option_fail(L, "org", "must be a tenant id (letters, digits, '-', '_', '.')");
+  }
+  if (strcmp(org, ".") == 0 || strcmp(org, "..") == 0)
+    option_fail(L, "org", "must be a tenant id (letters, digits, '-', '_', '.')");
+}
+
+/* base_url: http(s)://host[:port][/prefix], no query, fragment or user information. */
+static void parse_base_url(lua_State *L, const char *s, size_t len, campaign_options *o) {
+  campaign_buf origin = {NULL, 0, 0};
+  size_t rest = 0, i;
+  int r;
+  while (len > 0 && s[len - 1] == '/') len--; /* no trailing slash */
+  r = campaign_url_origin(s, len, &origin, &rest);
+  if (r > 0 && (o->origin = malloc(origin.len + 1)) != NULL)
+    memcpy(o->origin, origin.data, origin.len + 1); /* origin.data is NUL-terminated */
+  campaign_buf_free(&origin);
+  if (r < 0 || (r > 0 && o->origin == NULL)) luaL_error(L, "not enough memory");
+  if (r == 0)
+    option_fail(L, "base_url", "must be an http:// or https:// URL without user information");
+  for (i = rest; i < len; i++) {
+    if (s[i] == '?' || s[i] == '#' || s[i] == ' ')
+      option_fail(L, "base_url", "must not have a query, a fragment or spaces");
+  }
+  o->base_url = copy_string(L, s, len);
+}
+
+void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options *o, char **token) {
+  const char *s;
+  size_t len;
+  int t;
+  idx = campaign_absindex(L, idx);
+  uv_idx = campaign_absindex(L, uv_idx);
+  check_names(L, idx);
+
+  s = string_option(L, idx, "org", 1, &len);
+  check_org(L, s, len);
+  o->org = copy_string(L, s, len);
+  s = string_option(L, idx, "api_key", 1, &len);
+  o->api_key = copy_string(L, s, len);
+
+  t = get_option(L, idx, "token");
+  if (t == LUA_TFUNCTION) {
+    lua_setfield(L, uv_idx, "token");
+    o->has_provider = 1;
+  } else {
+    lua_pop(L, 1);
+    if (t != LUA_TSTRING && t != LUA_TNIL)
+      option_fail(L, "token", "must be a string or a function(force_refresh) -> token");
+    s = string_option(L, idx, "token", 1, &len);
+    if (memchr(s, ' ', len) != NULL) option_fail(L, "token", "must not contain spaces");
+    *token = copy_string(L, s, len);
+  }
+
+  s = string_option(L, idx, "base_url", 0, &len);
+  if (s == NULL) {
+    s = CAMPAIGN_DEFAULT_BASE_URL;
+    len = strlen(s);
+  }
+  parse_base_url(L, s, len, o);
+  {
+    size_t blen = strlen(o->base_url), olen = strlen(o->org);
+    o->root = malloc(blen + olen + sizeof "//campaign/");
+    if (o->root == NULL) luaL_error(L, "not enough memory");
+    memcpy(o->root, o->base_url, blen);
+    o->root[blen] = '/';
+    memcpy(o->root + blen + 1, o->org, olen);
+    memcpy(o->root + blen + 1 + olen, "/campaign/", sizeof "/campaign/");
+  }
+
+  o->timeout = number_option(L, idx, "timeout", 30, 1);
+  o->connect_timeout = number_option(L, idx, "connect_timeout", 10, 1);
+  o->retries = (long)integer_option(L, idx, "retries", 3, 0, 100,
+                                    "must be a non-negative integer (at most 100)");
+  o->retry_base = number_option(L, idx, "retry_base", 0.5, 0);
+  o->retry_max = number_option(L, idx, "retry_max", 30, 0);
+  o->max_body = integer_option(L, idx, "max_body", 64LL * 1024 * 1024, 1, 1LL << 50,
+                               "must be a positive integer (bytes)");
+  o->insecure = boolean_option(L, idx, "insecure", 0);
+  o->http2 = boolean_option(L, idx, "http2", 1);
+
+  s = string_option(L, idx, "cafile", 0, &len);
+  if (s != NULL) o->cafile = copy_string(L, s, len);
+  s = string_option(L, idx, "proxy", 0, &len);
+  if (s != NULL) o->proxy = copy_string(L, s, len);
+  s = string_option(L, idx, "user_agent", 0, &len);
+  if (s != NULL) o->user_agent = copy_string(L, s, len);
+
+  t = get_option(L, idx, "on_event");
+  if (t == LUA_TFUNCTION) {
+    lua_setfield(L, uv_idx, "on_event");
+    o->has_on_event = 1;
+  } else {
+    lua_pop(L, 1);
+    if (t != LUA_TNIL) option_fail(L, "on_event", "must be a function(event)");
+  }
+}
+
+void campaign_options_free(campaign_options *o) {
+  free(o->org);
+  free(o->api_key);
+  free(o->base_url);
+  free(o->user_agent);
+  free(o->cafile);
+  free(o->proxy);
+  free(o->origin);
+  free(o->root);
+  memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,274 @@
+/*
+ * result.c - turns a finished transfer into what a call returns: `body, res` for a 2xx, or
+ * `nil, err` with the error object of design.md (kinds http, json, network, timeout, tls,
+ * too_large). Runs after libcurl has returned, so raising (memory errors only) is safe.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "client.h"
+#include "error.h"
+#include "json.h"
+#include "retry.h"
+
+#define BODY_EXCERPT 4096
+#define MESSAGE_MAX 300
+
+void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
+  const char *h = t->head.data;
+  size_t i = 0, len = t->head.len;
+  lua_newtable(L);
+  /* skip the status line */
+  while (i < len && h[i] != '\n') i++;
+  i++;
+  while (i < len) {
+    size_t end = i, colon, v, ve, k;
+    char name[128];
+    while (end < len && h[end] != '\n') end++;
+    colon = i;
+    while (colon < end && h[colon] != ':') colon++;
+    if (colon < end && colon > i && colon - i < sizeof name) {
+      for (k = 0; k < colon - i; k++) {
+        char ch = h[i + k];
+        name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+      }
+      v = colon + 1;
+      ve = end;
+      while (v < ve && (h[v] == ' ' || h[v] == '\t')) v++;
+      while (ve > v && (h[ve - 1] == '\r' || h[ve - 1] == ' ' || h[ve - 1] == '\t')) ve--;
+      lua_pushlstring(L, name, colon - i);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isstring(L, -1)) { /* a repeated header: joined as HTTP allows */
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, h + v, ve - v);
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, h + v, ve - v);
+      }
+      lua_rawset(L, -3);
+    }
+    i = end + 1;
+  }
+}
+
+/* Pushes the path of the URL relative to the client's campaign root (without the query), or
+ * the whole URL without its query when it lies elsewhere. */
+static void push_relative_path(lua_State *L, campaign_client *c, const char *url) {
+  size_t rlen = strlen(c->opt.root);
+  const char *q;
+  if (strncmp(url, c->opt.root, rlen) == 0) url += rlen;
+  q = strchr(url, '?');
+  lua_pushlstring(L, url, q ? (size_t)(q - url) : strlen(url));
+}
+
+void campaign_result_locate(lua_State *L, int idx, campaign_client *c, const campaign_request *r,
+                            int attempts) {
+  idx = campaign_absindex(L, idx);
+  lua_pushstring(L, r->method);
+  lua_setfield(L, idx, "method");
+  lua_pushstring(L, r->url);
+  lua_setfield(L, idx, "url");
+  push_relative_path(L, c, r->url);
+  lua_setfield(L, idx, "path");
+  lua_pushinteger(L, attempts);
+  lua_setfield(L, idx, "attempts");
+}
+
+double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n) {
+  size_t len;
+  double after = -1;
+  const char *v = t->code == CURLE_OK ? campaign_transfer_header(t, "retry-after", &len) : NULL;
+  if (v != NULL) after = campaign_retry_after_parse(v, len, (long long)time(NULL));
+  return campaign_retry_wait(&c->rng, n, c->opt.retry_base, c->opt.retry_max, after);
+}
+
+/* A readable message from a body that is not a JSON error: an HTML page's <title>, else the
+ * first line of text; pushes it. */
+static void push_text_message(lua_State *L, const char *body, size_t len, long status) {
+  size_t i = 0, end;
+  const char *title = NULL;
+  if (len > BODY_EXCERPT) len = BODY_EXCERPT;
+  for (i = 0; i + 7 <= len; i++) {
+    if (strncasecmp(body + i, "<title>", 7) == 0) {
+      title = body + i + 7;
+      break;
+    }
+  }
+  if (title != NULL) {
+    size_t tlen = 0, rest = len - (size_t)(title - body);
+    while (tlen < rest && title[tlen] != '<') tlen++;
+    while (tlen > 0 && (*title == ' ' || *title == '\n' || *title == '\r' || *title == '\t')) {
+      title++;
+      tlen--;
+    }
+    while (tlen > 0 && (title[tlen - 1] == ' ' || title[tlen - 1] == '\n' ||
+                        title[tlen - 1] == '\r' || title[tlen - 1] == '\t'))
+      tlen--;
+    if (tlen > 0) {
+      lua_pushlstring(L, title, tlen > MESSAGE_MAX ? MESSAGE_MAX : tlen);
+      return;
+    }
+  }
+  if (len > 0 && body[0] != '<') {
+    i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) i++;
+    end = i;
+    while (end < len && body[end] != '\n' && body[end] != '\r') end++;
+    if (end > i) {
+      lua_pushlstring(L, body + i, end - i > MESSAGE_MAX ? MESSAGE_MAX : end - i);
+      return;
+    }
+  }
+  {
+    const char *reason = campaign_reason_phrase(status);
+    if (*reason) lua_pushfstring(L, "%d %s", (int)status, reason);
+    else lua_pushfstring(L, "HTTP status %d", (int)status);
+  }
+}
+
+/* Fills code/message/body of the http error at idx from the response body. */
+static void describe_http_error(lua_State *L, int idx, const campaign_transfer *t) {
+  char errbuf[256];
+  size_t offset = 0;
+  int decoded = 0;
+  idx = campaign_absindex(L, idx);
+  if (t->body.len > 0 && (t->body.data[0] == '{' || t->body.data[0] == '[' ||
+                          t->body.data[0] == ' ' || t->body.data[0] == '\n'))
+    decoded = campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset);
+  if (decoded) {
+    int have_message = 0;
+    if (lua_istable(L, -1)) {
+      static const char *const CODE_FIELDS[] = {"error_code", "code", NULL};
+      static const char *const MESSAGE_FIELDS[] = {"message", "error_description", "detail",
+                                                   "title", "error", NULL};
+      int k;
+      for (k = 0; CODE_FIELDS[k] != NULL; k++) {
+        lua_getfield(L, -1, CODE_FIELDS[k]);
+        if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+          lua_setfield(L, idx, "code");
+          break;
+        }
+        lua_pop(L, 1);
+      }
+      for (k = 0; MESSAGE_FIELDS[k] != NULL && !have_message; k++) {
+        lua_getfield(L, -1, MESSAGE_FIELDS[k]);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          lua_setfield(L, idx, "message");
+          have_message = 1;
+        } else {
+          lua_pop(L, 1);
+        }
+      }
+    }
+    lua_setfield(L, idx, "body");
+    if (!have_message) {
+      push_text_message(L, "", 0, t->status);
+      lua_setfield(L, idx, "message");
+    }
+  } else {
+    size_t n = t->body.len > BODY_EXCERPT ? BODY_EXCERPT : t->body.len;
+    if (n > 0) {
+      lua_pushlstring(L, t->body.data, n);
+      lua_setfield(L, idx, "body");
+    }
+    push_text_message(L, t->body.data ? t->body.data : "", t->body.len, t->status);
+    lua_setfield(L, idx, "message");
+  }
+}
+
+static void set_request_id(lua_State *L, int idx, const campaign_transfer *t) {
+  static const char *const NAMES[] = {"x-request-id", "x-adobe-request-id", "x-correlation-id",
+                                      "request-id", NULL};
+  int k;
+  for (k = 0; NAMES[k] != NULL; k++) {
+    size_t len;
+    const char *v = campaign_transfer_header(t, NAMES[k], &len);
+    if (v != NULL && len > 0) {
+      lua_pushlstring(L, v, len);
+      lua_setfield(L, idx, "request_id");
+      return;
+    }
+  }
+}
+
+int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
+                         const campaign_request *r, int attempts, double elapsed) {
+  int err_idx;
+  if (t->code != CURLE_OK || t->too_large) {
+    lua_pushnil(L);
+    campaign_error_new(L, campaign_transfer_kind(t), campaign_transfer_message(t));
+    err_idx = lua_gettop(L);
+    campaign_result_locate(L, err_idx, c, r, attempts);
+    if (t->too_large) {
+      lua_pushinteger(L, (lua_Integer)c->opt.max_body);
+      lua_setfield(L, err_idx, "max_body");
+    }
+    lua_pushinteger(L, (lua_Integer)t->code);
+    lua_setfield(L, err_idx, "curl_code");
+    campaign_error_set_codes(L, err_idx);
+    return 0;
+  }
+  if (t->status >= 200 && t->status < 300) {
+    if (r->raw) {
+      lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    } else if (t->body.len == 0) {
+      lua_newtable(L);
+    } else {
+      char errbuf[256];
+      size_t offset = 0;
+      errbuf[0] = '\0';
+      if (!campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset)) {
+        lua_pushnil(L);
+        campaign_error_new(L, "json", errbuf[0] ? errbuf : "the response is not valid JSON");
+        err_idx = lua_gettop(L);
+        campaign_result_locate(L, err_idx, c, r, attempts);
+        lua_pushinteger(L, t->status);
+        lua_setfield(L, err_idx, "status");
+        lua_pushinteger(L, (lua_Integer)offset);
+        lua_setfield(L, err_idx, "offset");
+        lua_pushlstring(L, t->body.data, t->body.len > BODY_EXCERPT ? BODY_EXCERPT : t->body.len);
+        lua_setfield(L, err_idx, "body");
+        campaign_result_headers(L, t);
+        lua_setfield(L, err_idx, "headers");
+        campaign_error_set_codes(L, err_idx);
+        return 0;
+      }
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, t->status);
+    lua_setfield(L, -2, "status");
+    campaign_result_headers(L, t);
+    lua_setfield(L, -2, "headers");
+    lua_pushinteger(L, attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushnumber(L, elapsed);
+    lua_setfield(L, -2, "elapsed");
+    return 1;
+  }
+  /* any other status: kind "http" */
+  lua_pushnil(L);
+  campaign_error_new(L, "http", "");
+  err_idx = lua_gettop(L);
+  lua_pushinteger(L, t->status);
+  lua_setfield(L, err_idx, "status");
+  campaign_result_locate(L, err_idx, c, r, attempts);
+  describe_http_error(L, err_idx, t);
+  campaign_result_headers(L, t);
+  lua_setfield(L, err_idx, "headers");
+  set_request_id(L, err_idx, t);
+  {
+    size_t len;
+    const char *v = campaign_transfer_header(t, "retry-after", &len);
+    double after = v ? campaign_retry_after_parse(v, len, (long long)time(NULL)) : -1;
+    if (after >= 0) {
+      lua_pushnumber(L, after);
+      lua_setfield(L, err_idx, "retry_after");
+    }
+  }
+  campaign_error_set_codes(L, err_idx);
+  return 0;
+}
