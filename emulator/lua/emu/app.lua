@@ -1,0 +1,139 @@
+-- Entry point of every non-admin request: read the body, log the request, apply faults,
+-- then IMS, or the gateway checks and the ACS routes. Unknown routes answer 404 JSON.
+local json = require "emu.json"
+local util = require "emu.util"
+local state = require "emu.state"
+local faults = require "emu.faults"
+local ims = require "emu.ims"
+local records = require "emu.records"
+local extras = require "emu.extras"
+
+local ngx = ngx
+local type, pairs, tostring, xpcall = type, pairs, tostring, xpcall
+
+local _M = {}
+
+local JSON_TYPE = "application/json;charset=utf-8"
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if body then return body end
+  local file = ngx.req.get_body_file()
+  if not file then return nil end
+  local fh = io.open(file, "rb")
+  if not fh then return nil end
+  body = fh:read("*a")
+  fh:close()
+  return body
+end
+
+local function send(status, body, headers, route)
+  ngx.status = status
+  ngx.header["X-Emulator-Route"] = route
+  for k, v in pairs(headers or {}) do ngx.header[k] = v end
+  if body == nil then
+    if status ~= 204 then ngx.header["Content-Length"] = 0 end
+    return
+  end
+  if type(body) ~= "string" then body = json.encode(body) end
+  ngx.header["Content-Type"] = JSON_TYPE
+  ngx.header["Content-Length"] = #body
+  ngx.print(body)
+end
+
+local function split(path)
+  local seg = {}
+  for part in path:gmatch("[^/]+") do seg[#seg + 1] = part end
+  -- "/profile.json" is the same as "/profile" on ACS.
+  local last = seg[#seg]
+  if last and last:sub(-5) == ".json" and #last > 5 then seg[#seg] = last:sub(1, -6) end
+  return seg
+end
+
+-- Adobe I/O gateway checks: API key first, then the bearer token.
+local function gateway()
+  local settings = state.settings
+  local key = ngx.var.http_x_api_key
+  if key == nil or key == "" then
+    return 403, { error_code = "403000", message = "Api Key is required" }
+  end
+  if key ~= settings.api_key then
+    return 403, { error_code = "403003", message = "Api Key is invalid" }
+  end
+  local auth = ngx.var.http_authorization
+  local token = auth and auth:match("^[Bb]earer%s+(%S+)%s*$")
+  if not state.token_valid(token) then
+    return 401, { error_code = "401013", message = "Oauth token is not valid" }
+  end
+  return nil
+end
+
+local function route(ctx)
+  local path = ctx.path
+  if path == "/ims/token/v3" then return "ims", ims.token(ctx) end
+  local seg = split(path)
+  if seg[2] ~= "campaign" then
+    return "none", util.not_found("No route for " .. ctx.method .. " " .. path)
+  end
+  local status, body = gateway()
+  if status then return "gateway", status, body end
+  local org = state.settings.org
+  if seg[1] ~= org then
+    return "gateway", 400, { code = 400, message = "Oops. Something went wrong. Check your URI and try again." }
+  end
+  local api = {}
+  for i = 3, #seg do api[#api + 1] = seg[i] end
+  local first = api[1]
+  ctx.root = ctx.origin .. "/" .. org .. "/campaign/"
+  if first == "profileAndServices" or first == "profileAndServicesExt" or first == "customResources" then
+    ctx.api = first
+    ctx.ext = first == "profileAndServicesExt"
+    return first, records.handle(ctx, api)
+  elseif first == "workflow" then
+    return "workflow", extras.workflow(ctx, api)
+  elseif first == "privacy" then
+    return "privacy", extras.privacy(ctx, api)
+  elseif first == "mc" .. org then
+    return "transactional", extras.transactional(ctx, api)
+  end
+  return "none", util.not_found("No route for " .. ctx.method .. " " .. path)
+end
+
+local function traceback(err)
+  return debug.traceback(tostring(err), 2)
+end
+
+function _M.handle()
+  local method = ngx.req.get_method()
+  local body = read_body()
+  local path = ngx.var.uri
+  state.log_request { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(100),
+    body = body, time = ngx.now() }
+
+  local extra_headers
+  local fault = faults.take(method, path)
+  if fault then
+    local done, headers = faults.apply(fault)
+    if done then return end
+    extra_headers = headers
+  end
+
+  local ctx = { method = method, path = path, args = ngx.req.get_uri_args(100), body = body,
+    origin = util.origin() }
+  local ok, name, status, resp = xpcall(route, traceback, ctx)
+  if not ok then
+    ngx.log(ngx.ERR, "emulator handler failed: ", name)
+    return send(500, { code = 500, message = "Emulator internal error (see its error.log)." }, extra_headers, "error")
+  end
+  return send(status, resp, extra_headers, name)
+end
+
+-- error_page 413: the body exceeded client_max_body_size (1 MiB).
+function _M.too_large()
+  state.log_request { method = ngx.req.get_method(), uri = ngx.var.request_uri,
+    headers = ngx.req.get_headers(100), time = ngx.now() }
+  return send(413, { code = 413, message = "Request Entity Too Large: the body exceeds 1 MiB." }, nil, "limit")
+end
+
+return _M

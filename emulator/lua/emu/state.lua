@@ -1,0 +1,118 @@
+-- Emulator state outside the records: launch settings, admin config, tokens, the request
+-- log and the fault list. All of it is in shared dicts; `settings` is written once by
+-- init_by_lua (before nginx forks) and only read afterwards.
+local json = require "emu.json"
+
+local ngx = ngx
+local type, pairs, tostring = type, pairs, tostring
+
+local _M = { settings = {} }
+
+local MAX_REQUESTS = 10000
+
+_M.config_defaults = {
+  wrap_single_get = false,        -- answer a single GET as {"content":[record]} (ACS doc artefact)
+  big_table_threshold = 100000,   -- XtkBigTableThreshold: above it `next` needs _forcePagination
+  default_line_count = 25,        -- page size when _lineCount is absent
+}
+
+local function state() return ngx.shared.campaign_state end
+
+function _M.config(name)
+  local v = state():get("cfg:" .. name)
+  if v == nil then return _M.config_defaults[name] end
+  return v
+end
+
+function _M.all_config()
+  local out = {}
+  for k in pairs(_M.config_defaults) do out[k] = _M.config(k) end
+  return out
+end
+
+-- Returns true, or nil and a message naming the bad key.
+function _M.set_config(changes)
+  for k, v in pairs(changes) do
+    local default = _M.config_defaults[k]
+    if default == nil then return nil, "unknown config key '" .. tostring(k) .. "'" end
+    if type(v) ~= type(default) then
+      return nil, "config key '" .. k .. "' must be a " .. type(default)
+    end
+  end
+  for k, v in pairs(changes) do state():set("cfg:" .. k, v) end
+  return true
+end
+
+function _M.reset_config()
+  for k in pairs(_M.config_defaults) do state():delete("cfg:" .. k) end
+end
+
+-- Tokens: the shared dict's own expiry implements --token-ttl.
+local function tokens() return ngx.shared.campaign_tokens end
+
+function _M.add_token(token, ttl)
+  tokens():set(token, true, ttl)
+end
+
+function _M.token_valid(token)
+  return token ~= nil and tokens():get(token) == true
+end
+
+function _M.expire_tokens()
+  tokens():flush_all()
+  tokens():flush_expired()
+end
+
+-- The request log: "r<n>" entries, the newest MAX_REQUESTS kept.
+local function requests() return ngx.shared.campaign_requests end
+
+function _M.log_request(entry)
+  local dict = requests()
+  local n = dict:incr("n", 1, 0)
+  entry.seq = n
+  dict:set("r" .. n, json.encode(entry))
+  if n > MAX_REQUESTS then dict:delete("r" .. (n - MAX_REQUESTS)) end
+end
+
+-- Entries with seq > since, oldest first (at most `limit`, default all kept).
+function _M.requests(since, limit)
+  local dict = requests()
+  local n = dict:get("n") or 0
+  local first = math.max((since or 0) + 1, n - MAX_REQUESTS + 1, 1)
+  local out = json.array()
+  for i = first, n do
+    local text = dict:get("r" .. i)
+    if text then
+      out[#out + 1] = json.decode(text)
+      if limit and #out >= limit then break end
+    end
+  end
+  return out
+end
+
+function _M.clear_requests()
+  -- The counter keeps growing so `since` cursors stay meaningful after a clear.
+  local dict = requests()
+  local n = dict:get("n") or 0
+  dict:flush_all()
+  dict:flush_expired()
+  dict:set("n", n)
+end
+
+-- Faults: a JSON list in campaign_state, "faults_n" lets the hot path skip decoding.
+function _M.faults()
+  if (state():get("faults_n") or 0) == 0 then return nil end
+  return json.decode(state():get("faults"))
+end
+
+function _M.set_faults(list)
+  if #list == 0 then
+    state():delete("faults")
+    state():set("faults_n", 0)
+    return
+  end
+  state():set("faults", json.encode(json.array(list)))
+  state():set("faults_n", #list)
+end
+
+return _M
