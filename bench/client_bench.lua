@@ -25,8 +25,8 @@ local function failed_results(results)
   local bad = 0
   for i = 1, #results do
     local r = results[i]
-    -- a result is {body, res} on success or {nil, err}; count anything without a body
-    if type(r) ~= "table" or r[1] == nil and r.body == nil then bad = bad + 1 end
+    -- a result is {status, body, err, attempts, headers} (docs/client.md)
+    if type(r) ~= "table" or r.err ~= nil or not r.status or r.status >= 400 then bad = bad + 1 end
   end
   return bad
 end
@@ -34,7 +34,7 @@ end
 local function batch_requests(n)
   local requests = {}
   local body = opts.batch_method ~= "GET" and changes or nil
-  for i = 1, n do requests[i] = { method = opts.batch_method, path = opts.path, body = body } end
+  for i = 1, n do requests[i] = { opts.batch_method, opts.path, body } end
   return requests
 end
 
