@@ -494,6 +494,11 @@ handlers["profile update"] = function(ctx)
   end
   local profile, err = require("campaign.workflow").update_and_verify(client, pkey, changes)
   if profile == nil then
+    if type(err) == "table" and err.kind == "verify" and err.read_only then
+      -- Refused before anything was sent: the invocation asks for the impossible.
+      ctx.err(ctx.redact("campaign: " .. tostring(err.message)) .. "\n")
+      return EXIT_USAGE
+    end
     if type(err) == "table" and err.kind == "verify" then
       local names = {}
       for field in pairs(err.mismatches or {}) do names[#names + 1] = field end
@@ -638,6 +643,14 @@ handlers.emulator = function(ctx)
     if word == "--show" then show = true else passed[#passed + 1] = shell_quote(word) end
   end
   if #passed == 0 then usage_error("missing start, stop or status", ctx.command) end
+  local has_prefix = false
+  for _, word in ipairs(words) do
+    if word == "--prefix" or word:match("^%-%-prefix=") then has_prefix = true end
+  end
+  local prefix = ctx.getenv("CAMPAIGN_EMULATOR_PREFIX")
+  if not has_prefix and prefix and prefix ~= "" then
+    passed[#passed + 1] = "--prefix " .. shell_quote(prefix)
+  end
   local script = emulator_script(ctx)
   if not script then
     usage_error("emulator/campaign-emulator not found (it ships with the source checkout; " ..
@@ -647,7 +660,8 @@ handlers.emulator = function(ctx)
   local pipe = io.popen(shell_quote(script) .. " " .. table.concat(passed, " "))
   for line in pipe:lines() do
     local key, value = line:match("^([%w_]+)=(.*)$")
-    local secret = key == "access_token" or key == "client_secret" or key == "api_key"
+    -- Adobe's client id is the API key: both are hidden.
+    local secret = key == "access_token" or key == "client_secret" or key == "api_key" or key == "client_id"
     if not show and secret and value ~= "" then
       line = key .. "=***"
     end
@@ -703,18 +717,14 @@ handlers["bulk-update"] = function(ctx)
     if item.error then invalid = invalid + 1 end
   end
 
+  local ok_client, client = pcall(get_client, ctx)
+  if not ok_client then cleanup(); error(client, 0) end
+
   local report_file
   if options.report then
     local open_err
     report_file, open_err = io.open(options.report, "wb")
     if not report_file then cleanup(); usage_error("--report: " .. tostring(open_err), ctx.command) end
-  end
-
-  local ok_client, client = pcall(get_client, ctx)
-  if not ok_client then
-    cleanup()
-    if report_file then report_file:close(); os.remove(options.report) end
-    error(client, 0)
   end
 
   -- Pass 2: send the valid items; the invalid ones are already failures.
@@ -748,8 +758,8 @@ handlers["bulk-update"] = function(ctx)
     local line = {line = item.line, PKey = item.pkey}
     local message
     if item.error then
-      line.ok, line.error, line.kind = false, item.error, "input"
-      message = item.error
+      message = item.error:gsub("^line %d+: ", "")
+      line.ok, line.error, line.kind = false, message, "input"
     else
       sent_index = sent_index + 1
       local item_err = report.errors[sent_index]

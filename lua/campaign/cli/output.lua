@@ -82,7 +82,9 @@ function output.progress(opts)
   -- Reading the clock costs a little; for huge runs look at it only every `stride` items.
   local stride = total and math.max(1, math.floor(total / 2000)) or 1
   local last_width = 0
+  local shown_done, shown_failed
   local function show(done, failed, now)
+    shown_done, shown_failed = done, failed
     local state = {done = done, total = total, failed = failed, elapsed = now - start}
     if opts.tty then
       local text = output.progress_bar(state)
@@ -94,7 +96,7 @@ function output.progress(opts)
     end
   end
   local function update(done, failed)
-    if done % stride ~= 0 then return end
+    if done % stride ~= 0 or (done == shown_done and failed == shown_failed) then return end
     local now = clock()
     if now - last_shown >= interval then
       last_shown = now
@@ -102,7 +104,8 @@ function output.progress(opts)
     end
   end
   local function finish(done, failed)
-    show(done, failed, clock())
+    -- The final state, unless the last line already showed it.
+    if done ~= shown_done or failed ~= shown_failed then show(done, failed, clock()) end
     if opts.tty then write("\n") end
   end
   return update, finish
