@@ -428,6 +428,13 @@ local function transactional_tenant(fname, client, opts)
   local ok, org = pcall(function() return client.org end)
   if ok and type(org) == "function" then ok, org = pcall(org, client) end
   if ok and type(org) == "string" and org ~= "" then return org end
+  -- client:url(path) gives <base_url>/<org>/campaign/<path>: the org is the segment before
+  -- "/campaign/".
+  ok, org = pcall(function() return client:url("x") end)
+  if ok and type(org) == "string" then
+    org = org:match("^[%a][%w+.-]*://[^/]+/.-([^/]+)/campaign/x$")
+    if org then return org end
+  end
   error("campaign.api." .. fname .. ": pass opts.tenant (this client does not expose its org)", 3)
 end
 

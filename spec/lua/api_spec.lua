@@ -142,6 +142,13 @@ describe("campaign.api with a fake client", function()
     assert.are.equal("GET", client.calls[2].method)
   end)
 
+  it("else takes the transactional tenant from client:url (the C client's method)", function()
+    local client = fake.new()
+    function client.url(_, path) return "https://mc.adobe.io/acme-mkt-stage1/campaign/" .. path end
+    api.send_transactional_event(client, "EVTcart", { email = "a@b.c" })
+    assert.are.equal("mcacme-mkt-stage1/EVTcart", client.calls[1].path)
+  end)
+
   it("does not modify the caller's signal parameters and keeps an explicit source", function()
     local client = fake.new()
     local params = { source = "CRM", parameters = { test = "true" } }
