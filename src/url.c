@@ -272,7 +272,15 @@ static void add_query_table(lua_State *L, const char *fname, int idx, int first,
     lua_rawget(L, idx);
     vtype = lua_type(L, -1);
     if (vtype == LUA_TTABLE) {
-      size_t i, count = campaign_rawlen(L, -1);
+      size_t i, count = campaign_rawlen(L, -1), entries = 0;
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        entries++;
+        lua_pop(L, 1);
+      }
+      if (entries != count)
+        luaL_error(L, "%s: query value '%s' must be a string, number, boolean or a list of them",
+                   fname, keys[k].s);
       for (i = 1; i <= count; i++) {
         lua_rawgeti(L, -1, (int)i);
         if (lua_type(L, -1) == LUA_TTABLE || lua_isnil(L, -1))
