@@ -321,16 +321,21 @@ local function get_client(ctx)
   ctx.redact = output.redactor(secrets)
 
   local campaign = load_campaign()
+  local on_event
+  if options.verbose then
+    on_event = function(ev)
+      ctx.err(ctx.redact("campaign: " .. describe_event(ev)) .. "\n")
+    end
+  end
   local token = settings.token.value
   if settings.token.kind == "ims" then
     local auth = require "campaign.auth"
-    local scopes = settings.scopes
     token = auth.ims{
       client_id = settings.token.client_id,
       client_secret = settings.token.client_secret,
-      scopes = scopes,
+      scopes = settings.scopes,
       ims_url = settings.ims_url,
-      http = {cafile = settings.cafile},
+      http = {cafile = settings.cafile, on_event = on_event},
     }
     ctx.provider = token
   end
@@ -352,11 +357,7 @@ local function get_client(ctx)
     end
     client_options.retries = math.floor(retries)
   end
-  if options.verbose then
-    client_options.on_event = function(ev)
-      ctx.err(ctx.redact("campaign: " .. describe_event(ev)) .. "\n")
-    end
-  end
+  client_options.on_event = on_event
   local ok, client = pcall(campaign.new, client_options)
   if not ok then usage_error(tostring(client)) end
   ctx.client = client

@@ -284,7 +284,8 @@ describe("campaign CLI", function()
       local pkey = amy().PKey
       emu:clear_requests()
       local result = expect(2, campaign({"profile", "update", pkey, "age:=20", "--verify"}))
-      assert.matches("^campaign: refusing to change read%-only field%(s%) age %(nothing was sent%)\n$", result.err)
+      assert.matches("^campaign: refusing to change read%-only field%(s%) age %(nothing was sent%)\n$",
+        result.err)
       assert.is_nil(last_request("PATCH"))
     end)
 
@@ -505,6 +506,32 @@ describe("campaign CLI", function()
       local quiet = expect(0, campaign({"bulk-update", "-", "--no-progress"},
         {stdin = table.concat(input, "\n")}))
       assert.equal("", quiet.err)
+    end)
+  end)
+
+  describe("bulk-update on a terminal", function()
+    it("draws one progress bar redrawn with carriage returns, and pretty JSON", function()
+      local profiles = json_out(expect(0, campaign({"profile", "list", "--limit", "10"})))
+      local input = {}
+      for i, profile in ipairs(profiles) do input[i] = cjson.encode({PKey = profile.PKey, phone = "05" .. i}) end
+      local path = write_file(os.tmpname(), table.concat(input, "\n"))
+      emu:faults{{method = "PATCH", delay_ms = 150, times = 4}}
+      -- `script` runs the command on a pseudo-terminal (stdout and stderr both go to it).
+      local env = {}
+      for key, value in pairs(ims_env()) do env[#env + 1] = key .. "=" .. sh(value) end
+      local command = "env -i PATH=" .. sh(os.getenv("PATH")) .. " " .. table.concat(env, " ") ..
+        " lua5.4 bin/campaign bulk-update " .. sh(path) .. " --concurrency 1 --format ndjson"
+      local pipe = io.popen("script -qec " .. sh(command) .. " /dev/null </dev/null")
+      local screen = pipe:read("a")
+      pipe:close()
+      os.remove(path)
+      outputs[#outputs + 1] = screen
+      local frames = {}
+      for frame in screen:gmatch("\r(%[[#%-]+%][^\r\n]*)") do frames[#frames + 1] = frame end
+      assert.is_true(#frames >= 2, "expected several redraws: " .. screen)
+      assert.matches("^%[#+%] 10/10 100%%  %d+/s  0 failed  ETA ", frames[#frames])
+      assert.is_nil(screen:find("progress:", 1, true))
+      assert.matches('\n{\r?\n  "elapsed": ', screen)
     end)
   end)
 
