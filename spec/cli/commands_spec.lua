@@ -513,7 +513,9 @@ describe("campaign CLI", function()
     it("draws one progress bar redrawn with carriage returns, and pretty JSON", function()
       local profiles = json_out(expect(0, campaign({"profile", "list", "--limit", "10"})))
       local input = {}
-      for i, profile in ipairs(profiles) do input[i] = cjson.encode({PKey = profile.PKey, phone = "05" .. i}) end
+      for i, profile in ipairs(profiles) do
+        input[i] = cjson.encode({PKey = profile.PKey, phone = "05" .. i})
+      end
       local path = write_file(os.tmpname(), table.concat(input, "\n"))
       emu:faults{{method = "PATCH", delay_ms = 150, times = 4}}
       -- `script` runs the command on a pseudo-terminal (stdout and stderr both go to it).
