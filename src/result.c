@@ -238,7 +238,7 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
         return 0;
       }
     }
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, t->status);
     lua_setfield(L, -2, "status");
     campaign_result_headers(L, t);
@@ -247,6 +247,12 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
     lua_setfield(L, -2, "attempts");
     lua_pushnumber(L, elapsed);
     lua_setfield(L, -2, "elapsed");
+    {
+      long connects = 0; /* 0 when the last attempt reused a kept-alive connection */
+      curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+      lua_pushinteger(L, connects);
+      lua_setfield(L, -2, "new_connections");
+    }
     return 1;
   }
   /* any other status: kind "http" */
@@ -265,7 +271,8 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
     const char *v = campaign_transfer_header(t, "retry-after", &len);
     double after = v ? campaign_retry_after_parse(v, len, (long long)time(NULL)) : -1;
     if (after >= 0) {
-      lua_pushnumber(L, after);
+      if (after == (double)(lua_Integer)after) lua_pushinteger(L, (lua_Integer)after);
+      else lua_pushnumber(L, after);
       lua_setfield(L, err_idx, "retry_after");
     }
   }
