@@ -605,20 +605,18 @@ handlers.token = function(ctx)
   local result = {}
   local token, expires_in
   if settings.token.kind == "ims" then
-    local err
     token, expires_in = ctx.provider(false)
-    if token == nil then
-      err = expires_in
-      return api_failure(ctx, err)
-    end
+    if token == nil then return api_failure(ctx, expires_in) end
     result.source = "ims"
     result.ims_url = settings.ims_url
   else
     token = settings.token.value
     result.source = settings.token.source
-    local expiry = jwt_expiry(token)
-    if expiry then expires_in = expiry - os.time() end
   end
+  -- The token's own claims give its real expiry; the provider's expires_in is when it will
+  -- refresh the token (a little earlier), used only for an opaque token.
+  local expiry = jwt_expiry(token)
+  if expiry then expires_in = expiry - os.time() end
   if expires_in then
     expires_in = math.floor(expires_in)
     result.expires_in = expires_in
