@@ -13,8 +13,7 @@ local ngx = ngx -- nil outside OpenResty: `require` still works, `new` then rais
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
 local str_byte, str_find, str_format = string.byte, string.find, string.format
-local str_gsub, str_lower, str_match, str_sub, str_gmatch = string.gsub, string.lower, string.match,
-  string.sub, string.gmatch
+local str_gsub, str_lower, str_match, str_sub = string.gsub, string.lower, string.match, string.sub
 local concat, sort = table.concat, table.sort
 local floor, min, random = math.floor, math.min, math.random
 
@@ -477,75 +476,106 @@ local function emit(self, ev)
   end
 end
 
--- Calls the token provider (protected). Returns the token or nil, err (kind "auth").
-local function get_token(self, force, method, url)
+-- A token goes into a header: no spaces, no control characters, not empty.
+local function token_ok(token)
+  return type(token) == "string" and token ~= "" and not str_find(token, "[%z\1-\32\127]")
+end
+
+-- Calls the token provider (protected), as the C client does. Returns the token, or nil and an
+-- error object: the provider's own (raised or returned), else kind "auth".
+local function get_token(self, force)
   local provider = self._token
   if type(provider) == "string" then return provider end
   local ok, token, extra = pcall(provider, force)
-  if ok and type(token) == "string" and token ~= "" and not has_control(token) then return token end
-  if ok and is_error(extra) then return nil, extra end
-  local message
   if not ok then
-    message = "token provider failed: " .. tostring(token)
-  elseif token == nil then
-    message = "token provider failed: " .. tostring(extra or "no token")
+    if is_error(token) then return nil, token end
+    return nil, make_error { kind = "auth", message = "token provider failed: "
+      .. (type(token) == "string" and token or "(error object is not a string)") }
+  end
+  if token_ok(token) then return token end
+  if is_error(extra) then return nil, extra end
+  local message
+  if type(token) == "string" then
+    message = "token provider returned an invalid token (empty or with spaces or control characters)"
+  elseif type(extra) == "string" then
+    message = "token provider failed: " .. extra
   else
-    message = "token provider returned an unusable token (" .. type(token) .. ")"
+    message = "token provider returned no token"
   end
-  return nil, make_error { kind = "auth", message = message, method = method, url = url }
+  return nil, make_error { kind = "auth", message = message }
 end
 
-local function first_line(s)
-  return (str_match(s, "^%s*([^\r\n]*)"))
+local MESSAGE_MAX = 512
+
+local function status_message(status)
+  local reason = REASONS[status]
+  return reason and (status .. " " .. reason) or ("HTTP status " .. status)
 end
 
-local function html_message(text)
-  local title = str_match(text, "<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
-  if not title then
-    title = str_gsub(str_gsub(text, "<[^>]*>", " "), "%s+", " ")
+-- A readable message from a body that is not a JSON error (as the C client does): an HTML
+-- page's <title>, else the first line of text, else the status line.
+local function text_message(text, status)
+  local excerpt = str_sub(text, 1, ERROR_BODY_LIMIT)
+  local title = str_match(excerpt, "<[Tt][Ii][Tt][Ll][Ee]>([^<]*)")
+  if title then
+    title = str_match(title, "^%s*(.-)%s*$")
+    if title ~= "" then return str_sub(title, 1, MESSAGE_MAX) end
   end
-  title = str_gsub(str_gsub(title, "^%s+", ""), "%s+$", "")
-  if #title > 200 then title = str_sub(title, 1, 200) .. "..." end
-  return title
-end
-
-local function find_codes(message)
-  local codes = {}
-  if type(message) == "string" then
-    for code in str_gmatch(message, "%f[%w](%u%u%u%-%d%d%d%d%d%d)%f[%D]") do codes[#codes + 1] = code end
+  if excerpt ~= "" and str_sub(excerpt, 1, 1) ~= "<" then
+    local line = str_match(excerpt, "^%s*([^\r\n]*)")
+    if line and line ~= "" then return str_sub(line, 1, MESSAGE_MAX) end
   end
-  return campaign.array and campaign.array(codes) or codes
+  return status_message(status)
 end
 
 local function request_id(headers)
   return headers["x-request-id"] or headers["x-adobe-request-id"] or headers["x-correlation-id"]
+    or headers["request-id"]
 end
 
--- Turns an HTTP answer >= 400 into the error object.
-local function http_error(method, url, status, headers, text, attempts, retry_after)
-  local body, code, message
-  if text ~= "" then
-    local ok, decoded = pcall(campaign.decode, text)
-    if ok and decoded ~= nil then
-      body = decoded
-      if type(decoded) == "table" then
-        code = decoded.error_code or decoded.code
-        message = decoded.message or decoded.error_description or decoded.error
-        if type(message) ~= "string" then message = nil end
-        if code ~= nil then code = tostring(code) end
-      end
-    else
-      body = #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text
-      if str_find(text, "^%s*<") then message = html_message(text) else message = first_line(text) end
-      if message == "" then message = nil end
-    end
-  end
-  message = message or REASONS[status] or ("HTTP " .. status)
-  return make_error {
-    kind = "http", status = status, code = code, message = message, method = method, url = url,
-    body = body, retry_after = retry_after, attempts = attempts, request_id = request_id(headers),
-    codes = find_codes(message),
+-- The path relative to the campaign root, without the query (for one-line messages).
+local function relative_path(self, url)
+  local root = self._root
+  if str_sub(url, 1, #root) == root then url = str_sub(url, #root + 1) end
+  return (str_match(url, "^[^?]*"))
+end
+
+local function excerpt(text)
+  return #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text
+end
+
+local CODE_FIELDS = { "error_code", "code" }
+local MESSAGE_FIELDS = { "message", "error_description", "detail", "title", "error" }
+
+-- Turns an HTTP answer >= 400 into the error object (fields as the C client sets them).
+local function http_error(self, req, status, headers, text, attempts, retry_after)
+  local err = {
+    kind = "http", status = status, method = req.method, url = req.url,
+    path = relative_path(self, req.url), attempts = attempts, headers = headers,
+    request_id = request_id(headers), retry_after = retry_after,
   }
+  local decoded
+  if text ~= "" and str_find(text, "^[{%[ \n]") then
+    local ok, value = pcall(campaign.decode, text)
+    if ok and value ~= nil then decoded = value end
+  end
+  if decoded ~= nil then
+    err.body = decoded
+    if type(decoded) == "table" then
+      for _, k in ipairs(CODE_FIELDS) do
+        local v = decoded[k]
+        if type(v) == "string" or type(v) == "number" then err.code = v break end
+      end
+      for _, k in ipairs(MESSAGE_FIELDS) do
+        if type(decoded[k]) == "string" then err.message = decoded[k] break end
+      end
+    end
+    err.message = err.message or status_message(status)
+  else
+    if text ~= "" then err.body = excerpt(text) end
+    err.message = text_message(text, status)
+  end
+  return make_error(err)
 end
 
 -- Retry-After: delta seconds or an HTTP date. Returns seconds (>= 0) or nil.
@@ -564,10 +594,6 @@ end
 local function backoff(self, retry_number)
   local cap = min(self._retry_max, self._retry_base * 2 ^ (retry_number - 1))
   return random() * cap
-end
-
-local function may_retry_method(method, sent)
-  return RETRIED_METHODS[method] or not sent
 end
 
 local function build_headers(self, token, has_body, extra)
@@ -640,19 +666,23 @@ local function prepare(self, fname, method, path, opts, body)
   }
 end
 
--- Sends one prepared request with the retry and 401 rules. Returns body, res | nil, err.
-local function perform(self, req)
+-- Sets the fields every error of a request carries.
+local function locate(self, err, req, attempts)
+  err.method, err.url, err.path, err.attempts = req.method, req.url, relative_path(self, req.url), attempts
+  return err
+end
+
+-- Sends one prepared request with the retry and 401 rules (design.md "Retries and tokens").
+-- Returns body, res | nil, err. `index` is the batch position, for events.
+local function perform(self, req, index)
   local method, url = req.method, req.url
   local started = now()
   local attempts, retried, refreshed = 0, 0, false
-  local token, terr = get_token(self, false, method, url)
-  if not token then
-    terr.attempts = 0
-    return nil, terr
-  end
+  local token, terr = get_token(self, false)
+  if not token then return nil, terr end
   while true do
     attempts = attempts + 1
-    emit(self, { type = "request", method = method, url = url, attempt = attempts })
+    emit(self, { type = "request", method = method, url = url, attempt = attempts, index = index })
     local t0 = now()
     local response, kind, message, sent = self._transport {
       method = method, url = url, body = req.body,
@@ -662,63 +692,55 @@ local function perform(self, req)
     local elapsed = now() - t0
     local err, wait
     if not response then
-      if sent == nil then sent = true end -- unknown: assume it went out (POST stays unretried)
+      if sent == nil then sent = true end -- unknown: assume it went out (a POST is not resent)
       kind = kind or "network"
-      err = make_error {
-        kind = kind, message = message or kind, method = method, url = url, attempts = attempts,
-      }
+      err = locate(self, make_error { kind = kind, message = message or kind }, req, attempts)
       emit(self, { type = "error", method = method, url = url, attempt = attempts, elapsed = elapsed,
-        kind = kind })
-      if (kind == "network" or kind == "timeout") and may_retry_method(method, sent)
+        kind = kind, message = err.message, index = index })
+      if (kind == "network" or kind == "timeout") and (RETRIED_METHODS[method] or not sent)
           and retried < self._retries then
         wait = backoff(self, retried + 1)
       end
     else
       local status, headers, text = response.status, response.headers or {}, response.body or ""
       emit(self, { type = "response", method = method, url = url, attempt = attempts, status = status,
-        elapsed = elapsed })
+        elapsed = elapsed, index = index })
       if #text > self._max_body then
-        err = make_error {
-          kind = "too_large", status = status, method = method, url = url, attempts = attempts,
-          message = str_format("response body of %d bytes is over max_body (%d)", #text, self._max_body),
-          request_id = request_id(headers),
-        }
+        err = locate(self, make_error { kind = "too_large", max_body = self._max_body,
+          message = str_format("the response body (%d bytes) is larger than max_body (%d)",
+            #text, self._max_body) }, req, attempts)
       elseif status == 401 and type(self._token) ~= "string" and not refreshed then
+        -- once per call: a provider that keeps handing out refused tokens ends in the 401
         refreshed = true
-        local fresh, ferr = get_token(self, true, method, url)
-        if not fresh then
-          ferr.attempts = attempts
-          return nil, ferr
-        end
+        local fresh, ferr = get_token(self, true)
+        if not fresh then return nil, ferr end
         token = fresh
-        wait = 0
         emit(self, { type = "retry", method = method, url = url, attempt = attempts, status = status,
-          wait = 0 })
+          wait = 0, index = index })
       elseif status >= 400 then
         local retry_after = parse_retry_after(headers["retry-after"])
-        err = http_error(method, url, status, headers, text, attempts, retry_after)
+        err = http_error(self, req, status, headers, text, attempts, retry_after)
         if TRANSIENT_STATUS[status] and RETRIED_METHODS[method] and retried < self._retries then
           wait = retry_after and min(retry_after, self._retry_max) or backoff(self, retried + 1)
         end
       else
         local res = { status = status, headers = headers, attempts = attempts, elapsed = now() - started }
         if req.raw then return text, res end
-        if text == "" or str_find(text, "^%s*$") then return {}, res end
+        if text == "" then return {}, res end
         local ok, decoded, derr = pcall(campaign.decode, text)
         if ok and decoded ~= nil then return decoded, res end
-        return nil, make_error {
-          kind = "json", status = status, method = method, url = url, attempts = attempts,
-          message = "invalid JSON in the response: " .. tostring(ok and derr or decoded),
-          body = #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text,
-          request_id = request_id(headers),
-        }
+        local cause = ok and derr or decoded
+        err = make_error { kind = "json", status = status, headers = headers, body = excerpt(text),
+          offset = is_error(cause) and cause.offset or nil,
+          message = is_error(cause) and cause.message or tostring(cause or "the response is not valid JSON") }
+        return nil, locate(self, err, req, attempts)
       end
     end
     if err and not wait then return nil, err end
     if err then
       retried = retried + 1
       emit(self, { type = "retry", method = method, url = url, attempt = attempts, status = err.status,
-        wait = wait })
+        wait = wait, index = index })
       if wait > 0 then ngx.sleep(wait) end
     end
   end
@@ -807,24 +829,23 @@ function _M.batch(self, requests, opts)
   local n = #prepared
   if n == 0 then return results end
   local next_index = 0
-  local callback_error
   local function worker()
     while true do
       next_index = next_index + 1
       local i = next_index
       if i > n then return end
-      local body, res = perform(self, prepared[i])
+      local body, res = perform(self, prepared[i], i)
       local result
       if body ~= nil then
-        result = { status = res.status, body = body, attempts = res.attempts, headers = res.headers,
-          elapsed = res.elapsed }
+        result = { body = body, status = res.status, headers = res.headers, attempts = res.attempts }
       else
-        result = { status = res.status, err = res, attempts = res.attempts }
+        result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
       end
       results[i] = result
-      if on_result and not callback_error then
+      if on_result then
+        -- as in the C client, a failing callback does not stop the batch; it is logged
         local ok, cerr = pcall(on_result, i, result)
-        if not ok then callback_error = cerr end
+        if not ok then ngx.log(ngx.WARN, "campaign.ngx: batch on_result failed: ", tostring(cerr)) end
       end
     end
   end
@@ -836,7 +857,6 @@ function _M.batch(self, requests, opts)
     local ok, terr = ngx.thread.wait(threads[t])
     if not ok then error(terr, 0) end
   end
-  if callback_error then error(callback_error, 0) end
   return results
 end
 

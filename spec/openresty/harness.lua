@@ -1,0 +1,176 @@
+-- Starts and drives a test nginx (spec/openresty/nginx.conf) from busted on Lua 5.4.
+--   local harness = require "openresty.harness"
+--   local srv = harness.start{workers = 1, upstream = emu.base_url, cafile = emu.cafile}
+--   local result = srv:eval([[ return client():get("...") ]], {emu = ...})
+--   srv:stop()
+-- Requests go out with curl (io.popen), so nothing here needs the C module.
+local cjson = require("cjson").new()
+
+local harness = {}
+local server = {}
+server.__index = server
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return out, ok and 0 or code
+end
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function repo_root()
+  local out = sh("pwd")
+  return (out:gsub("%s+$", ""))
+end
+
+local function free_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function render(text, vars)
+  return (text:gsub("%${([%u_]+)}", function(name)
+    return assert(vars[name], "no value for ${" .. name .. "}")
+  end))
+end
+
+harness.repo = repo_root()
+
+--- harness.start{workers = 1, upstream = "http://127.0.0.1:PORT", cafile = nil, lua_path = nil} -> server
+-- lua_path (or $CAMPAIGN_OPENRESTY_LUA_PATH): extra `?.lua` entries searched first.
+function harness.start(opts)
+  opts = opts or {}
+  local repo = harness.repo
+  local prefix = (sh("mktemp -d /tmp/campaign-openresty-XXXXXX"):gsub("%s+$", ""))
+  sh("chmod 755 " .. quote(prefix) .. " && mkdir -p " .. quote(prefix .. "/tmp"))
+  local port = free_port()
+  local upstream = (opts.upstream or "http://127.0.0.1:9"):match("^https?://([^/]+)")
+  local proxy_conf = read_file(repo .. "/examples/openresty/campaign_proxy.conf")
+  if opts.read_timeout then -- a short proxy_read_timeout for the timeout specs
+    proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;", "proxy_read_timeout " .. opts.read_timeout .. ";")
+  end
+  if opts.cafile then
+    proxy_conf = proxy_conf:gsub("proxy_ssl_trusted_certificate [^;]+;",
+      "proxy_ssl_trusted_certificate " .. opts.cafile .. ";")
+  end
+  write_file(prefix .. "/campaign_proxy.conf", proxy_conf)
+  local is_root = sh("id -u"):match("^0") ~= nil
+  local conf = render(read_file(repo .. "/spec/openresty/nginx.conf"), {
+    PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(opts.workers or 1), REPO = repo,
+    USER_LINE = is_root and "user root;" or "", UPSTREAM_HOSTPORT = upstream,
+    LUA_PATH = (opts.lua_path or os.getenv("CAMPAIGN_OPENRESTY_LUA_PATH") or ""),
+  })
+  write_file(prefix .. "/nginx.conf", conf)
+  local out, code = sh("nginx -p " .. quote(prefix) .. " -c " .. quote(prefix .. "/nginx.conf")
+    .. " -e " .. quote(prefix .. "/error.log"))
+  if code ~= 0 then error("nginx did not start: " .. out, 2) end
+  local srv = setmetatable({ prefix = prefix, port = port, url = "http://127.0.0.1:" .. port }, server)
+  for _ = 1, 100 do
+    local _, c = sh("curl -s -o /dev/null --max-time 1 " .. srv.url .. "/eval")
+    if c == 0 then return srv end
+    sh("sleep 0.05")
+  end
+  srv:stop()
+  error("nginx did not answer on " .. srv.url, 2)
+end
+
+--- server:post_json(path, table[, headers]) -> status, decoded body, raw body
+-- headers: extra request headers {name = value} (the handler's own request headers).
+function server:post_json(path, payload, headers)
+  local file = self.prefix .. "/request-" .. tostring(math.random(1e9)) .. ".json"
+  write_file(file, cjson.encode(payload))
+  local hdrs = ""
+  for name, value in pairs(headers or {}) do hdrs = hdrs .. " -H " .. quote(name .. ": " .. value) end
+  local out = sh("curl -s -m 60 -w '\\n%{http_code}' -H 'Content-Type: application/json'" .. hdrs
+    .. " --data-binary @" .. quote(file) .. " " .. quote(self.url .. path))
+  os.remove(file)
+  local body, status = out:match("^(.*)\n(%d+)$")
+  local ok, decoded = pcall(cjson.decode, body or "")
+  return tonumber(status), ok and decoded or nil, body or out
+end
+
+--- server:eval(code, params) -> the chunk's result (raises with nginx's error text on failure)
+function server:eval(code, params)
+  local status, decoded, raw = self:post_json("/eval", { code = code, params = params or {} })
+  if status ~= 200 or type(decoded) ~= "table" then
+    error("eval failed (" .. tostring(status) .. "): " .. tostring(decoded and decoded.error or raw), 2)
+  end
+  return decoded.result
+end
+
+--- server:eval_parallel(n, code, params) -> list of {status =, time =, result =}, wall seconds
+-- Sends the same chunk n times at once (curl processes started together by xargs -P).
+function server:eval_parallel(n, code, params)
+  local socket = require "socket"
+  local file = self.prefix .. "/parallel.json"
+  write_file(file, cjson.encode { code = code, params = params or {} })
+  local outdir = self.prefix .. "/parallel"
+  sh("rm -rf " .. quote(outdir) .. " && mkdir -p " .. quote(outdir))
+  local started = socket.gettime()
+  sh("seq " .. n .. " | xargs -P " .. n .. " -I{} curl -s -m 60 -o " .. quote(outdir) .. "/{}.json"
+    .. " -w '%{http_code} %{time_total}\\n' -H 'Content-Type: application/json' --data-binary @"
+    .. quote(file) .. " " .. quote(self.url .. "/eval") .. " > /dev/null")
+  local wall = socket.gettime() - started
+  local results = {}
+  for i = 1, n do
+    local f = io.open(outdir .. "/" .. i .. ".json", "rb")
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    local ok, decoded = pcall(cjson.decode, text)
+    results[i] = { ok = ok and type(decoded) == "table" and decoded.result ~= nil,
+      result = ok and type(decoded) == "table" and decoded.result or nil,
+      error = ok and type(decoded) == "table" and decoded.error or text }
+  end
+  return results, wall
+end
+
+--- harness.emu_params(emu) -> the emulator's fields the handlers need
+function harness.emu_params(emu)
+  return { base_url = emu.base_url, ims_url = emu.ims_url, org = emu.org, api_key = emu.api_key,
+    access_token = emu.access_token, client_id = emu.client_id, client_secret = emu.client_secret }
+end
+
+--- server:error_log() -> text of the error log
+function server:error_log()
+  local f = io.open(self.prefix .. "/error.log", "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function server:stop()
+  sh("nginx -p " .. quote(self.prefix) .. " -c " .. quote(self.prefix .. "/nginx.conf") .. " -e "
+    .. quote(self.prefix .. "/error.log") .. " -s stop")
+  for _ = 1, 100 do
+    local f = io.open(self.prefix .. "/nginx.pid")
+    if not f then break end
+    f:close()
+    sh("sleep 0.05")
+  end
+  sh("rm -rf " .. quote(self.prefix))
+end
+
+harness.quote = quote
+harness.free_port = free_port
+harness.sh = sh
+harness.json = cjson
+
+return harness
