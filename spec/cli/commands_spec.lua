@@ -361,6 +361,31 @@ describe("campaign CLI", function()
       assert.truthy(shown.out:find("client_secret=" .. emu.client_secret, 1, true))
     end)
 
+    it("start and stop a private emulator, hiding its secrets", function()
+      local prefix = os.tmpname()
+      os.remove(prefix)
+      local started = expect(0, campaign({"emulator", "start", "--prefix", prefix, "--profiles", "3"},
+        {env = {}}))
+      finally(function()
+        campaign({"emulator", "stop", "--prefix", prefix}, {env = {}})
+        os.execute("rm -rf " .. sh(prefix))
+      end)
+      local values = {}
+      for key, value in started.out:gmatch("([%w_]+)=([^\n]*)") do values[key] = value end
+      assert.matches("^http://127%.0%.0%.1:%d+$", values.base_url)
+      for _, name in ipairs({"access_token", "client_secret", "api_key", "client_id"}) do
+        assert.equal("***", values[name])
+      end
+      local env = {CAMPAIGN_EMULATOR_PREFIX = prefix}
+      local listed = json_out(expect(0, campaign({"--emulator", "profile", "list"}, {env = env})))
+      assert.equal(3, #listed)
+      expect(0, campaign({"emulator", "stop"}, {env = env}))
+      local stopped = campaign({"emulator", "status"}, {env = env})
+      assert.is_true(stopped.code ~= 0)
+      assert.matches("stopped", stopped.out)
+      assert.matches("missing start, stop or status", expect(2, campaign({"emulator"}, {env = {}})).err)
+    end)
+
     it("--emulator takes the running emulator's settings", function()
       local result = expect(0, campaign({"--emulator", "--emulator-prefix", emu.prefix, "profile", "find",
         "--email", "amy.dakota@mail.com"}, {env = {}}))
