@@ -98,7 +98,8 @@ describe("client requests", function()
   it("sends a query table once encoded, as the server sees it", function()
     assert(client:get("profileAndServices/profile", {query = {_order = "email desc", _lineCount = 2}}))
     local r = h.logged(emu, "/profileAndServices/profile")[1]
-    assert.equal("/" .. emu.org .. "/campaign/profileAndServices/profile?_lineCount=2&_order=email%20desc", r.uri)
+    assert.equal("/" .. emu.org .. "/campaign/profileAndServices/profile?_lineCount=2&_order=email%20desc",
+                 r.uri)
   end)
 
   it("follows a next.href verbatim", function()
