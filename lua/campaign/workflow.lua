@@ -214,8 +214,14 @@ local function diff(changes, record, compare)
   return mismatches
 end
 
+-- A PKey is one path segment: no "/", no control character, not "." or "..".
+local function valid_pkey(pkey)
+  return type(pkey) == "string" and pkey ~= "" and pkey ~= "." and pkey ~= ".."
+    and not pkey:find("[/%c]")
+end
+
 local function check_item_args(fname, pkey, changes)
-  if type(pkey) ~= "string" or pkey == "" or pkey:find("/", 1, true) then
+  if not valid_pkey(pkey) then
     error("campaign.workflow." .. fname .. ": bad argument #2 'pkey' (a PKey string expected)", 3)
   end
   if type(changes) ~= "table" then
@@ -377,9 +383,13 @@ function workflow.bulk_update(client, items, opts)
       if i == nil then break end
       report.total = report.total + 1
       local pkey, changes = item_fields(item)
-      if type(pkey) ~= "string" or pkey == "" or pkey:find("/", 1, true) or type(changes) ~= "table" then
+      -- Checked here so that one bad line of a million fails alone instead of raising mid-run
+      -- from client:batch (which validates every request before sending any).
+      local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
+      if not valid_pkey(pkey) or not encodable then
         fail(i, campaign.error { kind = "verify", mismatches = {},
-          message = "item " .. i .. " is not {pkey = <PKey string>, changes = <table>} (nothing was sent)" })
+          message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
+            .. " (nothing was sent)" })
       else
         local path = record_path(opts, pkey)
         local refused = read_only_fields(changes, read_only)

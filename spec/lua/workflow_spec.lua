@@ -271,12 +271,18 @@ describe("workflow.bulk_update", function()
       { pkey = "@p2", changes = { age = 3 } },
       { pkey = 42, changes = {} },
       { pkey = "@p3", changes = { phone = "3" } },
+      { pkey = "..", changes = { phone = "3" } },
+      { pkey = "@p\n1", changes = { phone = "3" } },
+      { pkey = "@p1", changes = { phone = print } },
+      "not a table",
     })
-    assert.are.equal(4, report.total)
+    assert.are.equal(8, report.total)
     assert.are.equal(2, report.ok)
-    assert.are.equal(2, report.failed)
+    assert.are.equal(6, report.failed)
     assert.are.same({ "age" }, report.errors[2].read_only)
-    assert.is_not_nil(report.errors[3])
+    for i = 3, 8 do
+      if i ~= 4 then assert.is_not_nil(report.errors[i], i) end
+    end
     assert.are.equal(2, #client.calls)
   end)
 
