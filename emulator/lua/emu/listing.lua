@@ -32,6 +32,11 @@ function _M.parse_cursor(text)
   return offset and tonumber(offset)
 end
 
+-- Percent-encodes a query component; "@" stays literal, as in ACS's _lineStart=@... cursors.
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-._~@]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
 local function query_string(args)
   local keys = {}
   for k in pairs(args) do keys[#keys + 1] = k end
@@ -40,11 +45,11 @@ local function query_string(args)
   for _, k in ipairs(keys) do
     local v = args[k]
     if type(v) == "table" then
-      for _, item in ipairs(v) do parts[#parts + 1] = ngx.escape_uri(k) .. "=" .. ngx.escape_uri(tostring(item)) end
+      for _, item in ipairs(v) do parts[#parts + 1] = escape(k) .. "=" .. escape(item) end
     elseif v == true then
-      parts[#parts + 1] = ngx.escape_uri(k)
+      parts[#parts + 1] = escape(k)
     else
-      parts[#parts + 1] = ngx.escape_uri(k) .. "=" .. ngx.escape_uri(tostring(v))
+      parts[#parts + 1] = escape(k) .. "=" .. escape(v)
     end
   end
   return concat(parts, "&")

@@ -16,7 +16,6 @@ local function f(name, type_, opts)
   return opts
 end
 
-local ro = { readOnly = true }
 local function ro_of(t) t = t or {}; t.readOnly = true; return t end
 
 local address = {
@@ -33,16 +32,16 @@ _M.resources = {
   profile = {
     schema = "nms:recipient", label = "Profiles", help = "Identified profiles", api = "profileAndServices",
     fields = {
-      f("PKey", "string", ro), f("age", "number", ro_of { resType = "int16" }),
+      f("PKey", "string", ro_of()), f("age", "number", ro_of { resType = "int16" }),
       f("birthDate", "date", { sortable = true }),
-      f("blackList", "boolean"), f("blackListAllLastModified", "datetime", ro),
-      f("blackListEmail", "boolean"), f("blackListEmailLastModified", "datetime", ro),
-      f("blackListFax", "boolean"), f("blackListFaxLastModified", "datetime", ro),
-      f("blackListLastModified", "datetime", ro),
-      f("blackListMobile", "boolean"), f("blackListMobileLastModified", "datetime", ro),
-      f("blackListPhone", "boolean"), f("blackListPhoneLastModified", "datetime", ro),
-      f("blackListPostalMail", "boolean"), f("blackListPostalMailLastModified", "datetime", ro),
-      f("blackListPushnotification", "boolean"), f("blackListPushnotificationLastModified", "datetime", ro),
+      f("blackList", "boolean"), f("blackListAllLastModified", "datetime", ro_of()),
+      f("blackListEmail", "boolean"), f("blackListEmailLastModified", "datetime", ro_of()),
+      f("blackListFax", "boolean"), f("blackListFaxLastModified", "datetime", ro_of()),
+      f("blackListLastModified", "datetime", ro_of()),
+      f("blackListMobile", "boolean"), f("blackListMobileLastModified", "datetime", ro_of()),
+      f("blackListPhone", "boolean"), f("blackListPhoneLastModified", "datetime", ro_of()),
+      f("blackListPostalMail", "boolean"), f("blackListPostalMailLastModified", "datetime", ro_of()),
+      f("blackListPushnotification", "boolean"), f("blackListPushnotificationLastModified", "datetime", ro_of()),
       f("ccpaOptOut", "boolean"),
       f("created", "datetime", ro_of { sortable = true }),
       f("cusCrmId", "string", { length = 64, ext = true, sortable = true }),
@@ -53,7 +52,7 @@ _M.resources = {
       f("firstName", "string", { length = 30, sortable = true }),
       f("gender", "enumeration", { values = { "unknown", "male", "female" }, enum = "nms:recipient:gender",
         sortable = true }),
-      f("href", "string", ro),
+      f("href", "string", ro_of()),
       f("lastModified", "datetime", ro_of { sortable = true }),
       f("lastName", "string", { length = 50, sortable = true }),
       f("location", "item", { fields = address }),
@@ -64,9 +63,9 @@ _M.resources = {
       f("preferredLanguage", "enumeration", { values = LANGUAGES, enum = "nms:recipient:preferredLanguage" }),
       f("salutation", "string", { length = 80 }),
       f("subscriptions", "collection", ro_of { target = "subscription" }),
-      f("thumbnail", "string", ro),
+      f("thumbnail", "string", ro_of()),
       f("timeZone", "enumeration", { values = TIME_ZONES, enum = "nms:recipient:timeZone" }),
-      f("title", "string", ro),
+      f("title", "string", ro_of()),
     },
     filters = {
       byEmail = { params = { "email" }, label = "By email", data = "/profileAndServices/profile/byEmail?email=$value" },
@@ -78,8 +77,8 @@ _M.resources = {
   service = {
     schema = "nms:service", label = "Services", help = "Subscription services", api = "profileAndServices",
     fields = {
-      f("PKey", "string", ro), f("created", "datetime", ro_of { sortable = true }),
-      f("end", "date"), f("href", "string", ro),
+      f("PKey", "string", ro_of()), f("created", "datetime", ro_of { sortable = true }),
+      f("end", "date"), f("href", "string", ro_of()),
       f("label", "string", { length = 128, sortable = true }),
       f("lastModified", "datetime", ro_of { sortable = true }),
       f("limitedDuration", "boolean"),
@@ -88,7 +87,7 @@ _M.resources = {
       f("name", "string", { length = 64, sortable = true }),
       f("start", "date"),
       f("subscriptions", "collection", ro_of { target = "subscription" }),
-      f("targetResource", "string", ro), f("thumbnail", "string", ro), f("title", "string", ro),
+      f("targetResource", "string", ro_of()), f("thumbnail", "string", ro_of()), f("title", "string", ro_of()),
       f("validityPeriod", "number"),
     },
     filters = {
@@ -101,9 +100,9 @@ _M.resources = {
   subscription = {
     schema = "nms:subscription", label = "Subscriptions", api = "profileAndServices",
     fields = {
-      f("PKey", "string", ro), f("created", "datetime", ro), f("email", "string", ro),
-      f("expirationDate", "date"), f("href", "string", ro), f("metadata", "string", ro),
-      f("service", "link", { target = "service" }), f("serviceName", "string", ro),
+      f("PKey", "string", ro_of()), f("created", "datetime", ro_of()), f("email", "string", ro_of()),
+      f("expirationDate", "date"), f("href", "string", ro_of()), f("metadata", "string", ro_of()),
+      f("service", "link", { target = "service" }), f("serviceName", "string", ro_of()),
       f("subscriber", "link", { target = "profile" }),
     },
     filters = {},
@@ -111,18 +110,18 @@ _M.resources = {
   orgUnitBase = {
     schema = "nms:orgUnit", label = "Organizational units", api = "profileAndServicesExt", ext_only = true,
     fields = {
-      f("PKey", "string", ro), f("created", "datetime", ro), f("desc", "string", { length = 255 }),
-      f("href", "string", ro), f("label", "string", { length = 128, sortable = true }),
-      f("lastModified", "datetime", ro), f("name", "string", { length = 64, sortable = true }),
-      f("parentTitle", "string", ro), f("title", "string", ro),
+      f("PKey", "string", ro_of()), f("created", "datetime", ro_of()), f("desc", "string", { length = 255 }),
+      f("href", "string", ro_of()), f("label", "string", { length = 128, sortable = true }),
+      f("lastModified", "datetime", ro_of()), f("name", "string", { length = 64, sortable = true }),
+      f("parentTitle", "string", ro_of()), f("title", "string", ro_of()),
     },
     filters = {},
   },
   cusProduct = {
     schema = "cus:product", label = "Products", api = "profileAndServicesExt", ext_only = true, custom = true,
     fields = {
-      f("PKey", "string", ro), f("category", "string", { length = 64, sortable = true }),
-      f("created", "datetime", ro), f("href", "string", ro), f("lastModified", "datetime", ro),
+      f("PKey", "string", ro_of()), f("category", "string", { length = 64, sortable = true }),
+      f("created", "datetime", ro_of()), f("href", "string", ro_of()), f("lastModified", "datetime", ro_of()),
       f("name", "string", { length = 128, sortable = true }), f("price", "number", { sortable = true }),
       f("sku", "string", { length = 32, sortable = true }),
     },
@@ -134,8 +133,8 @@ _M.resources = {
   cusStore = {
     schema = "cus:store", label = "Stores", api = "customResources", custom = true, unlinked = true,
     fields = {
-      f("PKey", "string", ro), f("city", "string", { length = 50, sortable = true }),
-      f("created", "datetime", ro), f("href", "string", ro), f("lastModified", "datetime", ro),
+      f("PKey", "string", ro_of()), f("city", "string", { length = 50, sortable = true }),
+      f("created", "datetime", ro_of()), f("href", "string", ro_of()), f("lastModified", "datetime", ro_of()),
       f("name", "string", { length = 128, sortable = true }), f("openingDate", "date", { sortable = true }),
     },
     filters = {},
@@ -143,16 +142,16 @@ _M.resources = {
   privacyTool = {
     schema = "nms:gdprRequest", label = "Privacy requests", api = "privacy",
     fields = {
-      f("PKey", "string", ro), f("audit", "string", ro), f("created", "datetime", ro),
+      f("PKey", "string", ro_of()), f("audit", "string", ro_of()), f("created", "datetime", ro_of()),
       f("desc", "string", { length = 255 }),
-      f("gdprRequestData", "collection", ro), f("href", "string", ro),
-      f("label", "string", { length = 128 }), f("lastModified", "datetime", ro),
+      f("gdprRequestData", "collection", ro_of()), f("href", "string", ro_of()),
+      f("label", "string", { length = 128 }), f("lastModified", "datetime", ro_of()),
       f("name", "string", { length = 64, sortable = true }),
-      f("namespace", "link", ro), f("namespaceName", "string", { length = 64, mandatory = true }),
-      f("privacyRequestData", "collection", ro),
+      f("namespace", "link", ro_of()), f("namespaceName", "string", { length = 64, mandatory = true }),
+      f("privacyRequestData", "collection", ro_of()),
       f("reconciliationValue", "string", { length = 255, mandatory = true }),
       f("regulation", "enumeration", { values = { "gdpr", "ccpa", "pdpa", "lgpd" }, enum = "nms:gdprRequest:regulation" }),
-      f("retryCount", "number", ro), f("status", "string", ro), f("title", "string", ro),
+      f("retryCount", "number", ro_of()), f("status", "string", ro_of()), f("title", "string", ro_of()),
       f("type", "enumeration", { values = { "access", "delete" }, enum = "nms:gdprRequest:type", mandatory = true }),
     },
     filters = {},
