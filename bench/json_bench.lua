@@ -6,7 +6,8 @@
 -- GET /profileAndServices/profile?_lineCount=1200.
 local flavour = jit and "jit" or "5.4"
 -- CAMPAIGN_BENCH_CPATH overrides where campaign.so is looked up (default: build/<flavour>/).
-package.cpath = (os.getenv("CAMPAIGN_BENCH_CPATH") or ("build/" .. flavour .. "/?.so")) .. ";" .. package.cpath
+local cpath = os.getenv("CAMPAIGN_BENCH_CPATH") or ("build/" .. flavour .. "/?.so")
+package.cpath = cpath .. ";" .. package.cpath
 
 local campaign = require "campaign"
 local cjson_ok, cjson = pcall(require, "cjson")

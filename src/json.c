@@ -18,7 +18,9 @@
 #include "json.h"
 #include "error.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
@@ -196,7 +198,9 @@ static size_t format_double(char *o, double d) {
       return format_int64(o, i);
     }
   }
-  for (int precision = 15; ; precision++) {
+  /* For normal doubles 15 digits always read back exactly (DBL_DIG), so a shorter text shows
+   * up at %.15g with its trailing zeros removed; subnormals have fewer digits of precision. */
+  for (int precision = fabs(d) < DBL_MIN ? 1 : 15; ; precision++) {
     int len = snprintf(o, 32, "%.*g", precision, d);
     n = (size_t)len;
     if (precision == 17 || strtod(o, NULL) == d) break;
@@ -560,6 +564,29 @@ static void build_value(lua_State *L, decoder *d, const char *text) {
   lua_remove(L, mt);
 }
 
+/* yajl reports where its lexer stopped, which is after the offending token for parse errors
+ * and after the offending byte for "invalid char": move back to the token's first byte. */
+static size_t yajl_error_offset(const unsigned char *t, size_t end, const char *message) {
+  if (end == 0) return 0;
+  if (strncmp(message, "lexical error: invalid char in json text", 40) == 0) return end - 1;
+  if (strncmp(message, "parse error:", 12) != 0 || strstr(message, "premature EOF")) return end;
+  if (strchr("[]{},:", t[end - 1])) return end - 1;
+  if (t[end - 1] == '"') {                 /* a string token: find its opening quote */
+    size_t q = end - 1;
+    while (q > 0) {
+      size_t backslashes = 0;
+      q--;
+      while (q > 0 && t[q] != '"') q--;
+      while (backslashes < q && t[q - 1 - backslashes] == '\\') backslashes++;
+      if (t[q] == '"' && backslashes % 2 == 0) return q;
+    }
+    return end - 1;
+  }
+  while (end > 0 && (isalnum(t[end - 1]) || t[end - 1] == '-' || t[end - 1] == '+' ||
+                     t[end - 1] == '.')) end--;
+  return end;
+}
+
 int campaign_json_decode(lua_State *L, const char *text, size_t len,
                          char *errbuf, size_t errlen, size_t *offset) {
   decoder *d;
@@ -592,10 +619,12 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
                (unsigned long)*offset, d->err_reason);
     } else {
       unsigned char *msg = yajl_get_error(d->parser, 0, NULL, 0);
-      size_t n = msg ? strcspn((const char *)msg, "\r\n") : 0;
-      if (n && msg[n - 1] == '.') n--;
+      const char *m = msg ? (const char *)msg : "";
+      size_t n = strcspn(m, "\r\n");
+      if (n && m[n - 1] == '.') n--;
+      *offset = yajl_error_offset(d->text, *offset, m);
       snprintf(errbuf, errlen, "invalid JSON at byte offset %lu: %.*s", (unsigned long)*offset,
-               (int)n, msg ? (const char *)msg : "");
+               (int)n, m);
       if (msg) yajl_free_error(d->parser, msg);
     }
     decoder_release(d);
@@ -980,11 +1009,15 @@ static int key_is_index(lua_State *L, int k, lua_Integer i) {
 static void put_array_checked(encoder *e, int t, path *at, int depth, int marked) {
   lua_State *L = e->L;
   lua_Integer count = 0, max = 0, i;
-  int context = marked ? KEY_IN_MARKED_ARRAY : KEY_IN_ARRAY;
+  int context = marked ? KEY_IN_MARKED_ARRAY : KEY_IN_ARRAY, string_key = 0;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_Integer k;
     lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {   /* reported after the loop: a bad key is more precise */
+      string_key = 1;
+      continue;
+    }
     if (lua_type(L, -1) != LUA_TNUMBER) encode_bad_key(e, at, -1, context);
 #if CAMPAIGN_HAVE_INTEGERS
     if (!lua_isinteger(L, -1)) encode_bad_key(e, at, -1, context);
@@ -1003,6 +1036,10 @@ static void put_array_checked(encoder *e, int t, path *at, int depth, int marked
     }
     count++;
     if (k > max) max = k;
+  }
+  if (string_key) {
+    encode_fail(e, at, marked ? "string key in a table marked as an array"
+                              : "mixed string and integer keys");
   }
   if (count != max) {
     char what[128];
