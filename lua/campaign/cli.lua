@@ -318,6 +318,9 @@ local function get_client(ctx)
       secrets[#secrets + 1] = emulator[name]
     end
   end
+  for _, name in ipairs({"CAMPAIGN_ACCESS_TOKEN", "CAMPAIGN_API_KEY", "CAMPAIGN_CLIENT_SECRET"}) do
+    secrets[#secrets + 1] = ctx.getenv(name)
+  end
   ctx.redact = output.redactor(secrets)
 
   local campaign = load_campaign()
@@ -627,10 +630,10 @@ handlers.token = function(ctx)
   end
   if ctx.options.show then
     result.access_token = token
-    print_json(ctx, result)   -- the one place a secret is printed, because the user asked
+    ctx.reveal(encode_json(ctx, result) .. "\n")   -- a secret printed because the user asked
     return EXIT_OK
   end
-  ctx.out(ctx.redact(encode_json(ctx, result)) .. "\n")
+  print_json(ctx, result)
   return EXIT_OK
 end
 
@@ -664,7 +667,7 @@ handlers.emulator = function(ctx)
     if not show and secret and value ~= "" then
       line = key .. "=***"
     end
-    ctx.out(line .. "\n")
+    if show then ctx.reveal(line .. "\n") else ctx.out(line .. "\n") end
   end
   local _, _, code = pipe:close()
   return code or EXIT_API
@@ -882,10 +885,15 @@ function cli.main(argv, env)
     stdin = env.stdin or io.stdin,
     isatty = env.isatty or isatty,
     clock = env.clock or make_clock(),
-    redact = output.redactor({}),
   }
-  ctx.out = function(text) stdout:write(text) end
-  ctx.err = function(text) stderr:write(text); stderr:flush() end
+  -- Everything written goes through the redactor (secrets of the environment at first, every
+  -- configured secret once the client is built); only --show writes through `reveal`.
+  local getenv = ctx.getenv
+  ctx.redact = output.redactor({getenv("CAMPAIGN_ACCESS_TOKEN"), getenv("CAMPAIGN_API_KEY"),
+    getenv("CAMPAIGN_CLIENT_SECRET")})
+  ctx.out = function(text) stdout:write(ctx.redact(text)) end
+  ctx.reveal = function(text) stdout:write(text) end
+  ctx.err = function(text) stderr:write(ctx.redact(text)); stderr:flush() end
   local ok, result = xpcall(run, function(e)
     if getmetatable(e) == Usage then return e end
     return setmetatable({message = tostring(e), traceback = debug.traceback("", 2), unexpected = true}, Usage)

@@ -583,6 +583,11 @@ describe("campaign CLI", function()
       wrong_secret.CAMPAIGN_CLIENT_SECRET = "wrong-secret-0123456789"
       expect(1, campaign({"-v", "token"}, {env = wrong_secret}))
 
+      -- Even a secret stored in a record is masked on the way out.
+      emu:call("PATCH", "profileAndServices/profile/" .. pkey, {lastName = emu.client_secret})
+      local masked = json_out(expect(0, campaign({"profile", "get", pkey})))
+      assert.equal("***", masked.lastName)
+
       local secrets = {emu.api_key, emu.client_secret, emu.access_token, "not-a-valid-token-0123456789",
         "wrong-secret-0123456789"}
       for _, request in ipairs(emu:requests()) do

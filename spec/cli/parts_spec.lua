@@ -63,6 +63,7 @@ describe("cli.args.parse", function()
 
   it("refuses unknown options, missing values, values on flags and repeated single values", function()
     assert.matches("unknown option '%-%-nope'", select(2, args.parse({"--nope"}, known)))
+    assert.equal("unknown option '--api-kye'", select(2, args.parse({"--api-kye=s3cr3t-value"}, known)))
     assert.matches("needs a value", select(2, args.parse({"--org"}, known)))
     assert.matches("takes no value", select(2, args.parse({"--verbose=1"}, known)))
     assert.matches("given twice", select(2, args.parse({"--org", "a", "--org", "b"}, known)))

@@ -35,7 +35,8 @@ function args.parse(argv, known, short, stop_at)
         if not name then return nil, "unknown option '" .. word .. "'" end
       end
       local kind = known[name]
-      if not kind then return nil, "unknown option '" .. word .. "'" end
+      -- Only the name: a mistyped `--api-kye=SECRET` must not print the secret.
+      if not kind then return nil, "unknown option '" .. word:match("^[^=]*") .. "'" end
       if kind == "flag" then
         if value then return nil, "option '--" .. name:gsub("_", "-") .. "' takes no value" end
         options[name] = true
