@@ -276,11 +276,7 @@ int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int fo
   lua_remove(L, -2);
   lua_pushboolean(L, force);
   if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-    if (campaign_is_error(L, -1)) { /* the provider raised an error object: returned as is */
-      lua_replace(L, top + 1);
-      lua_settop(L, top + 1);
-      return 0;
-    }
+    if (campaign_is_error(L, -1)) return 0; /* it raised an error object: returned as is */
     lua_pushfstring(L, "token provider failed: %s",
                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
     campaign_error_new(L, "auth", lua_tostring(L, -1));
