@@ -9,7 +9,8 @@ local campaign = require "campaign"
 
 local type, pairs, ipairs, next, error, pcall, tostring, rawget, require =
   type, pairs, ipairs, next, error, pcall, tostring, rawget, require
-local table_sort, table_concat, string_format = table.sort, table.concat, string.format
+local table_sort, table_concat, string_format, math_floor = table.sort, table.concat, string.format,
+  math.floor
 
 local workflow = {}
 
@@ -139,16 +140,17 @@ local function check_opts(fname, opts)
   if type(opts) ~= "table" then
     error("campaign.workflow." .. fname .. ": bad argument 'opts' (table or nil expected)", 3)
   end
-  local function number_opt(name, min)
+  local function number_opt(name, min, integer)
     local v = opts[name]
-    if v ~= nil and (type(v) ~= "number" or v < min) then
-      error(string_format("campaign.workflow.%s: opts.%s must be a number >= %d", fname, name, min), 4)
+    if v ~= nil and (type(v) ~= "number" or v < min or (integer and v ~= math_floor(v))) then
+      error(string_format("campaign.workflow.%s: opts.%s must be %s >= %d", fname, name,
+        integer and "an integer" or "a number", min), 4)
     end
   end
-  number_opt("verify_attempts", 1)
+  number_opt("verify_attempts", 1, true)
   number_opt("verify_delay", 0)
-  number_opt("concurrency", 1)
-  number_opt("window", 1)
+  number_opt("concurrency", 1, true)
+  number_opt("window", 1, true)
   for _, name in ipairs { "compare", "sleep", "clock", "on_progress" } do
     if opts[name] ~= nil and type(opts[name]) ~= "function" then
       error(string_format("campaign.workflow.%s: opts.%s must be a function", fname, name), 3)

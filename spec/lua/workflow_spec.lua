@@ -306,6 +306,7 @@ describe("workflow.bulk_update", function()
     end)
     assert.has_error(function() workflow.bulk_update(client, "items") end)
     assert.has_error(function() workflow.bulk_update(client, {}, { concurrency = 0 }) end)
+    assert.has_error(function() workflow.bulk_update(client, {}, { concurrency = 2.5 }) end)
   end)
 
   it("returns an empty report for no items", function()
