@@ -321,7 +321,8 @@ local function get_client(ctx)
   for _, name in ipairs({"CAMPAIGN_ACCESS_TOKEN", "CAMPAIGN_API_KEY", "CAMPAIGN_CLIENT_SECRET"}) do
     secrets[#secrets + 1] = ctx.getenv(name)
   end
-  ctx.redact = output.redactor(secrets)
+  local add_secret
+  ctx.redact, add_secret = output.redactor(secrets)
 
   local campaign = load_campaign()
   local on_event
@@ -333,13 +334,19 @@ local function get_client(ctx)
   local token = settings.token.value
   if settings.token.kind == "ims" then
     local auth = require "campaign.auth"
-    token = auth.ims{
+    local provider = auth.ims{
       client_id = settings.token.client_id,
       client_secret = settings.token.client_secret,
       scopes = settings.scopes,
       ims_url = settings.ims_url,
       http = {cafile = settings.cafile, on_event = on_event},
     }
+    -- Every token fetched joins the secrets that are never printed.
+    token = function(force_refresh)
+      local value, expires_in = provider(force_refresh)
+      add_secret(value)
+      return value, expires_in
+    end
     ctx.provider = token
   end
   local client_options = {

@@ -6,15 +6,20 @@ local output = {}
 -- ordinary words in a response body. Real API keys, client secrets and tokens are far longer.
 local MIN_SECRET_LENGTH = 6
 
---- Returns a function(text) -> text with every occurrence of each secret replaced by "***".
--- Plain search (no patterns), longest secret first so that a token containing the API key is
--- hidden whole.
+--- Returns redact(text) -> text with every occurrence of each secret replaced by "***", and
+-- add(secret) for a secret learnt later (a token fetched from IMS). Plain search (no
+-- patterns), longest secret first so that a token containing the API key is hidden whole.
 function output.redactor(secrets)
   local list = {}
-  for _, secret in pairs(secrets) do
-    if type(secret) == "string" and #secret >= MIN_SECRET_LENGTH then list[#list + 1] = secret end
+  local function add(secret)
+    if type(secret) ~= "string" or #secret < MIN_SECRET_LENGTH then return end
+    for _, known in ipairs(list) do
+      if known == secret then return end
+    end
+    list[#list + 1] = secret
+    table.sort(list, function(a, b) return #a > #b end)
   end
-  table.sort(list, function(a, b) return #a > #b end)
+  for _, secret in pairs(secrets) do add(secret) end
   return function(text)
     text = tostring(text)
     for _, secret in ipairs(list) do
@@ -25,7 +30,7 @@ function output.redactor(secrets)
       end
     end
     return text
-  end
+  end, add
 end
 
 --- "0.4s", "12s", "3m05s", "2h01m".
