@@ -238,7 +238,7 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
         return 0;
       }
     }
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, t->status);
     lua_setfield(L, -2, "status");
     campaign_result_headers(L, t);
@@ -252,6 +252,13 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
       curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
       lua_pushinteger(L, connects);
       lua_setfield(L, -2, "new_connections");
+    }
+    {
+      long v = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &v);
+      lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
+                          : v == CURL_HTTP_VERSION_3 ? "3" : "1.1");
+      lua_setfield(L, -2, "http_version");
     }
     return 1;
   }
