@@ -243,6 +243,34 @@ describe("workflow.bulk_update", function()
     assert.are.equal(n, totals[#totals])
   end)
 
+  it("keeps memory bounded for a long iterator (nothing of a finished window is kept)", function()
+    -- A lean client: batch answers 200 to everything and records nothing.
+    local client = {
+      get = function() return {}, { status = 200 } end,
+      batch = function(_, requests)
+        local results = {}
+        for i = 1, #requests do results[i] = { status = 200, body = {}, attempts = 1 } end
+        return results
+      end,
+    }
+    local function run(n)
+      local i = 0
+      local report = workflow.bulk_update(client, function()
+        i = i + 1
+        if i > n then return nil end
+        return { pkey = "@p" .. i, changes = { phone = "0601020304", firstName = "Name" .. i } }
+      end, { concurrency = 8 })
+      assert.are.equal(n, report.ok)
+      collectgarbage()
+      collectgarbage()
+      return collectgarbage("count")
+    end
+    local small = run(10000)
+    local large = run(200000)
+    -- 20x the items: the heap may not grow by more than noise (KiB)
+    assert.is_true(large - small < 512, ("heap grew by %.0f KiB"):format(large - small))
+  end)
+
   it("verifies each record when opts.verify, failing the ones that did not take", function()
     local profiles = many(6)
     local handler = store(profiles)
