@@ -237,10 +237,11 @@ end
 --- update_and_verify(client, pkey, changes[, opts]) -> record, info | nil, err
 -- GET the record (a 404 is returned as the client's error), refuse read-only fields before
 -- anything is sent, skip the PATCH when every change already holds (info.changed == false),
--- PATCH, then GET up to opts.verify_attempts times (default 1), opts.verify_delay seconds apart
--- (default 0.5), until every changed field reads back as sent. info = {changed, reads, patch =
--- the PATCH answer {PKey, href}, status}. A difference that persists: nil, err with kind
--- "verify" and err.mismatches = {field = {expected =, got =}}.
+-- PATCH the fields that differ, then GET up to opts.verify_attempts times (default 1),
+-- opts.verify_delay seconds apart (default 0.5), until every changed field reads back as sent.
+-- info = {changed, reads, patch = the PATCH answer {PKey, href}, status, fields = the names
+-- sent}. A difference that persists: nil, err with kind "verify" and
+-- err.mismatches = {field = {expected =, got =}}.
 -- opts: resource (default "profileAndServices/profile"), metadata, read_only (extra fields),
 -- compare(field, expected, got) -> bool, verify_attempts, verify_delay, sleep(seconds).
 function workflow.update_and_verify(client, pkey, changes, opts)
@@ -256,11 +257,16 @@ function workflow.update_and_verify(client, pkey, changes, opts)
   if body == nil then return nil, res end
   local current = unwrap(body)
 
-  if next(changes) == nil or not diff(changes, current, opts.compare) then
+  local differing = next(changes) ~= nil and diff(changes, current, opts.compare)
+  if not differing then
     return current, { changed = false, reads = 1, status = res and res.status }
   end
 
-  local answer, pres = client:patch(path, changes)
+  -- Only the fields that differ go out: fewer writes, and no dataPolicy rewrite of a value that
+  -- was already right. The verification still covers every field of `changes`.
+  local patch = {}
+  for field in pairs(differing) do patch[field] = changes[field] end
+  local answer, pres = client:patch(path, patch)
   if answer == nil then return nil, pres end
 
   local attempts = opts.verify_attempts or 1
@@ -274,7 +280,8 @@ function workflow.update_and_verify(client, pkey, changes, opts)
     after = unwrap(after)
     mismatches = diff(changes, after, opts.compare)
     if not mismatches then
-      return after, { changed = true, reads = attempt + 1, patch = answer, status = pres and pres.status }
+      return after, { changed = true, reads = attempt + 1, patch = answer, status = pres and pres.status,
+                      fields = sorted_keys(patch) }
     end
   end
   return nil, verify_error(path, mismatches, attempts)

@@ -62,6 +62,15 @@ describe("workflow.update_and_verify", function()
     assert.are.equal(PATH .. "@amy", client.calls[2].path)
   end)
 
+  it("PATCHes only the fields that differ, and verifies them all", function()
+    local client = fake.new(store(amy()))
+    local profile, info = workflow.update_and_verify(client, "@amy",
+      { firstName = "Amy", phone = "0102", location = { city = "Paris" } })
+    assert.are.equal("0102", profile.phone)
+    assert.are.same({ phone = "0102" }, client.calls[2].body)
+    assert.are.same({ "phone" }, info.fields)
+  end)
+
   it("skips the PATCH when nothing would change (changed = false)", function()
     local client = fake.new(store(amy()))
     local profile, info = workflow.update_and_verify(client, "@amy",
