@@ -89,7 +89,7 @@ static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, 
  * on_result(i, result), protected (an error in it is ignored). Pops the two values. */
 static void finish(batch_state *b, int i, int ok) {
   lua_State *L = b->L;
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 7);
   if (ok) {
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "body");
@@ -97,6 +97,10 @@ static void finish(batch_state *b, int i, int ok) {
     lua_setfield(L, -2, "status");
     lua_getfield(L, -2, "headers");
     lua_setfield(L, -2, "headers");
+    lua_getfield(L, -2, "elapsed");
+    lua_setfield(L, -2, "elapsed");
+    lua_getfield(L, -2, "new_connections");
+    lua_setfield(L, -2, "new_connections");
   } else {
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "err");
