@@ -278,12 +278,6 @@ local function print_json(ctx, value)
   ctx.out(text:sub(-1) == "\n" and text or text .. "\n")
 end
 
-local function as_array(list)
-  local campaign = load_campaign()
-  if campaign.array then return campaign.array(list) end
-  return list
-end
-
 local function describe_event(ev)
   local parts = {ev.type or "event"}
   if ev.method then parts[#parts + 1] = ev.method end
@@ -530,26 +524,46 @@ handlers["profile update"] = function(ctx)
   return EXIT_OK
 end
 
--- Collects a listing with campaign.pages, at most `limit` records (nil: all).
-local function collect(ctx, path, query, limit)
+-- Prints a listing as a JSON array while campaign.pages fetches it, page after page: memory
+-- stays bounded for `--all` on a big table. The layout is what campaign.encode gives for the
+-- whole array. A failed page ends the output where it is (invalid JSON on purpose: a partial
+-- list must not pass for a complete one) and exits 1.
+local function print_listing(ctx, path, query, limit)
+  local campaign = load_campaign()
   local pages = require "campaign.pages"
-  local client = get_client(ctx)
-  local list, err = pages.all(client, path, query, {limit = limit})
-  if list == nil then return nil, err end
-  if limit then
-    for i = #list, limit + 1, -1 do list[i] = nil end
+  local records = pages.each(get_client(ctx), path, query, {limit = limit})
+  local count = 0
+  while true do
+    local record, err = records()
+    if record == nil then
+      if err ~= nil then
+        if count > 0 then ctx.out("\n") end
+        return api_failure(ctx, err)
+      end
+      break
+    end
+    local text
+    if ctx.pretty then
+      text = campaign.encode(record, {pretty = true}):gsub("\n", "\n  ")
+      ctx.out((count == 0 and "[\n  " or ",\n  ") .. text)
+    else
+      ctx.out((count == 0 and "[" or ",") .. campaign.encode(record))
+    end
+    count = count + 1
   end
-  return as_array(list)
+  if count == 0 then
+    ctx.out("[]\n")
+  else
+    ctx.out(ctx.pretty and "\n]\n" or "]\n")
+  end
+  return EXIT_OK
 end
 
 handlers["profile find"] = function(ctx)
   no_extra_positional(ctx, 0)
   local email = ctx.options.email
   if not email or email == "" then usage_error("missing --email", ctx.command) end
-  local list, err = collect(ctx, "profileAndServices/profile/byEmail", {email = email})
-  if list == nil then return api_failure(ctx, err) end
-  print_json(ctx, list)
-  return EXIT_OK
+  return print_listing(ctx, "profileAndServices/profile/byEmail", {email = email})
 end
 
 handlers["profile list"] = function(ctx)
@@ -575,11 +589,7 @@ handlers["profile list"] = function(ctx)
   elseif not options.all then
     limit = 25   -- ACS's default page size: the first page, as `campaign get` would show it
   end
-  local list
-  list, err = collect(ctx, path, query, limit)
-  if list == nil then return api_failure(ctx, err) end
-  print_json(ctx, list)
-  return EXIT_OK
+  return print_listing(ctx, path, query, limit)
 end
 
 -- Token expiry from an Adobe IMS access token (a JWT whose payload carries created_at and

@@ -322,6 +322,31 @@ describe("campaign CLI", function()
     end)
   end)
 
+  describe("listings as they stream", function()
+    it("print the same layout as campaign.encode of the whole array, pretty or compact", function()
+      local campaign_module = require "campaign"
+      local pretty = expect(0, campaign({"profile", "list", "--limit", "3", "--pretty"})).out
+      local list = campaign_module.decode(pretty)
+      assert.equal(3, #list)
+      assert.equal(campaign_module.encode(list, {pretty = true}) .. "\n", pretty)
+      -- Compact: one line (its key order is the table's, so only the values are compared).
+      local compact = expect(0, campaign({"profile", "list", "--limit", "3", "--compact"})).out
+      assert.matches("^%[{[^\n]*}%]\n$", compact)
+      assert.same(cjson.decode(pretty), cjson.decode(compact))
+      local none = expect(0, campaign({"profile", "find", "--email", "no@body.example", "--pretty"}))
+      assert.equal("[]\n", none.out)
+    end)
+
+    it("stop at a failed page with exit 1 and output that is not valid JSON", function()
+      emu:faults{{method = "GET", path = "/profileAndServices/profile/$", status = 404,
+        body = '{"code":404,"message":"gone"}'}}
+      local result = expect(1, campaign({"profile", "list", "--all"}))
+      assert.matches("^%[{", result.out)
+      assert.is_false(pcall(cjson.decode, result.out))
+      assert.matches("404", result.err)
+    end)
+  end)
+
   describe("token", function()
     it("shows where the token came from and its expiry, never the token", function()
       local info = json_out(expect(0, campaign({"token"})))
