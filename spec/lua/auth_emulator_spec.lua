@@ -103,6 +103,25 @@ describe("auth.ims against the emulator", function()
     assert.are.equal(2, ims_calls(emu))
   end)
 
+  describe("over HTTPS", function()
+    local tls
+    setup(function() tls = emulator.start { tls = true, profiles = 5 } end)
+    teardown(function() if tls then tls:stop() end end)
+
+    it("verifies IMS's certificate against the given cafile, and refuses without it", function()
+      assert.matches("^https://", tls.ims_url)
+      local token, err = provider_for(tls)()
+      assert.is_string(token, tostring(err))
+      local untrusted = auth.ims { client_id = tls.client_id, client_secret = tls.client_secret,
+                                   ims_url = tls.ims_url, http = { timeout = 5 } }
+      local none, terr = untrusted()
+      assert.is_nil(none)
+      assert.are.equal("auth", terr.kind)
+      assert.are.equal("tls", terr.cause)
+      assert.is_nil(tostring(terr):find(tls.client_secret, 1, true))
+    end)
+  end)
+
   describe("with tokens living 2 s (--token-ttl 2)", function()
     local short
     setup(function() short = emulator.start { token_ttl = 2, profiles = 10 } end)
