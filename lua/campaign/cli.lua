@@ -22,7 +22,7 @@ local KNOWN = {
   query = "list", json = "value", verify = "flag", email = "value", filter = "list",
   param = "list", order = "value", desc = "flag", limit = "value", all = "flag",
   concurrency = "value", report = "value", format = "value", progress_interval = "value",
-  no_progress = "flag", show = "flag",
+  no_progress = "flag", show = "flag", version = "flag",
 }
 local SHORT = {h = "help", v = "verbose"}
 
@@ -47,7 +47,7 @@ Connection (flags win over the environment; --emulator over the environment too)
 Output:
   --pretty | --compact  JSON layout (default: pretty on a terminal, compact otherwise)
   -v, --verbose         log each request and retry on stderr (never a secret)
-  -h, --help            this help
+  -h, --help            this help        --version   lua-campaign's version
 ]]
 
 local COMMANDS = {
@@ -831,6 +831,10 @@ local function run(ctx, argv)
   ctx.options = parsed.options
   local positional = parsed.positional
   local first = positional[1]
+  if parsed.options.version and first == nil then
+    ctx.out("campaign (lua-campaign) " .. tostring(load_campaign()._VERSION) .. "\n")
+    return EXIT_OK
+  end
   if first == nil or first == "help" then
     local topic = positional[2] and (positional[3] and positional[2] .. " " .. positional[3] or positional[2])
     if topic and COMMANDS[topic] then ctx.out(command_help(topic)); return EXIT_OK end

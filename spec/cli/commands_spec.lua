@@ -115,6 +115,11 @@ describe("campaign CLI", function()
       end)
     end
 
+    it("prints the version with --version", function()
+      local result = expect(0, campaign({"--version"}, {env = {}}))
+      assert.matches("^campaign %(lua%-campaign%) %d+%.%d+%.%d+\n$", result.out)
+    end)
+
     it("lists every command for --help and for no command (exit 2 on stderr)", function()
       local result = expect(0, campaign({"--help"}, {env = {}}))
       for _, name in ipairs({"get", "patch", "post", "delete", "profile list", "bulk%-update",
