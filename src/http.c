@@ -156,7 +156,8 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   }
-  if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+  /* a body makes libcurl POST, so any other method, GET included, is named explicitly */
+  if (strcmp(method, "POST") != 0 && (strcmp(method, "GET") != 0 || body != NULL))
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   else if (strcmp(method, "POST") == 0 && body == NULL) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);

@@ -215,15 +215,17 @@ static void add_query_scalar(lua_State *L, const char *fname, const char *key, i
         snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
       } else {
         double d = (double)lua_tonumber(L, idx);
-        if (d != d || d - d != 0) luaL_error(L, "%s: query value '%s' is not a finite number", fname, key);
-        if (d == (double)(long long)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+        if (d != d || d - d != 0)
+          luaL_error(L, "%s: query value '%s' is not a finite number", fname, key);
+        /* range first: converting an out-of-range double to an integer is undefined */
+        if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(long long)d)
           snprintf(num, sizeof num, "%lld", (long long)d);
         else {
           snprintf(num, sizeof num, "%.15g", d);
           if (strtod(num, NULL) != d) snprintf(num, sizeof num, "%.17g", d);
         }
       }
-      add_or_raise(L, out, num, strlen(num));
+      add_query_text(L, fname, num, strlen(num), out); /* 1e+300: a raw + would read as a space */
       return;
     default:
       luaL_error(L, "%s: query value '%s' must be a string, number, boolean or a list of them",

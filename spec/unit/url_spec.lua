@@ -55,8 +55,10 @@ describe("client:url", function()
     assert.equal("https://mc.example.test/acme/campaign/p?b=1", c:url("p", {query = {a = {}, b = 1}}))
   end)
 
-  it("writes an integral float without a fraction", function()
+  it("writes an integral float without a fraction, and huge ones exactly", function()
     assert.equal("https://mc.example.test/acme/campaign/p?n=3", c:url("p", {query = {n = 3.0}}))
+    assert.equal("https://mc.example.test/acme/campaign/p?n=1e%2B300", c:url("p", {query = {n = 1e300}}))
+    assert.equal("https://mc.example.test/acme/campaign/p?n=0.1", c:url("p", {query = {n = 0.1}}))
   end)
 
   it("percent-encodes reserved characters in query keys and values", function()
