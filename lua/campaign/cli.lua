@@ -388,8 +388,8 @@ local function no_extra_positional(ctx, count)
   end
 end
 
--- The body of patch/post/profile update: --json (text, @file, @-) merged with FIELDS.
--- Returns a table (or the original JSON text when there are no FIELDS to merge).
+-- The body of patch/post/profile update: --json (text, @file, @- for stdin) with FIELDS merged
+-- over it. Returns a table; every problem is a usage error found before anything is sent.
 local function request_body(ctx, field_words, required)
   local campaign = load_campaign()
   local fields, count = args.fields(field_words, campaign.decode)
@@ -400,17 +400,18 @@ local function request_body(ctx, field_words, required)
     if json:sub(1, 1) == "@" then
       local name = json:sub(2)
       local file, err
-      if name == "-" then file = io.stdin else file, err = io.open(name, "rb") end
+      if name == "-" then file = ctx.stdin else file, err = io.open(name, "rb") end
       if not file then usage_error("--json: " .. tostring(err), ctx.command) end
       text = file:read("a")
-      if file ~= io.stdin then file:close() end
+      if file ~= ctx.stdin then file:close() end
     end
     local body, err = campaign.decode(text)
     if body == nil then
       usage_error("--json: invalid JSON (" .. tostring(err and (err.message or err)) .. ")", ctx.command)
     end
+    if type(body) ~= "table" then usage_error("--json must be a JSON object or array", ctx.command) end
     if count == 0 then return body end
-    if type(body) ~= "table" or body[1] ~= nil then
+    if body[1] ~= nil then
       usage_error("--json must be a JSON object to merge FIELDS into it", ctx.command)
     end
     for key, value in pairs(fields) do body[key] = value end
