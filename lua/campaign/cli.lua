@@ -729,7 +729,13 @@ handlers["bulk-update"] = function(ctx)
 
   -- Pass 1: count the items and find whole-file problems before anything is sent.
   local items, problem = input.open(path, options.format, campaign.decode)
-  if not items then cleanup(); usage_error(ctx.positional[1] .. ": " .. tostring(problem), ctx.command) end
+  if not items then
+    cleanup()
+    problem = tostring(problem)
+    -- io.open's message already starts with the file name.
+    if problem:sub(1, #path + 2) ~= path .. ": " then problem = ctx.positional[1] .. ": " .. problem end
+    usage_error(problem, ctx.command)
+  end
   local total, invalid = 0, 0
   for item in items do
     if item.fatal then cleanup(); usage_error(ctx.positional[1] .. ": " .. item.error, ctx.command) end

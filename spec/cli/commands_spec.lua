@@ -476,6 +476,10 @@ describe("campaign CLI", function()
       local result = expect(2, campaign({"bulk-update", "-", "--format", "csv"},
         {stdin = "email,phone\na@b.c,1\n"}))
       assert.matches("no PKey column", result.err)
+      local missing = expect(2, campaign({"bulk-update", "/nonexistent/changes.csv"}))
+      assert.matches("^campaign: /nonexistent/changes%.csv: No such file", missing.err)
+      local unclosed = expect(2, campaign({"bulk-update", "-"}, {stdin = 'PKey,note\n@a,"open\n@b,x\n'}))
+      assert.matches("not closed", unclosed.err)
       assert.is_nil(last_request("PATCH"))
     end)
 
