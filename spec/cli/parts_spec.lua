@@ -77,6 +77,13 @@ describe("cli.args.parse", function()
   end)
 end)
 
+describe("cli.args.pairs", function()
+  it("reads k=v words, a repeated key giving a list", function()
+    assert.same({a = "1", b = {"x", "y=z"}, c = ""}, args.pairs({"a=1", "b=x", "b=y=z", "c="}, "--query"))
+    assert.matches("%-%-query 'nope' is not key=value", select(2, args.pairs({"nope"}, "--query")))
+  end)
+end)
+
 describe("cli.args.fields (FIELDS typing)", function()
   it("sends key=value as a string, also when it looks like a number", function()
     local fields = assert(args.fields({"phone=3301020304", "zip=007", "empty="}, decode))

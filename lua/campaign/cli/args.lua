@@ -66,7 +66,8 @@ function args.parse(argv, known, short, stop_at)
 end
 
 --- Parses `key=value` words into a table: the list of `k=v` strings of `--query`/`--param`.
--- Values stay strings. Returns the table, or nil, message.
+-- Values stay strings; a key given again collects its values in a list (the client repeats
+-- the key in the query string). Returns the table, or nil, message.
 function args.pairs(list, what)
   local result = {}
   for _, word in ipairs(list or {}) do
@@ -74,7 +75,14 @@ function args.pairs(list, what)
     if not key then
       return nil, what .. " '" .. word .. "' is not key=value"
     end
-    result[key] = value
+    local previous = result[key]
+    if previous == nil then
+      result[key] = value
+    elseif type(previous) == "table" then
+      previous[#previous + 1] = value
+    else
+      result[key] = {previous, value}
+    end
   end
   return result
 end
