@@ -426,6 +426,24 @@ describe("campaign CLI", function()
     end)
   end)
 
+  describe("TLS", function()
+    it("trusts the CA given by --emulator or CAMPAIGN_CAFILE, and refuses an unknown one", function()
+      local tls = emulator.start{tls = true, profiles = 2}
+      finally(function() tls:stop() end)
+      assert.matches("^https://", tls.base_url)
+      local found = expect(0, campaign({"--emulator", "--emulator-prefix", tls.prefix, "profile", "find",
+        "--email", "amy.dakota@mail.com"}, {env = {}}))
+      assert.equal("Dakota", json_out(found)[1].lastName)
+      local env = {CAMPAIGN_ORG = tls.org, CAMPAIGN_API_KEY = tls.api_key, CAMPAIGN_BASE_URL = tls.base_url,
+        CAMPAIGN_ACCESS_TOKEN = tls.access_token, CAMPAIGN_CAFILE = tls.cafile}
+      expect(0, campaign({"profile", "list", "--limit", "1"}, {env = env}))
+      env.CAMPAIGN_CAFILE = nil
+      local refused = expect(1, campaign({"--retries", "0", "profile", "list", "--limit", "1"}, {env = env}))
+      assert.matches("^campaign: [^\n]*tls", refused.err)
+      assert.is_nil(refused.err:find(tls.access_token, 1, true))
+    end)
+  end)
+
   describe("bulk-update", function()
     local function some_profiles(n)
       return json_out(expect(0, campaign({"profile", "list", "--limit", tostring(n), "--order", "email"})))
