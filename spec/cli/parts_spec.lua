@@ -206,6 +206,14 @@ describe("cli.input NDJSON", function()
     assert.same({phone = "1"}, items[1].changes)
   end)
 
+  it("refuses a PKey that cannot be one path segment", function()
+    local ndjson = '{"PKey":"@a/b","x":"1"}\n{"PKey":"..","x":"1"}\n{"PKey":"@a\\nb","x":"1"}\n'
+    local items = assert(read_items(ndjson, "ndjson"))
+    assert.matches('line 1: PKey "@a/b" cannot be a path segment', items[1].error)
+    assert.matches("line 2: PKey", items[2].error)
+    assert.matches('line 3: PKey "@a\\nb" cannot be a path segment', items[3].error)
+  end)
+
   it("reports invalid lines, non-objects and a missing PKey as failed items", function()
     local items = assert(read_items('{"PKey":"@a",\n[1]\n{"phone":"1"}\n{"PKey":"@d"}\n', "ndjson"))
     assert.matches("line 1: invalid JSON", items[1].error)

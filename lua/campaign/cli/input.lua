@@ -15,6 +15,15 @@ local function valid_utf8(s)
   return utf8_len(s) ~= nil
 end
 
+-- A PKey becomes one path segment: the client raises (a programming error) for control
+-- characters and `..`, and a `/` would address another resource. Such a row is refused here,
+-- as a failed item, instead of stopping the whole run.
+local function bad_pkey(pkey)
+  if pkey:find("[%c/]") or pkey == "." or pkey == ".." then
+    return "PKey " .. string.format("%q", pkey):gsub("\\\n", "\\n") .. " cannot be a path segment"
+  end
+end
+
 --- Splits one CSV record out of a line source. `next_line()` returns the next physical line
 -- (without its "\n") or nil. Returns fields, first_line_number, or nil at the end, or
 -- false, message for a malformed record (an unterminated quote, a quote inside a bare field).
@@ -171,6 +180,8 @@ local function csv_reader(next_line, decode)
         if item.pkey == "" then
           return {line = line, error = "line " .. line .. ": empty PKey"}
         end
+        local why = bad_pkey(item.pkey)
+        if why then return {line = line, error = "line " .. line .. ": " .. why} end
         if count == 0 then
           return {line = line, pkey = item.pkey, error = "line " .. line .. ": no field to update"}
         end
@@ -203,6 +214,8 @@ local function ndjson_reader(next_line, decode)
         if type(pkey) ~= "string" or pkey == "" then
           return {line = number, error = "line " .. number .. ": no PKey string"}
         end
+        local why = bad_pkey(pkey)
+        if why then return {line = number, error = "line " .. number .. ": " .. why} end
         local changes
         if type(value.changes) == "table" and value.changes[1] == nil then
           -- The report's own line shape: {"PKey": ..., "changes": {...}, "ok": false, ...}.
