@@ -768,11 +768,17 @@ handlers["bulk-update"] = function(ctx)
       if not item.error then return {pkey = item.pkey, changes = item.changes} end
     end
   end
-  local report = require("campaign.workflow").bulk_update(client, next_valid, {
+  local ran, report = pcall(require("campaign.workflow").bulk_update, client, next_valid, {
     concurrency = concurrency,
     verify = options.verify and true or false,
     on_progress = update and function(done, _, failed) update(invalid + done, invalid + failed) end,
   })
+  if not ran then
+    -- A raise is misuse that the input checks did not catch: clean up, then report it.
+    cleanup()
+    if report_file then report_file:close() end
+    error(report, 0)
+  end
   local failed = invalid + report.failed
   if finish then finish(invalid + report.ok + report.failed, failed) end
 
