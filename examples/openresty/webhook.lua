@@ -6,6 +6,7 @@
 --   400 {"error": "..."} when the request body is not such an object; 405 for other methods
 -- The settings come from the environment (nginx.conf's `env`), read per request: no state is
 -- kept at module level, and the token never reaches a log line or an answer.
+-- luacheck: globals ngx (a handler sets ngx.status and ngx.header)
 local campaign = require "campaign"
 local cngx = require "campaign.ngx"
 local workflow = require "campaign.workflow"

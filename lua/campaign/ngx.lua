@@ -712,7 +712,12 @@ local function perform(self, req, index)
       elseif status == 401 and type(self._token) ~= "string" and not refreshed then
         -- once per call: a provider that keeps handing out refused tokens ends in the 401
         refreshed = true
-        local fresh, ferr = get_token(self, true)
+        -- Requests running at the same time share the provider's token (lua_shared_dict):
+        -- when another one already replaced the refused token, use that one; only a provider
+        -- that still hands out the refused token is asked to refresh (so 20 requests meeting
+        -- the same 401 cause one IMS call, not 20).
+        local fresh, ferr = get_token(self, false)
+        if fresh == token then fresh, ferr = get_token(self, true) end
         if not fresh then return nil, ferr end
         token = fresh
         emit(self, { type = "retry", method = method, url = url, attempt = attempts, status = status,

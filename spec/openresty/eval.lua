@@ -3,6 +3,7 @@
 -- {result = <value>} or, when the chunk raises, status 500 {error = "..."}.
 -- The chunk sees `params`, `campaign`, `cngx` (campaign.ngx), `cjson` and `client(extra)`:
 -- a campaign.ngx client for params.emu (the emulator) merged with `extra`.
+-- luacheck: globals ngx (a handler sets ngx.status and ngx.header)
 local cjson = require("cjson.safe").new() -- private: its settings stay here
 local campaign = require "campaign"
 local cngx = require "campaign.ngx"

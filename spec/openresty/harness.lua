@@ -64,7 +64,8 @@ function harness.start(opts)
   local upstream = (opts.upstream or "http://127.0.0.1:9"):match("^https?://([^/]+)")
   local proxy_conf = read_file(repo .. "/examples/openresty/campaign_proxy.conf")
   if opts.read_timeout then -- a short proxy_read_timeout for the timeout specs
-    proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;", "proxy_read_timeout " .. opts.read_timeout .. ";")
+    proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;",
+      "proxy_read_timeout " .. opts.read_timeout .. ";")
   end
   if opts.cafile then
     proxy_conf = proxy_conf:gsub("proxy_ssl_trusted_certificate [^;]+;",
@@ -157,12 +158,11 @@ function server:error_log()
 end
 
 function server:stop()
+  local pid = (sh("cat " .. quote(self.prefix .. "/nginx.pid")):match("^(%d+)"))
   sh("nginx -p " .. quote(self.prefix) .. " -c " .. quote(self.prefix .. "/nginx.conf") .. " -e "
     .. quote(self.prefix .. "/error.log") .. " -s stop")
-  for _ = 1, 100 do
-    local f = io.open(self.prefix .. "/nginx.pid")
-    if not f then break end
-    f:close()
+  for _ = 1, 100 do -- until the master is gone, so no spec leaves a process behind
+    if not pid or select(2, sh("kill -0 " .. pid)) ~= 0 then break end
     sh("sleep 0.05")
   end
   sh("rm -rf " .. quote(self.prefix))
