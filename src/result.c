@@ -19,7 +19,7 @@
 void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
   const char *h = t->head.data;
   size_t i = 0, len = t->head.len;
-  lua_newtable(L);
+  lua_createtable(L, 0, 12); /* sized for a usual response: no rehash while filling */
   /* skip the status line */
   while (i < len && h[i] != '\n') i++;
   i++;
