@@ -70,8 +70,10 @@ describe("emulator auth", function()
 
     it("answers 400 invalid_client for a wrong client_id or client_secret", function()
       for _, fields in ipairs {
-        { { "grant_type", "client_credentials" }, { "client_id", "nope" }, { "client_secret", emu.client_secret } },
-        { { "grant_type", "client_credentials" }, { "client_id", emu.client_id }, { "client_secret", "nope" } },
+        { { "grant_type", "client_credentials" }, { "client_id", "nope" }, { "client_secret",
+          emu.client_secret } },
+        { { "grant_type", "client_credentials" }, { "client_id", emu.client_id }, { "client_secret",
+          "nope" } },
       } do
         local status, body = token_request(fields)
         assert.equals(400, status)
@@ -88,14 +90,16 @@ describe("emulator auth", function()
     end)
 
     it("never echoes the client secret", function()
-      local _, _, raw = token_request { { "grant_type", "client_credentials" }, { "client_id", emu.client_id },
+      local _, _, raw = token_request { { "grant_type", "client_credentials" }, { "client_id",
+        emu.client_id },
         { "client_secret", emu.client_secret .. "x" } }
       assert.is_nil(raw:find(emu.client_secret, 1, true))
     end)
   end)
 
   describe("token expiry", function()
-    it("POST /_emulator/tokens/expire invalidates every current token; reset restores the printed one", function()
+    it("POST /_emulator/tokens/expire invalidates every current token; reset restores the printed one",
+      function()
       local fresh = emu:new_token()
       assert.equals(200, (emu:call("GET", PATH, nil, { token = fresh })))
       emu:expire_tokens()

@@ -106,7 +106,8 @@ describe("campaign-emulator", function()
   end)
 
   it("rejects bad options", function()
-    for _, args in ipairs { "--port x", "--profiles -1", "--token-ttl 0", "--bogus", "--http2", "--org 'a b'" } do
+    for _, args in ipairs { "--port x", "--profiles -1", "--token-ttl 0", "--bogus", "--http2",
+      "--org 'a b'" } do
       local out, ok = run(launcher .. " start --prefix /tmp/campaign-emu-never " .. args .. " 2>&1")
       assert.is_false(ok, args)
       assert.matches("campaign%-emulator", out)
@@ -136,7 +137,8 @@ describe("campaign-emulator", function()
     local pid = run("cat " .. q(prefix .. "/run.pid")):gsub("%s+$", "")
     run("kill -TERM " .. pid)
     for _ = 1, 250 do
-      if masters_for(prefix) == 0 and not (run("kill -0 " .. pid .. " 2>/dev/null && echo alive")):find("alive") then
+      if masters_for(prefix) == 0 and not (run("kill -0 " .. pid
+        .. " 2>/dev/null && echo alive")):find("alive") then
         break
       end
       run("sleep 0.02")

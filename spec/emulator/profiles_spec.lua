@@ -251,7 +251,8 @@ describe("emulator profiles", function()
     local function expect_engine_error(status, body, text)
       assert.equals(500, status)
       assert.equals(500, body.code)
-      assert.matches("^RST%-360011 An error has occurred %- please contact your administrator%.\n", body.message)
+      assert.matches("^RST%-360011 An error has occurred %- please contact your administrator%.\n",
+        body.message)
       assert.is_truthy(body.message:find(text, 1, true), body.message)
     end
 

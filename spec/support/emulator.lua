@@ -31,6 +31,7 @@ local ENV_KEYS = { "base_url", "ims_url", "org", "api_key", "client_id", "client
 local function here()
   local source = debug.getinfo(1, "S").source
   local dir = source:match("^@(.*)/[^/]*$") or "."
+  if dir:sub(1, 1) ~= "/" then dir = (os.getenv("PWD") or ".") .. "/" .. dir end
   return dir
 end
 
@@ -96,7 +97,26 @@ function M.start(opts)
   end
   local self = new(info, true)
   self.made_prefix = made_prefix
+  self:watch_owner()
   return self
+end
+
+-- The pid of this Lua process: the parent of the shell io.popen starts.
+local function own_pid()
+  return (run("echo $PPID")):match("%d+")
+end
+
+-- A detached watcher stops the emulator when this process dies without stopping it
+-- (killed, crashed, timed out), so no nginx outlives the test run.
+function M:watch_owner()
+  local pid = own_pid()
+  if not pid then return end
+  local stop = shell_quote(M.launcher) .. " stop --prefix " .. shell_quote(self.prefix)
+  if self.made_prefix then stop = stop .. "; rm -rf " .. shell_quote(self.prefix) end
+  local script = "while kill -0 " .. pid .. " 2>/dev/null && [ -d " .. shell_quote(self.prefix)
+    .. " ]; do sleep 1; done; "
+    .. "if [ -d " .. shell_quote(self.prefix) .. " ]; then " .. stop .. "; fi"
+  run("setsid sh -c " .. shell_quote(script) .. " >/dev/null 2>&1 </dev/null &")
 end
 
 -- Stops an emulator this process started (the shared one from the runner is left alone).
@@ -167,7 +187,8 @@ function M:call(method, path, body, opts)
   local data = opts.raw or opts.form
   if body ~= nil then data = json.encode(body) end
   if data then
-    headers["Content-Type"] = opts.form and "application/x-www-form-urlencoded" or "application/json;charset=utf-8"
+    headers["Content-Type"] = opts.form and "application/x-www-form-urlencoded"
+      or "application/json;charset=utf-8"
     body_file = os.tmpname()
     local fh = assert(io.open(body_file, "wb"))
     fh:write(data)

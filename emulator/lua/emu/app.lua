@@ -1,5 +1,6 @@
 -- Entry point of every non-admin request: read the body, log the request, apply faults,
 -- then IMS, or the gateway checks and the ACS routes. Unknown routes answer 404 JSON.
+-- luacheck: globals ngx
 local json = require "emu.json"
 local util = require "emu.util"
 local state = require "emu.state"
@@ -80,7 +81,8 @@ local function route(ctx)
   if status then return "gateway", status, body end
   local org = state.settings.org
   if seg[1] ~= org then
-    return "gateway", 400, { code = 400, message = "Oops. Something went wrong. Check your URI and try again." }
+    return "gateway", 400, { code = 400,
+      message = "Oops. Something went wrong. Check your URI and try again." }
   end
   local api = {}
   for i = 3, #seg do api[#api + 1] = seg[i] end
@@ -124,7 +126,8 @@ function _M.handle()
   local ok, name, status, resp = xpcall(route, traceback, ctx)
   if not ok then
     ngx.log(ngx.ERR, "emulator handler failed: ", name)
-    return send(500, { code = 500, message = "Emulator internal error (see its error.log)." }, extra_headers, "error")
+    return send(500, { code = 500, message = "Emulator internal error (see its error.log)." },
+      extra_headers, "error")
   end
   return send(status, resp, extra_headers, name)
 end
@@ -133,7 +136,8 @@ end
 function _M.too_large()
   state.log_request { method = ngx.req.get_method(), uri = ngx.var.request_uri,
     headers = ngx.req.get_headers(100), time = ngx.now() }
-  return send(413, { code = 413, message = "Request Entity Too Large: the body exceeds 1 MiB." }, nil, "limit")
+  return send(413, { code = 413, message = "Request Entity Too Large: the body exceeds 1 MiB." }, nil,
+    "limit")
 end
 
 return _M

@@ -75,7 +75,8 @@ end
 
 local function trigger(ctx, wf, activity)
   if #(ctx.body or "") > 64 * 1024 then
-    return util.engine_error(500, "The signal payload exceeds 64 KB.", "RST-360000 Unable to trigger the signal.")
+    return util.engine_error(500, "The signal payload exceeds 64 KB.",
+      "RST-360000 Unable to trigger the signal.")
   end
   local body, status, err = records.body_object(ctx)
   if not body then return status, err end
@@ -100,7 +101,8 @@ local function trigger(ctx, wf, activity)
         "XTK-170006 Unable to parse expression '" .. name .. "'.", "RST-360000 Unable to trigger the signal.")
     end
     if not param_ok(kind, params[name]) then
-      return util.engine_error(500, "The value of the '" .. name .. "' parameter must be of type '" .. kind .. "'.",
+      return util.engine_error(500,
+        "The value of the '" .. name .. "' parameter must be of type '" .. kind .. "'.",
         "XTK-170006 Unable to parse expression '" .. name .. "'.", "RST-360000 Unable to trigger the signal.")
     end
   end

@@ -3,6 +3,7 @@
 --    drop, truncate, invalid, html, times}
 -- Each request takes the first matching fault (absent method/path match everything),
 -- which is consumed after `times` uses (default 1; a negative `times` never runs out).
+-- luacheck: globals ngx
 local json = require "emu.json"
 local state = require "emu.state"
 
@@ -12,7 +13,8 @@ local type, pairs, ipairs, tostring, pcall = type, pairs, ipairs, tostring, pcal
 local _M = {}
 
 local KEYS = { method = "string", path = "string", status = "number", body = "any", headers = "table",
-  delay_ms = "number", drop = "boolean", truncate = "any", invalid = "boolean", html = "boolean", times = "number" }
+  delay_ms = "number", drop = "boolean", truncate = "any", invalid = "boolean", html = "boolean",
+    times = "number" }
 
 -- Checks one fault table from the admin API; returns true or nil, message.
 function _M.check(f)
@@ -22,7 +24,9 @@ function _M.check(f)
     if not want then return nil, "unknown fault key '" .. tostring(k) .. "'" end
     if want ~= "any" and type(v) ~= want then return nil, "fault key '" .. k .. "' must be a " .. want end
   end
-  if f.path and not pcall(string.find, "", f.path) then return nil, "bad Lua pattern in 'path': " .. f.path end
+  if f.path and not pcall(string.find, "", f.path) then
+    return nil, "bad Lua pattern in 'path': " .. f.path
+  end
   if f.status and (f.status < 100 or f.status > 599) then return nil, "'status' must be 100..599" end
   if f.truncate ~= nil and type(f.truncate) ~= "boolean" and type(f.truncate) ~= "number" then
     return nil, "'truncate' must be true or a byte count"

@@ -66,7 +66,8 @@ local function parse_order(res, text, ext)
   for part in tostring(text):gmatch("[^,]+") do
     local name, dir = part:match("^%s*([%w_]+)%s*(%a*)%s*$")
     local field = name and res and res.by_name[name]
-    if not field or (field.ext and not ext) or not field.sortable or (dir ~= "" and dir ~= "desc" and dir ~= "asc") then
+    local bad_dir = dir ~= "" and dir ~= "desc" and dir ~= "asc"
+    if not field or (field.ext and not ext) or not field.sortable or bad_dir then
       return nil, bad("The '" .. part .. "' value of the '_order' parameter is not a sortable field of the '"
         .. (res and res.name or "?") .. "' resource.", part)
     end
@@ -97,7 +98,8 @@ function _M.page(ctx, opts)
   if args._lineCount ~= nil then
     line_count = tonumber(args._lineCount)
     if not line_count or line_count < 1 or line_count % 1 ~= 0 then
-      return bad("The value '" .. tostring(args._lineCount) .. "' of the '_lineCount' parameter is not valid.",
+      return bad("The value '" .. tostring(args._lineCount)
+        .. "' of the '_lineCount' parameter is not valid.",
         tostring(args._lineCount))
     end
   end

@@ -57,7 +57,11 @@ function renderers.profile(ctx, rec, api)
   out.age = util.age(rec.birthDate) or 0
   out.domain = (rec.email or ""):match("@(.*)$") or ""
   local name = ((rec.firstName or "") .. " " .. (rec.lastName or "")):gsub("^%s+", ""):gsub("%s+$", "")
-  out.title = (rec.email ~= "" and name ~= "") and (name .. " (" .. rec.email .. ")") or (name ~= "" and name or rec.email)
+  if rec.email ~= "" and name ~= "" then
+    out.title = name .. " (" .. rec.email .. ")"
+  else
+    out.title = name ~= "" and name or rec.email
+  end
   out.subscriptions = { href = record_href(ctx, api, "profile", rec.PKey) .. "/subscriptions/" }
   if api == EXT then
     out.orgUnit = rec.orgUnit and org_unit_link(ctx, rec.orgUnit.PKey) or nil
@@ -74,7 +78,7 @@ function renderers.service(ctx, rec, api)
   return out
 end
 
-function renderers.orgUnitBase(ctx, rec)
+function renderers.orgUnitBase(_, rec)
   local out = util.shallow_copy(rec)
   out.parentPKey = nil
   out.title = rec.label .. " (" .. rec.name .. ")"
@@ -135,7 +139,8 @@ local filter_impl = {
       if not text then return nil, status, body end
       local only = args.filterType
       if only ~= nil and not resources.profile.by_name[only] then
-        return nil, bad("'" .. tostring(only) .. "' is not a valid filterType for the 'byText' filter.", "byText")
+        return nil, bad("'" .. tostring(only) .. "' is not a valid filterType for the 'byText' filter.",
+          "byText")
       end
       return function(rec)
         if only then return prefix(rec[only], text) end
@@ -226,8 +231,10 @@ local function project(ctx, kind, field)
 end
 
 local function duplicate(label, key, constraint)
-  return util.engine_error(500, "A '" .. label .. "' with the same key '" .. tostring(key) .. "' already exists.",
-    "PGS-220000 PostgreSQL error: ERROR:  duplicate key value violates unique constraint \"" .. constraint .. "\"")
+  return util.engine_error(500,
+    "A '" .. label .. "' with the same key '" .. tostring(key) .. "' already exists.",
+    "PGS-220000 PostgreSQL error: ERROR:  duplicate key value violates unique constraint \""
+      .. constraint .. "\"")
 end
 
 local function check_org_unit(body)
@@ -244,10 +251,14 @@ local function create(ctx, kind)
   if status then return status, err end
   status, err = check_org_unit(body)
   if status then return status, err end
-  if res.unique and body[res.unique] and body[res.unique] ~= "" and store.unique_owner(kind, body[res.unique]) then
-    return duplicate(res.unique_label or "Profile", body[res.unique], res.schema:gsub(":", "") .. "_" .. res.unique)
+  local unique_value = res.unique and body[res.unique]
+  if unique_value and unique_value ~= "" and store.unique_owner(kind, unique_value) then
+    local constraint = res.schema:gsub(":", "") .. "_" .. res.unique
+    return duplicate(res.unique_label or "Profile", unique_value, constraint)
   end
-  local rec = kind == "profile" and seed.profile_defaults() or kind == "service" and seed.service_defaults() or {}
+  local rec = {}
+  if kind == "profile" then rec = seed.profile_defaults() end
+  if kind == "service" then rec = seed.service_defaults() end
   if kind == "profile" then rec.cusCrmId, rec.cusLoyaltyPoints = "", 0 end
   for k, v in pairs(body) do
     if v == util.null then v = nil end
@@ -263,7 +274,9 @@ local function create(ctx, kind)
   rec.lastModified = rec.created
   if kind == "orgUnitBase" then rec.parentPKey = rec.parentPKey or "" end
   store.put(kind, rec)
-  if res.unique and rec[res.unique] and rec[res.unique] ~= "" then store.set_unique(kind, rec[res.unique], rec.PKey) end
+  if res.unique and rec[res.unique] and rec[res.unique] ~= "" then
+    store.set_unique(kind, rec[res.unique], rec.PKey)
+  end
   return 201, render(ctx, kind, rec, ctx.api, true)
 end
 
@@ -310,7 +323,7 @@ local function patch(ctx, kind, pkey)
   return 200, { PKey = pkey, href = record_href(ctx, ctx.api, kind, pkey) }
 end
 
-local function delete(ctx, kind, pkey)
+local function delete(_, kind, pkey)
   local res = resources[kind]
   local rec = store.get(kind, pkey)
   if not rec then return util.unknown_pkey(kind, pkey) end
@@ -357,7 +370,8 @@ local function subscriptions(ctx, kind, owner, sub_key)
     if not body then return status, err end
     for k in pairs(body) do
       if k ~= other_field and k ~= "expirationDate" then
-        return bad("'" .. tostring(k) .. "' property is not valid for the 'subscription' resource.", tostring(k))
+        return bad("'" .. tostring(k) .. "' property is not valid for the 'subscription' resource.",
+          tostring(k))
       end
     end
     local link = body[other_field]
@@ -420,7 +434,9 @@ local function history(ctx, seg)
     local preds = {}
     for _, name in ipairs(filters) do
       local make = filter_impl.profile[name]
-      if not make then return util.not_found("The '" .. name .. "' filter does not exist for the 'history' resource.") end
+      if not make then
+        return util.not_found("The '" .. name .. "' filter does not exist for the 'history' resource.")
+      end
       local pred, status, body = make(ctx.args)
       if not pred then return status, body end
       preds[#preds + 1] = pred
@@ -432,7 +448,8 @@ local function history(ctx, seg)
       if keep then items[#items + 1] = rec end
     end
     local path = ctx.root .. STD .. "/history/" .. table.concat(filters, "/")
-    return listing.page(ctx, { res = resources.profile, items = items, path = path, count_path = path .. "/_count",
+    return listing.page(ctx, { res = resources.profile, items = items, path = path,
+      count_path = path .. "/_count",
       render = function(rec) return history_record(ctx, rec) end })
   end
   local rec = store.get("profile", key)
@@ -480,7 +497,8 @@ local function api_root(ctx)
   local out = { apiName = "resourceType" }
   for kind, res in pairs(resources) do
     if visible(kind, ctx.api) then
-      out[kind] = { data = "/" .. ctx.api .. "/" .. kind .. "/", href = ctx.root .. ctx.api .. "/" .. kind .. "/metadata",
+      out[kind] = { data = "/" .. ctx.api .. "/" .. kind .. "/",
+        href = ctx.root .. ctx.api .. "/" .. kind .. "/metadata",
         label = res.label, name = kind, schema = res.schema, type = "collection" }
     end
   end

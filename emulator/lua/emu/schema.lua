@@ -41,14 +41,16 @@ _M.resources = {
       f("blackListMobile", "boolean"), f("blackListMobileLastModified", "datetime", ro_of()),
       f("blackListPhone", "boolean"), f("blackListPhoneLastModified", "datetime", ro_of()),
       f("blackListPostalMail", "boolean"), f("blackListPostalMailLastModified", "datetime", ro_of()),
-      f("blackListPushnotification", "boolean"), f("blackListPushnotificationLastModified", "datetime", ro_of()),
+      f("blackListPushnotification", "boolean"), f("blackListPushnotificationLastModified", "datetime",
+        ro_of()),
       f("ccpaOptOut", "boolean"),
       f("created", "datetime", ro_of { sortable = true }),
       f("cusCrmId", "string", { length = 64, ext = true, sortable = true }),
       f("cusLoyaltyPoints", "number", { ext = true, sortable = true, resType = "int64" }),
       f("domain", "string", ro_of { length = 128 }),
       f("email", "string", { length = 128, sortable = true, dataPolicy = "email" }),
-      f("emailFormat", "enumeration", { values = { "unknown", "text", "html" }, enum = "nms:recipient:emailFormat" }),
+      f("emailFormat", "enumeration", { values = { "unknown", "text", "html" },
+        enum = "nms:recipient:emailFormat" }),
       f("firstName", "string", { length = 30, sortable = true }),
       f("gender", "enumeration", { values = { "unknown", "male", "female" }, enum = "nms:recipient:gender",
         sortable = true }),
@@ -68,7 +70,8 @@ _M.resources = {
       f("title", "string", ro_of()),
     },
     filters = {
-      byEmail = { params = { "email" }, label = "By email", data = "/profileAndServices/profile/byEmail?email=$value" },
+      byEmail = { params = { "email" }, label = "By email",
+        data = "/profileAndServices/profile/byEmail?email=$value" },
       byText = { params = { "text", "filterType" }, label = "By text",
         data = "/profileAndServices/profile/byText?text=$value" },
     },
@@ -87,13 +90,15 @@ _M.resources = {
       f("name", "string", { length = 64, sortable = true }),
       f("start", "date"),
       f("subscriptions", "collection", ro_of { target = "subscription" }),
-      f("targetResource", "string", ro_of()), f("thumbnail", "string", ro_of()), f("title", "string", ro_of()),
+      f("targetResource", "string", ro_of()), f("thumbnail", "string", ro_of()), f("title", "string",
+        ro_of()),
       f("validityPeriod", "number"),
     },
     filters = {
       byChannel = { params = { "channel" }, label = "By channel",
         data = "/profileAndServices/service/byChannel?channel=$value" },
-      byText = { params = { "text" }, label = "By text", data = "/profileAndServices/service/byText?text=$value" },
+      byText = { params = { "text" }, label = "By text",
+        data = "/profileAndServices/service/byText?text=$value" },
     },
     unique = "name", unique_label = "Service",
   },
@@ -150,9 +155,11 @@ _M.resources = {
       f("namespace", "link", ro_of()), f("namespaceName", "string", { length = 64, mandatory = true }),
       f("privacyRequestData", "collection", ro_of()),
       f("reconciliationValue", "string", { length = 255, mandatory = true }),
-      f("regulation", "enumeration", { values = { "gdpr", "ccpa", "pdpa", "lgpd" }, enum = "nms:gdprRequest:regulation" }),
+      f("regulation", "enumeration", { values = { "gdpr", "ccpa", "pdpa", "lgpd" },
+        enum = "nms:gdprRequest:regulation" }),
       f("retryCount", "number", ro_of()), f("status", "string", ro_of()), f("title", "string", ro_of()),
-      f("type", "enumeration", { values = { "access", "delete" }, enum = "nms:gdprRequest:type", mandatory = true }),
+      f("type", "enumeration", { values = { "access", "delete" }, enum = "nms:gdprRequest:type",
+        mandatory = true }),
     },
     filters = {},
   },
@@ -200,7 +207,8 @@ local function check_value(res, field, value, path)
     end
   elseif t == "date" then
     if type(value) ~= "string" or not (value == "" or value:match("^%d%d%d%d%-%d%d%-%d%d$")) then
-      return bad("The value '" .. tostring(value) .. "' of the '" .. path .. "' property is not a valid date.", path)
+      return bad("The value '" .. tostring(value) .. "' of the '" .. path
+        .. "' property is not a valid date.", path)
     end
   elseif t == "datetime" then
     if type(value) ~= "string" then

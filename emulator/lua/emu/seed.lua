@@ -55,12 +55,14 @@ end
 local function seed_profile(i, org_unit)
   local rec = _M.profile_defaults()
   if i == 1 then
-    rec.firstName, rec.lastName, rec.email, rec.birthDate = "Amy", "Dakota", "amy.dakota@mail.com", "1980-10-24"
+    rec.firstName, rec.lastName, rec.email, rec.birthDate = "Amy", "Dakota", "amy.dakota@mail.com",
+      "1980-10-24"
     rec.gender = "female"
   else
     rec.firstName = FIRST[(i * 7) % #FIRST + 1]
     rec.lastName = LAST[(i * 11) % #LAST + 1]
-    rec.email = format("%s.%s%d@%s", rec.firstName:lower(), rec.lastName:lower(), i, DOMAINS[i % #DOMAINS + 1])
+    rec.email = format("%s.%s%d@%s", rec.firstName:lower(), rec.lastName:lower(), i,
+      DOMAINS[i % #DOMAINS + 1])
     rec.birthDate = format("%04d-%02d-%02d", 1950 + (i * 13) % 50, (i * 5) % 12 + 1, (i * 7) % 28 + 1)
     rec.gender = GENDERS[i % #GENDERS + 1]
     rec.emailFormat = FORMATS[i % #FORMATS + 1]
@@ -120,7 +122,8 @@ function _M.load(settings)
   store.flush()
   local unit_keys = {}
   for i, unit in ipairs(ORG_UNITS) do
-    local rec = { PKey = store.next_pkey("orgUnitBase"), name = unit.name, label = unit.label, desc = unit.desc,
+    local rec = { PKey = store.next_pkey("orgUnitBase"), name = unit.name, label = unit.label,
+      desc = unit.desc,
       created = stamp(i), lastModified = stamp(i), parentPKey = unit.parent and unit_keys[unit.parent] or "" }
     unit_keys[i] = rec.PKey
     store.put("orgUnitBase", rec)
