@@ -101,16 +101,42 @@ local function sorted_keys(t)
   return keys
 end
 
+-- A short rendering of a value for a one-line message.
+local function render(v)
+  if v == nil then return "absent" end
+  if v == null then return "null" end
+  local text
+  if type(v) == "table" then
+    local ok, json = pcall(campaign.encode, v)
+    text = ok and json or "{...}"
+  elseif type(v) == "string" then
+    text = string_format("%q", v):gsub("\
+", "\n")
+  else
+    text = tostring(v)
+  end
+  if #text > 40 then text = text:sub(1, 37) .. "..." end
+  return text
+end
+
 local function verify_error(path, mismatches, attempts)
   local fields = sorted_keys(mismatches)
+  local parts = {}
+  for i, field in ipairs(fields) do
+    if i > 3 then
+      parts[#parts + 1] = "and " .. (#fields - 3) .. " more"
+      break
+    end
+    local m = mismatches[field]
+    parts[#parts + 1] = field .. " (sent " .. render(m.expected) .. ", read " .. render(m.got) .. ")"
+  end
   return campaign.error {
     kind = "verify",
     method = "GET",
     url = path,
     attempts = attempts,
     mismatches = mismatches,
-    message = "the record read back differs from the change in " .. #fields .. " field(s): "
-      .. table_concat(fields, ", "),
+    message = "the record read back differs from the change: " .. table_concat(parts, ", "),
   }
 end
 
