@@ -91,6 +91,7 @@ describe("workflow.update_and_verify", function()
     assert.are.equal("Paris", err.mismatches.location.got.city)
     assert.is_nil(err.mismatches.firstName)
     assert.matches("location", tostring(err.message))
+    assert.matches('phone (sent "3301020304", read "")', tostring(err), 1, true)
     assert.are.equal("GET PATCH GET", methods(client))
   end)
 
