@@ -143,6 +143,15 @@ describe("client errors", function()
     assert.is_nil(tostring(err):find("secret-token", 1, true))
   end)
 
+  it("goes through opts.proxy (here one that is down: kind network)", function()
+    local c = h.client(emu, {proxy = "http://127.0.0.1:" .. h.closed_port(), retries = 0})
+    local body, err = c:get("profileAndServices/profile")
+    c:close()
+    assert.is_nil(body)
+    assert.equal("network", err.kind)
+    assert.equal(0, #h.logged(emu, "/profileAndServices/profile"))
+  end)
+
   it("a slow answer: kind timeout", function()
     local c = h.client(emu, {timeout = 0.3, retries = 0})
     emu:faults{method = "GET", path = "/slow$", delay_ms = 2000, status = 200}

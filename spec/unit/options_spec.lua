@@ -186,6 +186,13 @@ describe("the module table", function()
   it("has a version and loads the Lua layers only for known names", function()
     assert.matches("^%d+%.%d+%.%d+$", campaign._VERSION)
     assert.is_nil(campaign.no_such_thing)
+    assert.is_nil(campaign[42])
+    -- the Lua layers, loaded on first use (whichever exist in this tree)
+    for _, name in ipairs{"auth", "api", "pages", "workflow"} do
+      if package.searchpath and package.searchpath("campaign." .. name, package.path) then
+        assert.equal(require("campaign." .. name), campaign[name])
+      end
+    end
     assert.is_function(campaign.error)
     assert.is_function(campaign.is_error)
   end)
