@@ -5,7 +5,9 @@
 -- opaque `_lineStart` cursor and the original query), through the client's own `get`, which
 -- accepts absolute URLs of its own origin only. Records may be tables or, for an attribute
 -- projection (`GET profile/email`), plain values: both are yielded as they come.
-local type, error, setmetatable = type, error, setmetatable
+local campaign = require "campaign"
+
+local type, error, setmetatable, pairs, tonumber = type, error, setmetatable, pairs, tonumber
 
 local pages = {}
 
@@ -112,6 +114,32 @@ function pages.all(client, path, query, opts)
     n = n + 1
     list[n] = record
   end
+end
+
+--- pages.count(client, path[, query]) -> n | nil, err
+-- The number of records of a listing: reads one record to get `count.href` (ACS's
+-- `<resource>//_count?...`) and GETs it ({count = n}).
+function pages.count(client, path, query)
+  check_args("count", client, path, query)
+  local q = {}
+  for k, v in pairs(query or {}) do q[k] = v end
+  q._lineCount = "1"
+  local body, err = client:get(path, { query = q })
+  if body == nil then return nil, err end
+  local href = type(body) == "table" and type(body.count) == "table" and body.count.href
+  if type(href) ~= "string" then
+    -- Without a count link (an unpaged listing), the content is the whole listing.
+    return nil, campaign.error { kind = "json", method = "GET", url = path,
+      message = "the listing has no count.href" }
+  end
+  local answer, cerr = client:get(href)
+  if answer == nil then return nil, cerr end
+  local n = type(answer) == "table" and tonumber(answer.count)
+  if not n then
+    return nil, campaign.error { kind = "json", method = "GET", url = href,
+      message = "the count answer has no number 'count'" }
+  end
+  return n
 end
 
 return pages

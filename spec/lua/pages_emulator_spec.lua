@@ -55,6 +55,15 @@ describe("pages against the emulator", function()
     for k = 2, #uris do assert.matches("_lineStart=", uris[k]) end
   end)
 
+  it("counts a listing through its count.href", function()
+    local all = assert(pages.all(client, "profileAndServices/profile", { _lineCount = "500" }))
+    local n, err = pages.count(client, "profileAndServices/profile")
+    assert.are.equal(#all, n, tostring(err))
+    local one = assert(pages.count(client, api.listing("profileAndServices/profile",
+      { filters = { "byEmail" }, email = "amy.dakota@mail.com" })))
+    assert.are.equal(1, one)
+  end)
+
   it("collects with pages.all and stops at a limit without reading further pages", function()
     local list = assert(pages.all(client, "profileAndServices/profile", { _lineCount = "3" }, { limit = 7 }))
     assert.are.equal(7, #list)

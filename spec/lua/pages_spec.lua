@@ -93,6 +93,30 @@ describe("campaign.pages.each", function()
   end)
 end)
 
+describe("campaign.pages.count", function()
+  it("reads one record for count.href, then GETs it", function()
+    local client = fake.new(function(c)
+      if c.path:find("_count", 1, true) then return { count = 26 }, { status = 200 } end
+      return { content = { { n = 1 } }, count = { href = BASE .. "profileAndServices/profile//_count?x=1" } },
+        { status = 200 }
+    end)
+    assert.are.equal(26, pages.count(client, "profileAndServices/profile", { email = "a" }))
+    assert.are.same({ email = "a", _lineCount = "1" }, client.calls[1].query)
+    assert.are.equal(BASE .. "profileAndServices/profile//_count?x=1", client.calls[2].path)
+  end)
+
+  it("returns nil, err when a request fails or the answer has no count", function()
+    local failing = fake.new(function() return nil, { kind = "timeout" } end)
+    local n, err = pages.count(failing, "profileAndServices/profile")
+    assert.is_nil(n)
+    assert.are.equal("timeout", err.kind)
+    local no_link = fake.new(function() return { content = {} }, { status = 200 } end)
+    local n2, err2 = pages.count(no_link, "profileAndServices/profile")
+    assert.is_nil(n2)
+    assert.are.equal("json", err2.kind)
+  end)
+end)
+
 describe("campaign.pages.all", function()
   it("returns nil, err and the records read so far on a failed page", function()
     local client = fake.new(listing_handler(10, 3, { fail_at = 7 }))
