@@ -162,6 +162,22 @@ describe("workflow.update_and_verify", function()
     assert.are.equal(2, err.attempts)
   end)
 
+  it("inside OpenResty, waits with ngx.sleep and times with ngx.now by default", function()
+    local slept, now = {}, 100
+    local saved = rawget(_G, "ngx")
+    rawset(_G, "ngx", { sleep = function(s) slept[#slept + 1] = s end,
+                        now = function() now = now + 1 return now end, update_time = function() end })
+    finally(function() rawset(_G, "ngx", saved) end)
+    local client = fake.new(store(amy(), { lag = 1 }))
+    local profile = workflow.update_and_verify(client, "@amy", { phone = "7" },
+      { verify_attempts = 2, verify_delay = 0.3 })
+    assert.are.equal("7", profile.phone)
+    assert.are.same({ 0.3 }, slept)
+    local report = workflow.bulk_update(fake.new(store(amy())),
+      { { pkey = "@amy", changes = { phone = "8" } } })
+    assert.are.equal(1, report.elapsed)   -- two ngx.now() readings, one apart
+  end)
+
   it("lets opts.compare decide equality", function()
     local client = fake.new(store(amy(), { ignore_patch = true }))
     local seen = {}
