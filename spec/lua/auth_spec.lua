@@ -180,6 +180,21 @@ describe("auth.ims", function()
     assert.are.equal("auth", e2.kind)
   end)
 
+  it("inside OpenResty, reads the time from ngx.now by default", function()
+    local now = 500
+    local saved = rawget(_G, "ngx")
+    rawset(_G, "ngx", { now = function() return now end, update_time = function() end })
+    finally(function() rawset(_G, "ngx", saved) end)
+    local http = ims()
+    local provider = auth.ims { client_id = "cid", client_secret = SECRET, http = http,
+                                ims_url = "http://127.0.0.1:9" }
+    assert.are.equal("tok1", (provider()))
+    now = 589
+    assert.are.equal("tok1", (provider()))
+    now = 591
+    assert.are.equal("tok2", (provider()))
+  end)
+
   it("raises on bad options, without the secret in the message", function()
     local base = { client_id = "cid", client_secret = SECRET }
     local function with(k, v)
