@@ -27,6 +27,12 @@ local function escape_char(c)
   return escapes[c] or format("\\u%04x", c:byte())
 end
 
+local find = string.find
+local function quote(s)
+  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. s:gsub('[%c"\\]', escape_char) .. '"'
+end
+
 local function number_text(n)
   if n ~= n or n == huge or n == -huge then
     error("cannot encode " .. tostring(n) .. " in JSON")
@@ -76,7 +82,7 @@ local function encode_table(t, out, depth)
     local v = t[k]
     if v == nil then v = t[tonumber(k)] end
     if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = '"' .. k:gsub('[%c"\\]', escape_char) .. '":'
+    out[#out + 1] = quote(k) .. ":"
     encode_value(v, out, depth + 1)
   end
   out[#out + 1] = "}"
@@ -85,7 +91,7 @@ end
 encode_value = function(v, out, depth)
   local tv = type(v)
   if tv == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', escape_char) .. '"'
+    out[#out + 1] = quote(v)
   elseif tv == "number" then
     out[#out + 1] = number_text(v)
   elseif tv == "boolean" then
