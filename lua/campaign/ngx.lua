@@ -305,8 +305,11 @@ function _M.capture_transport(location, upstream)
         return nil, "timeout", "no answer from " .. authority .. " within proxy_read_timeout "
           .. "(or proxy_connect_timeout)", connected
       end
-      return nil, "network", "could not reach " .. authority .. " (connection, DNS resolver or "
-        .. "TLS verification failure: see the nginx error log)", connected
+      -- nginx tells the reason only to its error log: a refused connection, a name the
+      -- `resolver` could not resolve, or (https) a certificate proxy_ssl_verify refused
+      return nil, "network", "could not reach " .. authority .. (scheme == "https"
+        and " (connection, DNS resolver or TLS certificate verification failure: see the nginx error log)"
+        or " (connection or DNS resolver failure: see the nginx error log)"), connected
     end
     if res.truncated then
       return nil, "network", "the response from " .. authority .. " was cut short", true
