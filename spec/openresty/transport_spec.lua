@@ -92,7 +92,7 @@ describe("campaign.ngx transports", function()
             return table.remove(answers, 1)
           end }
         local body, res = c:patch("profileAndServices/profile/@a", { email = "a@b.c" })
-        local timeout_body, timeout_err = cngx.new { org = "acme", api_key = "key", token = "tok", retries = 1,
+        local _, timeout_err = cngx.new { org = "acme", api_key = "key", token = "tok", retries = 1,
           retry_base = 0.01, transport = function() return nil, "timeout", "too slow", false end }
           :post("profileAndServices/profile", { email = "x@y.z" })
         return { body = body, res = res, seen = seen, timeout_err = timeout_err }
