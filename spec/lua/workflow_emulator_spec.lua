@@ -124,6 +124,16 @@ describe("workflow against the emulator", function()
       assert.are.equal(0, patches(emu))
     end)
 
+    it("works on other resources through opts.resource (a custom resource)", function()
+      local products = assert(api.get_all_custom_resources(client, "cusProduct"))
+      local product = products.content[1]
+      local updated, info = workflow.update_and_verify(client, product.PKey, { price = 42.5 },
+        { resource = "profileAndServicesExt/cusProduct" })
+      assert.is_table(updated, tostring(info))
+      assert.are.equal(42.5, updated.price)
+      assert.are.equal(42.5, assert(api.get_custom_resource(client, "cusProduct", product.PKey)).price)
+    end)
+
     it("unwraps a single GET answered as {content = {profile}}", function()
       emu:config { wrap_single_get = true }
       local ok, profile, info = pcall(workflow.update_and_verify, client, amy.PKey, { phone = "0102" })
@@ -202,6 +212,38 @@ describe("workflow against the emulator", function()
           assert.are.equal("+33 6 " .. k, stored[pkey], "item " .. k)
         end
       end
+    end)
+
+    it("goes on through a 401 mid-run: the IMS provider is asked once for a new token", function()
+      big:reset()
+      big:clear_faults()
+      big:clear_requests()
+      local opts = big:client_options { retry_base = 0.01 }
+      opts.token = require("campaign.auth").ims { client_id = big.client_id,
+        client_secret = big.client_secret, ims_url = big.ims_url }
+      local c = campaign.new(opts)
+      local pkeys = all_pkeys(c)
+      local items = {}
+      for k = 1, 200 do items[k] = { pkey = pkeys[k], changes = { lastName = "Mid" .. k } } end
+      local expired = false
+      local report = workflow.bulk_update(c, items, { concurrency = 4, on_progress = function(done)
+        if done == 50 and not expired then
+          expired = true
+          big:expire_tokens()
+        end
+      end })
+      assert.is_true(expired)
+      assert.are.equal(200, report.ok)
+      local ims = 0
+      for _, r in ipairs(big:requests()) do
+        if r.uri:find("/ims/token/v3", 1, true) then ims = ims + 1 end
+      end
+      assert.are.equal(2, ims)
+      local stored = {}
+      for p in pages.each(c, "profileAndServices/profile", { _lineCount = "500" }) do
+        stored[p.PKey] = p.lastName
+      end
+      for k = 1, 200 do assert.are.equal("Mid" .. k, stored[pkeys[k]]) end
     end)
 
     it("with verify, fails the items whose PATCH was answered but not applied", function()
