@@ -187,6 +187,28 @@ describe("campaign JSON", function()
       assert.equal(-math.huge, 1 / back)
     end)
 
+    it("uses '.' as the decimal point whatever the C locale says", function()
+      local previous = os.setlocale(nil, "numeric")
+      local locale
+      for _, name in ipairs { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8" } do
+        if os.setlocale(name, "numeric") then
+          locale = name
+          break
+        end
+      end
+      if not locale then
+        -- to run it: localedef -i de_DE -f UTF-8 DIR/de_DE.UTF-8 and LOCPATH=DIR
+        pending("no locale with a decimal comma is installed")
+        return
+      end
+      finally(function() os.setlocale(previous, "numeric") end)
+      local text = encode({ 1.5, 0.1, -2.5e-8, 1e300, 2.0 ^ 53 })
+      local values = decode("[1.5,2.5e-3,-0.125E1]")
+      os.setlocale(previous, "numeric")
+      assert.equal("[1.5,0.1,-2.5e-08,1e+300,9007199254740992.0]", text)
+      assert.is_true(same({ 1.5, 0.0025, -1.25 }, values))
+    end)
+
     it("refuses NaN and infinities, naming the key path", function()
       assert.matches("NaN at %$%.score$", raised(encode, { score = 0 / 0 }))
       assert.matches("infinity at %$%.list%[2%]$", raised(encode, { list = { 1, math.huge } }))
