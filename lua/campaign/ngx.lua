@@ -754,6 +754,19 @@ local function perform(self, req, index)
   end
 end
 
+--- client:url(path[, opts]) -> the URL a call would use (opts.query); sends nothing, raises like
+-- the calls do. The same text as the C client's client:url.
+function _M.url(self, path, opts)
+  check_client(self, "url")
+  if type(path) ~= "string" or path == "" then
+    error("campaign.ngx.url: bad argument 'path' (non-empty string expected, got " .. type(path) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("campaign.ngx.url: bad argument 'opts' (table or nil expected, got " .. type(opts) .. ")", 2)
+  end
+  return build_url(self, "campaign.ngx.url", path, opts and opts.query)
+end
+
 --- client:request(method, path[, opts]) -> body, res | nil, err
 function _M.request(self, method, path, opts)
   check_client(self, "request")
