@@ -13,7 +13,7 @@
  *    by a userdata with __gc; the Lua values are built from the tape after yajl returns.
  *  - The encoder writes into a C buffer (first on the C stack, then on the heap owned by a
  *    userdata with __gc) because a luaL_Buffer cannot stay open across lua_next.
- *  - Error offsets are 0-based byte offsets into the decoded text.
+ *  - Error offsets are 0-based byte offsets into the text given to decode.
  */
 #include "json.h"
 #include "error.h"
