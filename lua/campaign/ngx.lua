@@ -13,9 +13,10 @@ local ngx = ngx -- nil outside OpenResty: `require` still works, `new` then rais
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
 local str_byte, str_find, str_format = string.byte, string.find, string.format
-local str_gsub, str_lower, str_match, str_sub = string.gsub, string.lower, string.match, string.sub
+local str_gsub, str_lower, str_match, str_sub, str_upper = string.gsub, string.lower, string.match,
+  string.sub, string.upper
 local concat, sort = table.concat, table.sort
-local floor, min, random = math.floor, math.min, math.random
+local floor, min = math.floor, math.min
 
 local VERSION = campaign._VERSION or "0.0.0"
 
@@ -51,6 +52,8 @@ local REASONS = {
   [504] = "Gateway Timeout",
 }
 
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true,
+  OPTIONS = true }
 local TRANSIENT_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 local RETRIED_METHODS = { GET = true, HEAD = true, PATCH = true, PUT = true, DELETE = true, OPTIONS = true }
 -- Headers a request may not set itself: the client owns them.
@@ -71,6 +74,11 @@ end
 
 local function is_error(v)
   return campaign.is_error(v)
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
 end
 
 ---------------------------------------------------------------------------------------------
@@ -449,6 +457,7 @@ function _M.new(self_or_opts, maybe_opts)
     _user_agent = opts.user_agent or default_user_agent(),
     _on_event = opts.on_event,
     _transport = opts.transport or _M.capture_transport(opts.location, opts.upstream),
+    _rng = (ngx.worker.pid() * 7919 + floor(now() * 1000)) % 2147483646 + 1,
   }
   if opts.transport and (opts.location or opts.upstream) then
     error("campaign.ngx.new: options 'location' and 'upstream' configure the default transport; "
@@ -462,11 +471,6 @@ local function check_client(self, fname)
     error("campaign.ngx." .. fname .. ": bad self (client expected; call it as client:"
       .. fname .. "(...))", 3)
   end
-end
-
-local function now()
-  ngx.update_time()
-  return ngx.now()
 end
 
 local function emit(self, ev)
@@ -594,9 +598,17 @@ local function parse_retry_after(value)
   return nil
 end
 
+-- Full jitter needs clients that do not draw the same numbers: each client has its own
+-- Park-Miller generator (exact in doubles), seeded from the worker's pid and the clock, rather
+-- than math.random, whose sequence every worker would repeat unless someone seeded it.
+local function uniform(self)
+  self._rng = (self._rng * 16807) % 2147483647
+  return (self._rng - 1) / 2147483646
+end
+
 local function backoff(self, retry_number)
   local cap = min(self._retry_max, self._retry_base * 2 ^ (retry_number - 1))
-  return random() * cap
+  return uniform(self) * cap
 end
 
 local function build_headers(self, token, has_body, extra)
@@ -624,10 +636,10 @@ local REQUEST_OPTIONS = { query = true, body = true, headers = true, raw = true 
 
 -- Validates everything that can raise before anything is sent. Returns the prepared request.
 local function prepare(self, fname, method, path, opts, body)
-  if type(method) ~= "string" or not str_find(method, "^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then
-    error(fname .. ": bad argument 'method' (HTTP method name expected)", 3)
-  end
-  method = method:upper()
+  if type(method) ~= "string" then error(fname .. ": method must be a string", 3) end
+  local canonical = str_upper(method)
+  if not METHODS[canonical] then error(fname .. ": unsupported method '" .. method .. "'", 3) end
+  method = canonical
   if type(path) ~= "string" or path == "" then
     error(fname .. ": bad argument 'path' (non-empty string expected, got " .. type(path) .. ")", 3)
   end
