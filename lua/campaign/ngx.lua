@@ -291,7 +291,7 @@ function _M.capture_transport(location, upstream)
     local ctx = {
       campaign_proxy = {
         url = target, host = authority, ssl_name = str_gsub(host, "^%[(.*)%]$", "%1"),
-        headers = req.headers,
+        headers = req.headers, max_body = req.max_body,
       },
     }
     local body = req.body
@@ -318,6 +318,10 @@ function _M.capture_transport(location, upstream)
       return nil, "network", "could not reach " .. authority .. (scheme == "https"
         and " (connection, DNS resolver or TLS certificate verification failure: see the nginx error log)"
         or " (connection or DNS resolver failure: see the nginx error log)"), connected
+    end
+    if ctx.campaign_too_large then
+      return nil, "too_large", str_format("the response body is larger than max_body (%d bytes)",
+        req.max_body), true
     end
     if res.truncated then
       return nil, "network", "the response from " .. authority .. " was cut short", true
@@ -353,6 +357,20 @@ function _M.proxy_header_filter()
     ctx.campaign_upstream = {
       connect_time = var.upstream_connect_time, header_time = var.upstream_header_time,
     }
+  end
+end
+
+--- Runs in the internal location's body filter (`body_filter_by_lua_block`): a captured body is
+-- kept in memory whole, so past max_body the rest is dropped and the request marked too large.
+function _M.proxy_body_filter()
+  local ctx = ngx.ctx
+  local p = ctx.campaign_proxy
+  if not p or not p.max_body then return end
+  local received = (ctx.campaign_body_bytes or 0) + #(ngx.arg[1] or "")
+  ctx.campaign_body_bytes = received
+  if received > p.max_body then
+    ctx.campaign_too_large = true
+    ngx.arg[1] = ""
   end
 end
 -- luacheck: pop
@@ -710,6 +728,7 @@ local function perform(self, req, index)
       if sent == nil then sent = true end -- unknown: assume it went out (a POST is not resent)
       kind = kind or "network"
       err = locate(self, make_error { kind = kind, message = message or kind }, req, attempts)
+      if kind == "too_large" then err.max_body = self._max_body end
       emit(self, { type = "error", method = method, url = url, attempt = attempts, elapsed = elapsed,
         kind = kind, message = err.message, index = index })
       if (kind == "network" or kind == "timeout") and (RETRIED_METHODS[method] or not sent)

@@ -297,6 +297,8 @@ describe("campaign.ngx in an nginx handler", function()
     assert.equal("json", r.bad.kind)
     assert.equal(200, r.bad.status)
     assert.equal("too_large", r.big.kind)
+    assert.equal(100, r.big.max_body)
+    assert.equal(1, r.big.attempts) -- not retried: the answer would be as large again
   end)
 
   it("batch: results in request order, failures as err, at most `concurrency` in flight", function()
