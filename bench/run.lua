@@ -3,7 +3,11 @@
 -- shown so the ratio can be read). Started by scripts/bench, which builds raw_curl, starts the
 -- servers and passes them in the environment:
 --   BENCH_RAW              path of the raw_curl binary
---   BENCH_SECONDS          seconds per throughput measurement (default 2)
+--   BENCH_LIB              folder holding 5.4/campaign.so and jit/campaign.so (default build)
+--   BENCH_SECONDS          seconds per throughput measurement (default 1)
+--   BENCH_ROUNDS           rounds per row (default 3): a row's contenders run one after the
+--                          other, round after round, and each keeps its best round, so a
+--                          burst of load from elsewhere on the machine hits them alike
 --   BENCH_STATIC_URL, BENCH_STATIC_TLS_URL, BENCH_STATIC_CAFILE     bench/static-server
 --   BENCH_EMU_URL, BENCH_EMU_TLS_URL, BENCH_EMU_CAFILE, BENCH_EMU_ORG, BENCH_EMU_TOKEN,
 --   BENCH_EMU_API_KEY, BENCH_EMU_PATH                                the emulator (optional)
@@ -11,7 +15,8 @@
 -- Exits 1 when a measurement failed (its cell reads "failed"); the tables still print.
 local env = os.getenv
 
-local seconds = tonumber(env("BENCH_SECONDS") or "") or 2
+local seconds = tonumber(env("BENCH_SECONDS") or "") or 1
+local rounds = tonumber(env("BENCH_ROUNDS") or "") or 3
 local raw = env("BENCH_RAW") or "build/bench/raw_curl"
 local failures = {}
 
@@ -19,23 +24,28 @@ local function q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+local lib = env("BENCH_LIB") or "build"
 local lua_env = {
-  ["5.4"] = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH='build/5.4/?.so;;' lua5.4",
-  jit = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH='build/jit/?.so;;' luajit",
+  ["5.4"] = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH=" .. q(lib .. "/5.4/?.so;;") .. " lua5.4",
+  jit = "LUA_PATH='bench/?.lua;lua/?.lua;;' LUA_CPATH=" .. q(lib .. "/jit/?.so;;") .. " luajit",
 }
 
 -- A server: where the profile lives and how to authenticate.
 local function server(prefix, tls)
   local base = env(prefix .. (tls and "_TLS_URL" or "_URL"))
   if not base or base == "" then return nil end
-  local org = env(prefix .. "_ORG") or "bench"
-  local path = env(prefix .. "_PATH") or "profileAndServices/profile/@bench"
+  -- a TLS-only setting (BENCH_EMU_TLS_TOKEN) wins over the shared one (BENCH_EMU_TOKEN)
+  local function setting(name, default)
+    return tls and env(prefix .. "_TLS_" .. name) or env(prefix .. "_" .. name) or default
+  end
+  local org = setting("ORG", "bench")
+  local path = setting("PATH", "profileAndServices/profile/@bench")
   return {
     base = base, org = org, path = path, tls = tls,
     url = base .. "/" .. org .. "/campaign/" .. path,
-    cafile = tls and env(prefix .. "_CAFILE") or nil,
-    token = env(prefix .. "_TOKEN") or "bench-token",
-    api_key = env(prefix .. "_API_KEY") or "bench-api-key",
+    cafile = tls and setting("CAFILE") or nil,
+    token = setting("TOKEN", "bench-token"),
+    api_key = setting("API_KEY", "bench-api-key"),
   }
 end
 
@@ -45,6 +55,18 @@ local servers = {
   { name = "emulator, HTTP", s = server("BENCH_EMU", false) },
   { name = "emulator, HTTPS", s = server("BENCH_EMU", true) },
 }
+
+-- Failure reports show the command; tokens and API keys never appear in them.
+local function redact(text)
+  for _, srv in ipairs(servers) do
+    if srv.s then
+      for _, secret in ipairs({ srv.s.token, srv.s.api_key }) do
+        text = text:gsub(secret:gsub("%p", "%%%0"), "<redacted>")
+      end
+    end
+  end
+  return text
+end
 
 local patch_body = '{"phone":"3301020304","firstName":"John"}'
 
@@ -58,12 +80,32 @@ local function measure(label, cmd)
   local non2xx = tonumber(out:match("Non%-2xx or 3xx responses:%s*(%d+)") or "0")
   local errors = out:match("Socket errors:[^\n]*")
   if not ok or not rps or non2xx > 0 or errors then
-    failures[#failures + 1] = ("%s\n  $ %s\n%s"):format(label, cmd, out:sub(1, 1500))
+    failures[#failures + 1] = redact(("%s\n  $ %s\n%s"):format(label, cmd, out:sub(1, 1500)))
     return nil
   end
   local figures = { rps = rps }
   for k, v in out:gmatch("([%w_]+)=([%d.]+)") do figures[k] = tonumber(v) end
   return figures
+end
+
+-- Runs the contenders of one row in interleaved rounds; returns, per contender key, the
+-- figures of its best round (nil when any of its rounds failed).
+local function row(label, contenders)
+  local best, failed = {}, {}
+  for round = 1, rounds do
+    for _, c in ipairs(contenders) do
+      if not failed[c.key] then
+        local f = measure(("%s: %s (round %d)"):format(label, c.key, round), c.cmd)
+        if not f then
+          failed[c.key] = true
+          best[c.key] = nil
+        elseif not best[c.key] or f.rps > best[c.key].rps then
+          best[c.key] = f
+        end
+      end
+    end
+  end
+  return best
 end
 
 local function raw_cmd(s, o)
@@ -122,7 +164,7 @@ local function table_header(cols)
 end
 
 -- 1. Sequential keep-alive requests on one connection.
-emit(("## Sequential requests, one connection (%g s each)"):format(seconds))
+emit(("## Sequential requests, one connection (best of %d rounds of %g s)"):format(rounds, seconds))
 emit("")
 emit("Baseline: raw libcurl, one reused easy handle (bench/raw_curl.c).")
 emit("Ratios are req/s over the baseline's.")
@@ -134,25 +176,27 @@ for _, srv in ipairs(servers) do
   if s then
     for _, method in ipairs({ "GET", "PATCH" }) do
       local o = { method = method ~= "GET" and method or nil, mode = method == "GET" and "get" or "patch" }
-      local label = srv.name .. " " .. method
-      local base = measure(label .. ": raw libcurl", raw_cmd(s, o))
-      local c54 = measure(label .. ": campaign 5.4", client_cmd(s, o))
-      local cjit = measure(label .. ": campaign LuaJIT", client_cmd(s, { mode = o.mode, lua = "jit" }))
-      local wrk = measure(label .. ": wrk -c1", wrk_cmd(s, o))
-      local peer = "-"
-      if method == "GET" and srv.name:match("^static") then
-        peer = ratio(measure(label .. ": LuaSocket", luasocket_cmd(s)), base)
-      end
+      local contenders = {
+        { key = "raw", cmd = raw_cmd(s, o) },
+        { key = "campaign 5.4", cmd = client_cmd(s, o) },
+        { key = "campaign LuaJIT", cmd = client_cmd(s, { mode = o.mode, lua = "jit" }) },
+        { key = "wrk -c1", cmd = wrk_cmd(s, o) },
+      }
+      local with_peer = method == "GET" and srv.name:match("^static")
+      if with_peer then contenders[#contenders + 1] = { key = "LuaSocket", cmd = luasocket_cmd(s) } end
+      local r = row(srv.name .. " " .. method, contenders)
       emit(("| %s | %s%s | %s | %s | %s | %s | %s |"):format(srv.name, method,
-        method == "GET" and " + decode" or "", rps(base), ratio(c54, base), ratio(cjit, base),
-        ratio(wrk, base), peer))
+        method == "GET" and " + decode" or "", rps(r.raw), ratio(r["campaign 5.4"], r.raw),
+        ratio(r["campaign LuaJIT"], r.raw), ratio(r["wrk -c1"], r.raw),
+        with_peer and ratio(r.LuaSocket, r.raw) or "-"))
     end
   end
 end
 emit("")
 
 -- 2. Batch PATCH at increasing concurrency, against wrk with as many connections.
-emit(("## Batch PATCH (client:batch, 1000 requests per batch, %g s each)"):format(seconds))
+emit(("## Batch PATCH (client:batch, 1000 requests per batch; best of %d rounds of %g s)"):format(
+  rounds, seconds))
 emit("")
 emit("Baseline: wrk with as many connections as the concurrency (the server's limit).")
 emit("")
@@ -161,17 +205,20 @@ for _, srv in ipairs({ servers[1], servers[3] }) do
   local s = srv.s
   if s then
     for _, c in ipairs({ 1, 4, 16, 64 }) do
-      local label = ("%s PATCH c=%d"):format(srv.name, c)
-      local wrk = measure(label .. ": wrk", wrk_cmd(s, { method = "PATCH", concurrency = c }))
-      local r = measure(label .. ": raw multi", raw_cmd(s, { method = "PATCH", concurrency = c }))
-      local cl = measure(label .. ": campaign batch", client_cmd(s, { mode = "batch", concurrency = c }))
-      emit(("| %s | %d | %s | %s | %s |"):format(srv.name, c, rps(wrk), ratio(r, wrk), ratio(cl, wrk)))
+      local r = row(("%s PATCH c=%d"):format(srv.name, c), {
+        { key = "wrk", cmd = wrk_cmd(s, { method = "PATCH", concurrency = c }) },
+        { key = "raw", cmd = raw_cmd(s, { method = "PATCH", concurrency = c }) },
+        { key = "campaign", cmd = client_cmd(s, { mode = "batch", concurrency = c }) },
+      })
+      emit(("| %s | %d | %s | %s | %s |"):format(srv.name, c, rps(r.wrk), ratio(r.raw, r.wrk),
+        ratio(r.campaign, r.wrk)))
     end
   end
 end
 emit("")
 
-emit(("## HTTPS batch PATCH at concurrency 16: HTTP/2 multiplexing vs HTTP/1.1 (%g s each)"):format(seconds))
+emit(("## HTTPS batch PATCH at concurrency 16: HTTP/2 multiplexing vs HTTP/1.1 (best of %d x %g s)"):format(
+  rounds, seconds))
 emit("")
 emit("Baseline: wrk -c16 over HTTPS (HTTP/1.1, 16 connections; wrk has no HTTP/2).")
 emit("")
@@ -179,15 +226,15 @@ table_header({ "server", "wrk req/s", "raw HTTP/1.1", "raw HTTP/2", "campaign HT
 for _, srv in ipairs({ servers[2], servers[4] }) do
   local s = srv.s
   if s then
-    local label = srv.name .. " PATCH c=16"
-    local wrk = measure(label .. ": wrk", wrk_cmd(s, { method = "PATCH", concurrency = 16 }))
-    local r1 = measure(label .. ": raw h1", raw_cmd(s, { method = "PATCH", concurrency = 16 }))
-    local r2 = measure(label .. ": raw h2", raw_cmd(s, { method = "PATCH", concurrency = 16, http2 = true }))
-    local c1 = measure(label .. ": campaign h1", client_cmd(s, { mode = "batch", concurrency = 16 }))
-    local c2 = measure(label .. ": campaign h2",
-      client_cmd(s, { mode = "batch", concurrency = 16, http2 = true }))
-    emit(("| %s | %s | %s | %s | %s | %s |"):format(srv.name, rps(wrk), ratio(r1, wrk), ratio(r2, wrk),
-      ratio(c1, wrk), ratio(c2, wrk)))
+    local r = row(srv.name .. " PATCH c=16", {
+      { key = "wrk", cmd = wrk_cmd(s, { method = "PATCH", concurrency = 16 }) },
+      { key = "raw h1", cmd = raw_cmd(s, { method = "PATCH", concurrency = 16 }) },
+      { key = "raw h2", cmd = raw_cmd(s, { method = "PATCH", concurrency = 16, http2 = true }) },
+      { key = "campaign h1", cmd = client_cmd(s, { mode = "batch", concurrency = 16 }) },
+      { key = "campaign h2", cmd = client_cmd(s, { mode = "batch", concurrency = 16, http2 = true }) },
+    })
+    emit(("| %s | %s | %s | %s | %s | %s |"):format(srv.name, rps(r.wrk), ratio(r["raw h1"], r.wrk),
+      ratio(r["raw h2"], r.wrk), ratio(r["campaign h1"], r.wrk), ratio(r["campaign h2"], r.wrk)))
   end
 end
 emit("")
@@ -197,10 +244,16 @@ local openresty = env("BENCH_OPENRESTY_CMD")
 if openresty and openresty ~= "" and servers[3].s then
   emit("## OpenResty client vs C client, 16 concurrent GETs (emulator, HTTP)")
   emit("")
-  table_header({ "C client batch req/s", "OpenResty client" })
-  local c = measure("C client c=16 GET", client_cmd(servers[3].s, { mode = "batch", concurrency = 16,
-    extra = "--batch-method GET" }))
-  local o = measure("OpenResty client c=16", openresty)
+  emit("Baseline: the C client's client:batch of GETs at concurrency 16 on LuaJIT (the VM nginx embeds);")
+  emit("the OpenResty client: campaign.ngx batches at concurrency 16 inside one nginx worker.")
+  emit("")
+  table_header({ "C client (LuaJIT) req/s", "OpenResty client (campaign.ngx)" })
+  local r = row("16 concurrent GETs", {
+    { key = "C", cmd = client_cmd(servers[3].s, { mode = "batch", concurrency = 16,
+      extra = "--batch-method GET", lua = "jit" }) },
+    { key = "OpenResty", cmd = openresty },
+  })
+  local c, o = r.C, r.OpenResty
   emit(("| %s | %s |"):format(rps(c), ratio(o, c)))
   emit("")
 end
