@@ -74,6 +74,8 @@ describe("campaign.ngx in an nginx handler", function()
     assert.is_nil(h.cookie)
     assert.is_nil(h["x-forwarded-for"])
     assert.is_nil(h["content-type"])
+    assert.is_nil(h["content-length"]) -- the handler's POST body was not forwarded either
+    assert.equal("", seen[1].body or "")
   end)
 
   it("post creates (201 record), patch updates ({PKey, href}), delete removes", function()
