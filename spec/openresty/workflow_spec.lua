@@ -3,7 +3,7 @@
 local emulator = require "emulator"
 local harness = require "openresty.harness"
 
-describe("campaign.workflow with campaign.ngx in a handler", function()
+describe("campaign.api, campaign.pages and campaign.workflow with campaign.ngx in a handler", function()
   local emu, srv, params
 
   setup(function()
@@ -33,6 +33,23 @@ describe("campaign.workflow with campaign.ngx in a handler", function()
     for k, v in pairs(extra or {}) do p[k] = v end
     return srv:eval(code, p)
   end
+
+  it("api and pages work unchanged: one profile, and every profile across pages", function()
+    local profiles = emu:profiles()
+    local r = eval([[
+      local api, pages = require "campaign.api", require "campaign.pages"
+      local c = client()
+      local profile = api.get_profile(c, params.pkey)
+      local all, err = pages.all(c, "profileAndServices/profile", { _lineCount = 10 })
+      local pkeys = {}
+      for i, p in ipairs(all or {}) do pkeys[i] = p.PKey end
+      return { profile = profile, pkeys = pkeys, err = err }
+    ]], { pkey = profiles[1].PKey })
+    assert.equal(profiles[1].PKey, r.profile.PKey)
+    assert.is_nil(r.err)
+    assert.equal(#profiles, #r.pkeys)
+    assert.is_true(#profiles > 20) -- several pages were followed through next.href
+  end)
 
   it("update_and_verify returns the profile read back after the PATCH", function()
     local pkey = emu:profiles()[2].PKey
