@@ -489,6 +489,7 @@ local function check_client(self, fname)
     error("campaign.ngx." .. fname .. ": bad self (client expected; call it as client:"
       .. fname .. "(...))", 3)
   end
+  if self._closed then error("campaign.ngx." .. fname .. ": client is closed", 3) end
 end
 
 local function emit(self, ev)
@@ -796,6 +797,15 @@ function _M.url(self, path, opts)
     error("campaign.ngx.url: bad argument 'opts' (table or nil expected, got " .. type(opts) .. ")", 2)
   end
   return build_url(self, "campaign.ngx.url", path, opts and opts.query)
+end
+
+--- client:close(): as the C client's; idempotent. Nothing is held (nginx owns the
+-- connections), but later calls raise "client is closed" the same way.
+function _M.close(self)
+  if getmetatable(self) ~= client_mt then
+    error("campaign.ngx.close: bad self (client expected; call it as client:close())", 2)
+  end
+  self._closed = true
 end
 
 --- client:request(method, path[, opts]) -> body, res | nil, err

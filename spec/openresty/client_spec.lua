@@ -143,6 +143,13 @@ describe("campaign.ngx in an nginx handler", function()
         insecure = msg(cngx.new, { org = "a", api_key = "k", token = "t", insecure = true }),
         missing = msg(cngx.new, { org = "a", token = "t" }),
         body = msg(c.post, c, "profileAndServices/profile", { f = function() end }),
+        method = msg(c.request, c, "BREW", "x"),
+        closed = (function()
+          local closing = client()
+          closing:close()
+          closing:close()
+          return msg(closing.get, closing, "x")
+        end)(),
       }
     ]])
     assert.matches("another origin", r.other_origin)
@@ -153,6 +160,8 @@ describe("campaign.ngx in an nginx handler", function()
     assert.matches("proxy_ssl_verify", r.insecure)
     assert.matches("option 'api_key' is required", r.missing)
     assert.not_equal("no error", r.body)
+    assert.matches("unsupported method 'BREW'", r.method)
+    assert.matches("client is closed", r.closed)
     assert.equal(0, #emu:requests())
   end)
 
