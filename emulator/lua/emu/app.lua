@@ -110,8 +110,11 @@ function _M.handle()
   local method = ngx.req.get_method()
   local body = read_body()
   local path = ngx.var.uri
+  -- Like Adobe's gateway, every answer names the request (clients report it in errors).
+  local request_id = ngx.var.request_id
+  ngx.header["X-Request-Id"] = request_id
   state.log_request { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(100),
-    body = body, time = ngx.now() }
+    body = body, time = ngx.now(), request_id = request_id }
 
   local extra_headers
   local fault = faults.take(method, path)
