@@ -208,6 +208,7 @@ static void start(batch_state *b, int i) {
       break;
     }
   }
+  if (t == NULL) luaL_error(b->L, "campaign.batch: no free transfer (internal error)");
   campaign_client_headers(b->L, c, t, &it->r);
   campaign_transfer_prepare(t, it->r.method, it->r.url, it->r.body, it->r.body_len);
   it->attempts++;
@@ -268,6 +269,7 @@ int campaign_batch_run(lua_State *L) {
   lua_newtable(L); /* 7: anchors of URLs, bodies, headers */
   lua_createtable(L, n, 0); /* 8: results */
   b.results_idx = 8;
+  lua_newtable(L); /* 9: encoded bodies by body table */
   for (i = 0; i < n; i++) {
     const char *fname;
     const char *method;
@@ -282,8 +284,21 @@ int campaign_batch_run(lua_State *L) {
     lua_rawgeti(L, base + 2, 3);
     lua_rawgeti(L, base + 2, 4);
     method = campaign_check_method(L, base + 3, fname);
+    /* one body table sent to many records (a bulk change) is encoded once */
+    lua_pushvalue(L, base + 5); /* base + 7: the body as given */
+    if (lua_istable(L, base + 5)) {
+      lua_pushvalue(L, base + 5);
+      lua_rawget(L, 9);
+      if (lua_type(L, -1) == LUA_TSTRING) lua_replace(L, base + 5);
+      else lua_pop(L, 1);
+    }
     campaign_request_prepare(L, c, fname, method, base + 4, base + 5, base + 6, 0, 7, i,
                              &b.items[i].r);
+    if (lua_istable(L, base + 5)) { /* encoded now: remember it */
+      lua_pushvalue(L, base + 7);
+      lua_rawgeti(L, 7, i * 3 + 2);
+      lua_rawset(L, 9);
+    }
     lua_settop(L, base);
   }
   if (n == 0) return 1;

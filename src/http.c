@@ -28,6 +28,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return bytes;
 }
 
+/* Milliseconds for libcurl, rounded, at least 1 and at most ~24 days (fits any long). */
+static long seconds_to_ms(double seconds) {
+  double ms = seconds * 1000 + 0.5;
+  if (ms < 1) return 1;
+  if (ms > 2147483647.0) return 2147483647L;
+  return (long)ms;
+}
+
 int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, const char *user_agent) {
   CURL *e = curl_easy_init();
   if (e == NULL) return 0;
@@ -42,8 +50,8 @@ int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, cons
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000 + 0.5));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000 + 0.5));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, seconds_to_ms(o->timeout));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, seconds_to_ms(o->connect_timeout));
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect never carries the token away */
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -58,6 +66,8 @@ int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, cons
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                    o->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
+  /* batch over HTTP/2: wait for a connection that may multiplex rather than open another */
+  if (o->http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   return 1;
 }
 
