@@ -34,6 +34,20 @@ describe("TLS", function()
     assert.equal(0, second.new_connections)
   end)
 
+  it("multiplexes a batch over one HTTP/2 connection", function()
+    local c = client()
+    local requests = {}
+    for i = 1, 12 do requests[i] = {"GET", "profileAndServices/profile", nil, {query = {_lineCount = 1}}} end
+    local results = c:batch(requests, {concurrency = 6})
+    c:close()
+    local opened = 0
+    for _, r in ipairs(results) do
+      assert.equal(200, r.status)
+      opened = opened + r.new_connections
+    end
+    assert.equal(1, opened)
+  end)
+
   it("works over HTTP/1.1 with http2 = false", function()
     local c = client{http2 = false}
     local _, res = assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
