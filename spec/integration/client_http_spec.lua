@@ -88,6 +88,21 @@ describe("client requests", function()
     assert.equal("Raw", assert(client:get("profileAndServices/profile/" .. pkey)).lastName)
   end)
 
+  it("keeps the method when a body goes with it (GET, DELETE) and sends none for HEAD", function()
+    local pkey = h.first_pkey(client)
+    emu:clear_requests()
+    client:request("GET", "profileAndServices/profile/" .. pkey, {body = "{}"})
+    client:request("DELETE", "profileAndServices/nothing/" .. pkey, {body = {reason = "test"}})
+    -- the emulator has no HEAD route (405): what matters is that no body is awaited
+    local _, err = client:request("HEAD", "profileAndServices/profile/" .. pkey)
+    local logged = h.logged(emu, pkey)
+    assert.equal("GET", logged[1].method)
+    assert.equal("DELETE", logged[2].method)
+    assert.same({reason = "test"}, emu.json.decode(logged[2].body))
+    assert.equal(405, err.status)
+    assert.equal("HEAD", err.method)
+  end)
+
   it("gives an empty table for a 2xx with an empty body", function()
     emu:faults{method = "GET", path = "/emptybody$", status = 200, body = ""}
     local body, res = client:get("emptybody")
