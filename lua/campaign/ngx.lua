@@ -303,8 +303,10 @@ function _M.capture_transport(location, upstream)
     })
     local seen = ctx.campaign_upstream
     if not seen then
-      return nil, "network", str_format("the internal location %s did not run campaign.ngx's "
-        .. "handlers (status %d): check nginx.conf (docs/openresty.md)", location, res.status), false
+      -- a configuration mistake, not a runtime failure: say so loudly, once
+      error(str_format("campaign.ngx: the internal location %s did not run campaign.ngx's "
+        .. "handlers (subrequest status %d): include examples/openresty/campaign_proxy.conf "
+        .. "(docs/openresty.md)", location, res.status), 3)
     end
     if not last_entry(seen.header_time) or last_entry(seen.header_time) == "-" then
       -- nginx answered for the upstream: no response header came back
@@ -993,7 +995,6 @@ function _M.shared_token_cache(dict_name, opts)
   }
 end
 
-_M.split_url = split_url -- for the internal location and the specs
 _M.DEFAULT_LOCATION = DEFAULT_LOCATION
 
 return _M

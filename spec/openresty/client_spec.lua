@@ -144,6 +144,10 @@ describe("campaign.ngx in an nginx handler", function()
         missing = msg(cngx.new, { org = "a", token = "t" }),
         body = msg(c.post, c, "profileAndServices/profile", { f = function() end }),
         method = msg(c.request, c, "BREW", "x"),
+        location = (function()
+          local misplaced = client { location = "/no_such_location" }
+          return msg(misplaced.get, misplaced, "profileAndServices/profile")
+        end)(),
         closed = (function()
           local closing = client()
           closing:close()
@@ -161,6 +165,7 @@ describe("campaign.ngx in an nginx handler", function()
     assert.matches("option 'api_key' is required", r.missing)
     assert.not_equal("no error", r.body)
     assert.matches("unsupported method 'BREW'", r.method)
+    assert.matches("/no_such_location did not run campaign.ngx's handlers", r.location)
     assert.matches("client is closed", r.closed)
     assert.equal(0, #emu:requests())
   end)
