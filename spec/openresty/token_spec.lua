@@ -48,6 +48,18 @@ describe("campaign.ngx.shared_token_cache", function()
     if srv then srv:stop() end
   end)
 
+  it("raises when the lua_shared_dict does not exist, naming the directive to add", function()
+    local r = srv:eval([[
+      local ok, err = pcall(cngx.shared_token_cache, "no_such_dict")
+      local ok2, err2 = pcall(cngx.shared_token_cache, "campaign_tokens", { lock_timeuot = 1 })
+      return { ok = ok, err = tostring(err), ok2 = ok2, err2 = tostring(err2) }
+    ]])
+    assert.is_false(r.ok)
+    assert.matches("lua_shared_dict no_such_dict", r.err)
+    assert.is_false(r.ok2)
+    assert.matches("unknown option 'lock_timeuot'", r.err2)
+  end)
+
   it("20 requests arriving together after the token expired refresh it once", function()
     local emu = emulator.start { token_ttl = 2 }
     finally(function() emu:stop() end)
