@@ -21,7 +21,11 @@ local floor, min = math.floor, math.min
 local VERSION = campaign._VERSION or "0.0.0"
 
 local _M = { _VERSION = VERSION }
-local client_mt = { __index = _M }
+-- tostring(client) names the org, never a secret (as the C client's "campaign.Client(acme)")
+local client_mt = {
+  __index = _M,
+  __tostring = function(self) return "campaign.ngx.Client(" .. self._org .. ")" end,
+}
 
 local DEFAULT_LOCATION = "/_campaign_proxy"
 local ERROR_BODY_LIMIT = 4096
@@ -429,6 +433,9 @@ local function check_options(opts)
   end
   if type(opts.token) == "string" and has_control(opts.token) then
     error("campaign.ngx.new: option 'token' must not contain control characters", 3)
+  end
+  if opts.location and not str_find(opts.location, "^/[^%s?#]*$") then
+    error("campaign.ngx.new: option 'location' must be a location path such as /_campaign_proxy", 3)
   end
   if opts.upstream and not str_find(opts.upstream, "^[%w_.-]+$") then
     error("campaign.ngx.new: option 'upstream' must be the name of an nginx upstream block", 3)

@@ -140,6 +140,7 @@ describe("campaign.ngx in an nginx handler", function()
         crlf = msg(c.get, c, "profileAndServices/profile", { query = { x = "a\r\nX-Injected: 1" } }),
         header = msg(c.request, c, "GET", "x", { headers = { Authorization = "Bearer other" } }),
         unknown = msg(cngx.new, { org = "a", api_key = "k", token = "t", timout = 3 }),
+        named = tostring(c),
         insecure = msg(cngx.new, { org = "a", api_key = "k", token = "t", insecure = true }),
         missing = msg(cngx.new, { org = "a", token = "t" }),
         body = msg(c.post, c, "profileAndServices/profile", { f = function() end }),
@@ -161,6 +162,7 @@ describe("campaign.ngx in an nginx handler", function()
     assert.matches("control characters", r.crlf)
     assert.matches("cannot be overridden", r.header)
     assert.matches("unknown option 'timout'", r.unknown)
+    assert.equal("campaign.ngx.Client(" .. emu.org .. ")", r.named)
     assert.matches("proxy_ssl_verify", r.insecure)
     assert.matches("option 'api_key' is required", r.missing)
     assert.not_equal("no error", r.body)
