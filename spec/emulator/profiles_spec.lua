@@ -44,6 +44,23 @@ describe("emulator profiles", function()
     end)
   end)
 
+  it("seeds thousands of profiles (--profiles 5000) and pages through them", function()
+    local e = emulator.start{ profiles = 5000 }
+    finally(function() e:stop() end)
+    local _, count = e:call("GET", BASE .. "/_count")
+    assert.same({ count = 5000 }, count)
+    local _, page = e:call("GET", BASE .. "?_lineCount=1000")
+    local n = 0
+    while page do
+      n = n + #page.content
+      page = page.next and select(2, e:call("GET", page.next.href))
+    end
+    assert.equals(5000, n)
+    local _, last = e:call("GET", BASE .. "?_lineCount=1&_order=created%20desc")
+    local _, by_email = e:call("GET", BASE .. "/byEmail?email=" .. last.content[1].email:gsub("@", "%%40"))
+    assert.equals(last.content[1].PKey, by_email.content[1].PKey)
+  end)
+
   describe("listing", function()
     it("has content, count.href, next.href and serverSidePagination; 25 by default", function()
       local status, body = get(BASE)
@@ -140,6 +157,25 @@ describe("emulator profiles", function()
       assert.equals("Amy", first_name.content[1].firstName)
       local _, not_first = get(BASE .. "/byText?text=Amy")
       assert.equals(0, #not_first.content)
+    end)
+
+    it("byEmail follows creates, email changes and deletes", function()
+      local _, created = emu:call("POST", BASE, { email = "first@mail.com" })
+      local _, found = get(BASE .. "/byEmail?email=first%40mail.com")
+      assert.equals(created.PKey, found.content[1].PKey)
+      emu:call("PATCH", BASE .. "/" .. created.PKey, { email = "second@mail.com" })
+      local _, old = get(BASE .. "/byEmail?email=first%40mail.com")
+      assert.equals(0, #old.content)
+      local _, new = get(BASE .. "/byEmail?email=second%40mail.com")
+      assert.equals(created.PKey, new.content[1].PKey)
+      -- two profiles may share an email through PATCH; both are found
+      emu:call("PATCH", BASE .. "/" .. first_pkey(), { email = "second@mail.com" })
+      local _, both = get(BASE .. "/byEmail?email=second%40mail.com")
+      assert.equals(2, #both.content)
+      emu:call("DELETE", BASE .. "/" .. created.PKey)
+      local _, one = get(BASE .. "/byEmail?email=second%40mail.com")
+      assert.equals(1, #one.content)
+      assert.equals("Amy", one.content[1].firstName)
     end)
 
     it("projects one attribute: GET profile/email", function()

@@ -90,7 +90,8 @@ local function less(a, b)
 end
 
 -- ctx: the request context; opts: {res (schema resource for _order), items (records,
--- already filtered, in creation order), render (function(rec) -> JSON table),
+-- already filtered, in creation order; or keys when `load` turns a key into its record,
+-- so only the records shown are decoded), render (function(rec) -> JSON table),
 -- path (collection URL, with trailing slash when unfiltered), count_path, table_size}.
 function _M.page(ctx, opts)
   local args = ctx.args
@@ -110,10 +111,15 @@ function _M.page(ctx, opts)
       return bad("The value of the '_lineStart' parameter is not a valid cursor.", tostring(args._lineStart))
     end
   end
-  local items = opts.items
+  local items, load = opts.items, opts.load
   if args._order ~= nil and args._order ~= "" then
     local keys, status, body = parse_order(opts.res, args._order, ctx.ext)
     if not keys then return status, body end
+    if load then
+      local records = {}
+      for _, key in ipairs(items) do records[#records + 1] = load(key) end
+      items, load = records, nil
+    end
     local decorated = {}
     for i, rec in ipairs(items) do decorated[i] = { rec, i } end
     sort(decorated, function(x, y)
@@ -132,7 +138,11 @@ function _M.page(ctx, opts)
 
   local content = json.array()
   local last = math.min(#items, start + line_count)
-  for i = start + 1, last do content[#content + 1] = opts.render(items[i]) end
+  for i = start + 1, last do
+    local rec = items[i]
+    if load then rec = load(rec) end
+    if rec ~= nil then content[#content + 1] = opts.render(rec) end
+  end
 
   local table_size = opts.table_size or #items
   local forced = args._forcePagination == "true" or args._forcePagination == true

@@ -193,16 +193,34 @@ local function list(ctx, kind, filters, count_only)
     if not pred then return status, body end
     preds[#preds + 1] = pred
   end
-  local all = store.all(kind)
-  local items = {}
-  for _, rec in ipairs(all) do
-    local keep = true
-    for _, pred in ipairs(preds) do
-      if not pred(rec) then keep = false; break end
+  local table_size = store.count(kind)
+  local items, load
+  if #preds == 0 then
+    -- Unfiltered: page over the PKeys and decode only the records shown.
+    if count_only then return 200, { count = table_size } end
+    items = store.keys(kind)
+    load = function(pkey) return store.get(kind, pkey) end
+  else
+    local candidates
+    if kind == "profile" and filters[1] == "byEmail" and type(ctx.args.email) == "string" then
+      -- Lookups by email are the common case: use the email index, not a scan.
+      candidates = {}
+      for _, pkey in ipairs(store.linked("email", ctx.args.email)) do
+        candidates[#candidates + 1] = store.get(kind, pkey)
+      end
+    else
+      candidates = store.all(kind)
     end
-    if keep then items[#items + 1] = rec end
+    items = {}
+    for _, rec in ipairs(candidates) do
+      local keep = true
+      for _, pred in ipairs(preds) do
+        if not pred(rec) then keep = false; break end
+      end
+      if keep then items[#items + 1] = rec end
+    end
+    if count_only then return 200, { count = #items } end
   end
-  if count_only then return 200, { count = #items } end
   local base = ctx.root .. ctx.api .. "/" .. kind .. "/"
   local path, count_path = base, base .. "/_count"
   if #filters > 0 then
@@ -210,16 +228,17 @@ local function list(ctx, kind, filters, count_only)
     count_path = path .. "/_count"
   end
   return listing.page(ctx, {
-    res = res, items = items, path = path, count_path = count_path, table_size = #all,
+    res = res, items = items, load = load, path = path, count_path = count_path, table_size = table_size,
     render = function(rec) return render(ctx, kind, rec, ctx.api, true) end,
   })
 end
 
 -- GET <api>/<kind>/<field>: attribute projection, {"content":[values...]}.
 local function project(ctx, kind, field)
-  local items = store.all(kind)
+  local items = store.keys(kind)
   return listing.page(ctx, {
     res = resources[kind], items = items, table_size = #items,
+    load = function(pkey) return store.get(kind, pkey) end,
     path = ctx.root .. ctx.api .. "/" .. kind .. "/" .. field,
     count_path = ctx.root .. ctx.api .. "/" .. kind .. "/" .. field .. "/_count",
     render = function(rec)
@@ -252,7 +271,12 @@ local function create(ctx, kind)
   status, err = check_org_unit(body)
   if status then return status, err end
   local unique_value = res.unique and body[res.unique]
-  if unique_value and unique_value ~= "" and store.unique_owner(kind, unique_value) then
+  local taken = unique_value and unique_value ~= "" and store.unique_owner(kind, unique_value)
+  if kind == "profile" and unique_value then
+    -- The email index also knows emails set by PATCH.
+    taken = unique_value ~= "" and #store.linked("email", unique_value) > 0
+  end
+  if taken then
     local constraint = res.schema:gsub(":", "") .. "_" .. res.unique
     return duplicate(res.unique_label or "Profile", unique_value, constraint)
   end
@@ -277,6 +301,7 @@ local function create(ctx, kind)
   if res.unique and rec[res.unique] and rec[res.unique] ~= "" then
     store.set_unique(kind, rec[res.unique], rec.PKey)
   end
+  if kind == "profile" then store.link("email", rec.email or "", rec.PKey) end
   return 201, render(ctx, kind, rec, ctx.api, true)
 end
 
@@ -299,6 +324,7 @@ local function patch(ctx, kind, pkey)
   status, err = check_org_unit(body)
   if status then return status, err end
   local old_unique = res.unique and rec[res.unique]
+  local old_email = rec.email
   local changed = false
   for k, v in pairs(body) do
     changed = true
@@ -314,6 +340,10 @@ local function patch(ctx, kind, pkey)
   end
   if changed then rec.lastModified = util.datetime() end
   store.put(kind, rec)
+  if kind == "profile" and rec.email ~= old_email then
+    store.unlink("email", old_email or "", pkey)
+    store.link("email", rec.email or "", pkey)
+  end
   if res.unique and rec[res.unique] ~= old_unique then
     store.clear_unique(kind, old_unique, pkey)
     if rec[res.unique] and rec[res.unique] ~= "" and not store.unique_owner(kind, rec[res.unique]) then
@@ -329,11 +359,10 @@ local function delete(_, kind, pkey)
   if not rec then return util.unknown_pkey(kind, pkey) end
   store.delete(kind, pkey)
   if res.unique and rec[res.unique] then store.clear_unique(kind, rec[res.unique], pkey) end
+  if kind == "profile" then store.unlink("email", rec.email or "", pkey) end
   if kind == "profile" or kind == "service" then
     local field = kind == "profile" and "subscriber" or "service"
-    for _, sub in ipairs(store.all("subscription")) do
-      if sub[field] == pkey then store.delete("subscription", sub.PKey) end
-    end
+    for _, sub in ipairs(store.subscriptions_of(field, pkey)) do store.remove_subscription(sub) end
   end
   return 200, nil
 end
@@ -351,16 +380,13 @@ local function subscriptions(ctx, kind, owner, sub_key)
     if not sub or sub[own_field] ~= owner then return util.unknown_pkey("subscription", sub_key) end
     if method == "GET" then return 200, renderers.subscription(ctx, sub, ctx.api, kind, owner) end
     if method == "DELETE" then
-      store.delete("subscription", sub_key)
+      store.remove_subscription(sub)
       return 204, nil
     end
     return _M.method_not_allowed(ctx)
   end
   if method == "GET" then
-    local items = {}
-    for _, sub in ipairs(store.all("subscription")) do
-      if sub[own_field] == owner then items[#items + 1] = sub end
-    end
+    local items = store.subscriptions_of(own_field, owner)
     local path = record_href(ctx, ctx.api, kind, owner) .. "/subscriptions/"
     return listing.page(ctx, { res = resources.subscription, items = items, path = path,
       count_path = path .. "/_count",
@@ -380,15 +406,15 @@ local function subscriptions(ctx, kind, owner, sub_key)
         .. "\":{\"PKey\":\"@...\"}}.", other_field)
     end
     if not store.exists(other_kind, link.PKey) then return util.unknown_pkey(other_kind, link.PKey) end
-    for _, sub in ipairs(store.all("subscription")) do
-      if sub[own_field] == owner and sub[other_field] == link.PKey then
+    for _, sub in ipairs(store.subscriptions_of(own_field, owner)) do
+      if sub[other_field] == link.PKey then
         return duplicate("Subscription", link.PKey, "nmssubscription_id")
       end
     end
     local sub = { PKey = store.next_pkey("subscription"), created = util.datetime(),
       expirationDate = type(body.expirationDate) == "string" and body.expirationDate or "" }
     sub[own_field], sub[other_field] = owner, link.PKey
-    store.put("subscription", sub)
+    store.add_subscription(sub)
     return 201, renderers.subscription(ctx, sub, ctx.api, kind, owner)
   end
   return _M.method_not_allowed(ctx)

@@ -133,6 +133,7 @@ function _M.load(settings)
     local rec = seed_profile(i, root_unit)
     store.put("profile", rec)
     store.set_unique("profile", rec.email, rec.PKey)
+    store.link("email", rec.email, rec.PKey)
   end
   local services = {}
   for i, svc in ipairs(SERVICES) do
@@ -154,7 +155,7 @@ function _M.load(settings)
     if #subs > 0 then
       local profile_key = util.pkey("profile", i)
       for _, svc in ipairs(subs) do
-        store.put("subscription", { PKey = store.next_pkey("subscription"), created = stamp(i * 97 + 60),
+        store.add_subscription({ PKey = store.next_pkey("subscription"), created = stamp(i * 97 + 60),
           expirationDate = "", service = svc.PKey, subscriber = profile_key })
       end
     end
