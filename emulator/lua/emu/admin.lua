@@ -37,7 +37,9 @@ local handlers = {}
 
 handlers["GET health"] = function()
   local s = state.settings
-  return send(200, { status = "ok", org = s.org, pid = ngx.worker.pid() })
+  local data = ngx.shared.campaign_data
+  return send(200, { status = "ok", org = s.org, pid = ngx.worker.pid(),
+    data_capacity = data:capacity(), data_free = data:free_space() })
 end
 
 handlers["POST reset"] = function()

@@ -39,8 +39,8 @@ end
 -- "ord:<set>:<n>" -> member, "num:<set>:<member>" -> n, "pos:<set>" last n, "count:<set>".
 local function set_add(d, set, member)
   local n = d:incr("pos:" .. set, 1, 0)
-  fail_if(d:set("ord:" .. set .. ":" .. n, member))
-  fail_if(d:set("num:" .. set .. ":" .. member, n))
+  fail_if(d:safe_set("ord:" .. set .. ":" .. n, member))
+  fail_if(d:safe_set("num:" .. set .. ":" .. member, n))
   d:incr("count:" .. set, 1, 0)
 end
 
@@ -67,7 +67,7 @@ function _M.put(kind, rec)
   local d = dict()
   local key = "rec:" .. kind .. ":" .. rec.PKey
   local is_new = d:get(key) == nil
-  fail_if(d:set(key, json.encode(rec)))
+  fail_if(d:safe_set(key, json.encode(rec)))
   if is_new then set_add(d, kind, rec.PKey) end
   return rec
 end
@@ -134,7 +134,7 @@ function _M.unique_owner(kind, value)
 end
 
 function _M.set_unique(kind, value, pkey)
-  fail_if(dict():set("uniq:" .. kind .. ":" .. tostring(value), pkey))
+  fail_if(dict():safe_set("uniq:" .. kind .. ":" .. tostring(value), pkey))
 end
 
 function _M.clear_unique(kind, value, pkey)
