@@ -122,6 +122,12 @@ describe("emulator admin API", function()
       local code, size = out:match("(%d+) (%d+)")
       assert.equals("200", code)
       assert.equals("10", size)
+      -- without a body: half of a listing, and curl reports the cut (exit 18)
+      emu:faults{ { truncate = true } }
+      local head, ok, rc = emulator.run("curl -s -g -D - -o /dev/null " .. emu.base_url .. "/acme/campaign/" .. PATH)
+      assert.is_false(ok)
+      assert.equals(18, rc)
+      assert.is_true(tonumber(head:match("[Cc]ontent%-[Ll]ength: (%d+)")) > 100)
     end)
 
     it("serves an invalid JSON body and an HTML error page", function()

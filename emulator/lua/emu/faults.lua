@@ -65,6 +65,12 @@ local function default_body(status)
   return "{}"
 end
 
+-- What a truncated answer starts to send when the fault gives no body: a listing.
+local TRUNCATED_BODY = json.encode { content = json.array { { PKey = "@" .. string.rep("A", 100),
+  email = "amy.dakota@mail.com", firstName = "Amy", lastName = "Dakota", birthDate = "1980-10-24",
+  location = { city = "Paris", countryCode = "FR", zipCode = "75001" } } },
+  serverSidePagination = true }
+
 local function html_page(status)
   local title = status .. " " .. (REASONS[status] or "Error")
   return "<html>\r\n<head><title>" .. title .. "</title></head>\r\n<body>\r\n<center><h1>" .. title
@@ -90,6 +96,8 @@ function _M.apply(f)
     body = body or '{"PKey": "@truncated", "email": '
   elseif type(body) == "table" then
     body = json.encode(body)
+  elseif body == nil and f.truncate then
+    body = TRUNCATED_BODY
   elseif body == nil then
     body = default_body(status)
   else
