@@ -124,7 +124,8 @@ describe("emulator admin API", function()
       assert.equals("10", size)
       -- without a body: half of a listing, and curl reports the cut (exit 18)
       emu:faults{ { truncate = true } }
-      local head, ok, rc = emulator.run("curl -s -g -D - -o /dev/null " .. emu.base_url .. "/acme/campaign/" .. PATH)
+      local head, ok, rc = emulator.run("curl -s -g -D - -o /dev/null " .. emu.base_url
+        .. "/acme/campaign/" .. PATH)
       assert.is_false(ok)
       assert.equals(18, rc)
       assert.is_true(tonumber(head:match("[Cc]ontent%-[Ll]ength: (%d+)")) > 100)
