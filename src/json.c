@@ -262,10 +262,9 @@ static int decode_fail(decoder *d, const char *reason, size_t offset) {
   return 0;
 }
 
-static int tape_reserve(decoder *d, size_t n) {
+static int tape_grow(decoder *d, size_t n) {
   size_t cap;
   unsigned char *p;
-  if (d->cap - d->len >= n) return 1;
   cap = d->cap ? d->cap : 256;
   while (cap - d->len < n) {
     if (cap > SIZE_MAX / 2) { d->failed = DECODE_NOMEM; return 0; }
@@ -276,6 +275,11 @@ static int tape_reserve(decoder *d, size_t n) {
   d->tape = p;
   d->cap = cap;
   return 1;
+}
+
+/* Room for n more bytes on the tape; 0 (and d->failed set) when memory runs out. */
+static inline int tape_reserve(decoder *d, size_t n) {
+  return d->cap - d->len >= n || tape_grow(d, n);
 }
 
 static void tape_put_size(decoder *d, size_t v) {
