@@ -591,6 +591,14 @@ static size_t yajl_error_offset(const unsigned char *t, size_t end, const char *
   return end;
 }
 
+/* Frees what the decoder holds and drops its metatable, so that the collector has no
+ * finalizer to call for it later. */
+static void decoder_finish(lua_State *L, decoder *d, int box) {
+  decoder_release(d);
+  lua_pushnil(L);
+  lua_setmetatable(L, box);
+}
+
 int campaign_json_decode(lua_State *L, const char *text, size_t len,
                          char *errbuf, size_t errlen, size_t *offset) {
   decoder *d;
@@ -631,7 +639,7 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
                (int)n, m);
       if (msg) yajl_free_error(d->parser, msg);
     }
-    decoder_release(d);
+    decoder_finish(L, d, box);
     lua_settop(L, box - 1);
     return 0;
   }
@@ -646,13 +654,13 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
     *offset = (size_t)(ws - text);
     snprintf(errbuf, errlen, "invalid JSON at byte offset %lu: %s is not JSON whitespace",
              (unsigned long)*offset, *ws == '\f' ? "form feed" : "vertical tab");
-    decoder_release(d);
+    decoder_finish(L, d, box);
     lua_settop(L, box - 1);
     return 0;
   }
 
   build_value(L, d, text);
-  decoder_release(d);
+  decoder_finish(L, d, box);
   lua_replace(L, box);
   return 1;
 
