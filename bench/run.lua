@@ -116,6 +116,7 @@ local function raw_cmd(s, o)
   if o.method then parts[#parts + 1] = "--method " .. o.method .. " --data " .. q(patch_body) end
   if o.concurrency then parts[#parts + 1] = "--concurrency " .. o.concurrency end
   if o.http2 then parts[#parts + 1] = "--http2" end
+  if o.parse then parts[#parts + 1] = "--parse" end
   return table.concat(parts, " ")
 end
 
@@ -166,11 +167,12 @@ end
 -- 1. Sequential keep-alive requests on one connection.
 emit(("## Sequential requests, one connection (best of %d rounds of %g s)"):format(rounds, seconds))
 emit("")
-emit("Baseline: raw libcurl, one reused easy handle (bench/raw_curl.c).")
+emit("Baseline: raw libcurl, one reused easy handle (bench/raw_curl.c), body not parsed: the limit.")
+emit("\"raw + yajl_tree parse\" also parses each body in C: the limit for GET + decode.")
 emit("Ratios are req/s over the baseline's.")
 emit("")
-table_header({ "server", "request", "raw libcurl req/s", "campaign Lua 5.4", "campaign LuaJIT",
-  "wrk -c1", "LuaSocket+cjson / LuaSec" })
+table_header({ "server", "request", "raw libcurl req/s", "raw + yajl_tree parse", "campaign Lua 5.4",
+  "campaign LuaJIT", "wrk -c1", "LuaSocket+cjson / LuaSec" })
 for _, srv in ipairs(servers) do
   local s = srv.s
   if s then
@@ -182,11 +184,15 @@ for _, srv in ipairs(servers) do
         { key = "campaign LuaJIT", cmd = client_cmd(s, { mode = o.mode, lua = "jit" }) },
         { key = "wrk -c1", cmd = wrk_cmd(s, o) },
       }
+      if method == "GET" then
+        contenders[#contenders + 1] = { key = "raw+parse", cmd = raw_cmd(s, { parse = true }) }
+      end
       local with_peer = method == "GET" and srv.name:match("^static")
       if with_peer then contenders[#contenders + 1] = { key = "LuaSocket", cmd = luasocket_cmd(s) } end
       local r = row(srv.name .. " " .. method, contenders)
-      emit(("| %s | %s%s | %s | %s | %s | %s | %s |"):format(srv.name, method,
-        method == "GET" and " + decode" or "", rps(r.raw), ratio(r["campaign 5.4"], r.raw),
+      emit(("| %s | %s%s | %s | %s | %s | %s | %s | %s |"):format(srv.name, method,
+        method == "GET" and " + decode" or "", rps(r.raw),
+        method == "GET" and ratio(r["raw+parse"], r.raw) or "-", ratio(r["campaign 5.4"], r.raw),
         ratio(r["campaign LuaJIT"], r.raw), ratio(r["wrk -c1"], r.raw),
         with_peer and ratio(r.LuaSocket, r.raw) or "-"))
     end
