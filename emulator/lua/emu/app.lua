@@ -17,6 +17,8 @@ local _M = {}
 local JSON_TYPE = "application/json;charset=utf-8"
 
 local function read_body()
+  local headers = ngx.var
+  if headers.http_content_length == nil and headers.http_transfer_encoding == nil then return nil end
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if body then return body end

@@ -28,10 +28,6 @@ local function escape_char(c)
 end
 
 local find = string.find
-local function quote(s)
-  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end
-  return '"' .. s:gsub('[%c"\\]', escape_char) .. '"'
-end
 
 local function number_text(n)
   if n ~= n or n == huge or n == -huge then
@@ -57,58 +53,82 @@ local function is_array(t)
   return count == n
 end
 
+-- The encoder appends pieces to `buf` (a table) and returns the new piece count; the
+-- caller concatenates once. Strings needing no escape are appended as they are.
 local encode_value
 
-local function encode_table(t, out, depth)
+local function put_string(buf, n, s)
+  buf[n + 1] = '"'
+  if find(s, '[%c"\\]') then
+    buf[n + 2] = s:gsub('[%c"\\]', escape_char)
+  else
+    buf[n + 2] = s
+  end
+  buf[n + 3] = '"'
+  return n + 3
+end
+
+local function encode_table(t, buf, n, depth)
   if depth > 100 then error("JSON nesting too deep") end
   if is_array(t) then
-    out[#out + 1] = "["
+    n = n + 1
+    buf[n] = "["
     for i = 1, #t do
-      if i > 1 then out[#out + 1] = "," end
-      encode_value(t[i], out, depth + 1)
+      if i > 1 then n = n + 1; buf[n] = "," end
+      n = encode_value(t[i], buf, n, depth + 1)
     end
-    out[#out + 1] = "]"
-    return
+    n = n + 1
+    buf[n] = "]"
+    return n
   end
   local keys, nkeys = {}, 0
   for k in pairs(t) do
     nkeys = nkeys + 1
-    keys[nkeys] = tostring(k)
+    keys[nkeys] = k
+  end
+  for i = 1, nkeys do
+    if type(keys[i]) ~= "string" then keys[i] = tostring(keys[i]) end
   end
   sort(keys)
-  out[#out + 1] = "{"
+  n = n + 1
+  buf[n] = "{"
   for i = 1, nkeys do
     local k = keys[i]
     local v = t[k]
     if v == nil then v = t[tonumber(k)] end
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = quote(k) .. ":"
-    encode_value(v, out, depth + 1)
+    if i > 1 then n = n + 1; buf[n] = "," end
+    n = put_string(buf, n, k)
+    n = n + 1
+    buf[n] = ":"
+    n = encode_value(v, buf, n, depth + 1)
   end
-  out[#out + 1] = "}"
+  n = n + 1
+  buf[n] = "}"
+  return n
 end
 
-encode_value = function(v, out, depth)
+encode_value = function(v, buf, n, depth)
   local tv = type(v)
   if tv == "string" then
-    out[#out + 1] = quote(v)
+    return put_string(buf, n, v)
   elseif tv == "number" then
-    out[#out + 1] = number_text(v)
+    buf[n + 1] = number_text(v)
   elseif tv == "boolean" then
-    out[#out + 1] = v and "true" or "false"
+    buf[n + 1] = v and "true" or "false"
   elseif tv == "table" then
-    encode_table(v, out, depth)
+    return encode_table(v, buf, n, depth)
   elseif v == nil or v == null then
-    out[#out + 1] = "null"
+    buf[n + 1] = "null"
   else
     error("cannot encode a " .. tv .. " in JSON")
   end
+  return n + 1
 end
 
 function _M.encode(v)
-  local out = {}
-  encode_value(v, out, 0)
-  return concat(out)
+  local buf = {}
+  encode_value(v, buf, 0, 0)
+  return concat(buf)
 end
 
 -- Returns value or nil, message. Empty JSON arrays decode as empty tables marked array_mt

@@ -305,12 +305,29 @@ local function create(ctx, kind)
   return 201, render(ctx, kind, rec, ctx.api, true)
 end
 
+-- Kinds whose single-GET answer depends only on the record itself (plus the origin, the
+-- API and, for age, the day): their JSON text is cached under the record's version. The Ext
+-- profile shows its org unit's title, so it is always rendered afresh.
+local CACHEABLE = { profile = true, service = true, cusProduct = true, cusStore = true }
+
 local function get_one(ctx, kind, pkey)
+  local wrap = state.config("wrap_single_get")
+  local cache_key
+  if CACHEABLE[kind] and not (kind == "profile" and ctx.ext) then
+    local version = store.version(kind, pkey)
+    if not version then return util.unknown_pkey(kind, pkey) end
+    cache_key = table.concat({ "get", kind, pkey, version, ctx.root, ctx.api, tostring(wrap),
+      os.date("!%Y%m%d", ngx.time()) }, "|")
+    local text = store.cached(cache_key)
+    if text then return 200, text end
+  end
   local rec = store.get(kind, pkey)
   if not rec then return util.unknown_pkey(kind, pkey) end
   local out = render(ctx, kind, rec, ctx.api)
-  if state.config("wrap_single_get") then return 200, { content = json.array { out } } end
-  return 200, out
+  if wrap then out = { content = json.array { out } } end
+  local text = json.encode(out)
+  if cache_key then store.cache(cache_key, text) end
+  return 200, text
 end
 
 local function patch(ctx, kind, pkey)

@@ -69,13 +69,21 @@ function _M.put(kind, rec)
   local is_new = d:get(key) == nil
   fail_if(d:safe_set(key, json.encode(rec)))
   if is_new then set_add(d, kind, rec.PKey) end
+  d:incr("ver:" .. kind .. ":" .. rec.PKey, 1, 0)
   return rec
+end
+
+-- A number that changes whenever the record is written (nil when it does not exist):
+-- rendered answers are cached under it.
+function _M.version(kind, pkey)
+  return dict():get("ver:" .. kind .. ":" .. pkey)
 end
 
 function _M.delete(kind, pkey)
   local d = dict()
   if d:get("rec:" .. kind .. ":" .. pkey) == nil then return end
   d:delete("rec:" .. kind .. ":" .. pkey)
+  d:delete("ver:" .. kind .. ":" .. pkey)
   set_remove(d, kind, pkey)
 end
 
@@ -145,6 +153,17 @@ end
 function _M.flush()
   dict():flush_all()
   dict():flush_expired()
+  ngx.shared.campaign_cache:flush_all()
+  ngx.shared.campaign_cache:flush_expired()
+end
+
+-- Rendered answers (JSON texts) in the LRU dict campaign_cache; losing one costs nothing.
+function _M.cached(key)
+  return ngx.shared.campaign_cache:get(key)
+end
+
+function _M.cache(key, text)
+  ngx.shared.campaign_cache:set(key, text, 300)
 end
 
 return _M
