@@ -227,8 +227,22 @@ describe("emulator resources", function()
       assert.equals(200, g_status)
       assert.equals(ev.PKey, again.PKey)
       assert.equals("pending", again.status)
+      -- the admin API moves it on
+      emu:patch_record("event", ev.PKey, { status = "processed" })
+      local _, processed = get(ev.href)
+      assert.equals("processed", processed.status)
       assert.equals(404, (get("mcacme/EVTcartAbandonment/@nope")))
       assert.equals(404, (emu:call("POST", "mcother/EVTcartAbandonment", { email = "x" })))
+    end)
+
+    it("serves a stage tenant's events under the bare org (acme-mkt-stage1 -> mcacme)", function()
+      local e = emulator.start{ org = "acme-mkt-stage1", profiles = 1 }
+      finally(function() e:stop() end)
+      local status, ev = e:call("POST", "mcacme/EVTcartAbandonment", { email = "a@b.c" })
+      assert.equals(201, status)
+      assert.equals("mcacme/EVTcartAbandonment/" .. ev.PKey, ev.href)
+      assert.equals(201, (e:call("POST", "mcacme-mkt-stage1/EVTcartAbandonment", { email = "a@b.c" })))
+      assert.equals(200, (e:call("GET", "profileAndServices/profile")))
     end)
   end)
 

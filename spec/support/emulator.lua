@@ -254,6 +254,12 @@ function M:records(kind)
   return admin(self, "GET", "records/" .. kind)
 end
 
+-- Sets stored fields of one record as they are (no ACS validation), e.g.
+-- emu:patch_record("event", pkey, {status = "processed"}); returns the stored record.
+function M:patch_record(kind, pkey, fields)
+  return admin(self, "PATCH", "records/" .. kind .. "/" .. pkey, fields)
+end
+
 function M:profiles()
   return self:records("profile")
 end

@@ -10,7 +10,7 @@ local ims = require "emu.ims"
 local util = require "emu.util"
 
 local ngx = ngx
-local type, ipairs, tonumber = type, ipairs, tonumber
+local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
 
 local _M = {}
 
@@ -122,6 +122,21 @@ function _M.handle()
       out[#out + 1] = records.render(ctx, kind, rec, ctx.api, true)
     end
     return send(200, out)
+  end
+  local patch_kind, patch_key = name:match("^records/([%w_]+)/(@[%w_%-]+)$")
+  if patch_kind and method == "PATCH" then
+    -- Sets stored fields as they are, without ACS validation: for states the API cannot
+    -- reach (a transactional event "processed", a privacy request "complete", ...).
+    local rec = store.get(patch_kind, patch_key)
+    if not rec then return send(404, { error = "no " .. patch_kind .. " record " .. patch_key }) end
+    local body, err = read_json()
+    if not body then return bad_request(err) end
+    if type(body) ~= "table" then return bad_request("a JSON object is expected") end
+    for k, v in pairs(body) do
+      if k ~= "PKey" then rec[k] = v end
+    end
+    store.put(patch_kind, rec)
+    return send(200, rec)
   end
   local handler = handlers[method .. " " .. name]
   if not handler then

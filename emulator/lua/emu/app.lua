@@ -98,7 +98,8 @@ local function route(ctx)
     return "workflow", extras.workflow(ctx, api)
   elseif first == "privacy" then
     return "privacy", extras.privacy(ctx, api)
-  elseif first == "mc" .. org then
+  elseif first == "mc" .. org or first == "mc" .. org:gsub("%-mkt%-stage%d*$", "") then
+    -- A stage tenant (acme-mkt-stage1) keeps the bare org in its transactional API (mcacme).
     return "transactional", extras.transactional(ctx, api)
   end
   return "none", util.not_found("No route for " .. ctx.method .. " " .. path)
