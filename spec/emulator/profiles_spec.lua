@@ -373,6 +373,12 @@ describe("emulator profiles", function()
     end)
   end)
 
+  it("answers a request nginx finds malformed with 400 and a JSON body", function()
+    local status, body = get(BASE .. "/%ZZ")
+    assert.equals(400, status)
+    assert.equals(400, body.code)
+  end)
+
   it("answers unknown routes with 404 and a JSON body", function()
     for _, path in ipairs { "nosuchapi/thing", "/elsewhere", "profileAndServices/nosuchresource" } do
       local status, body = get(path)

@@ -138,6 +138,11 @@ function _M.handle()
   return send(status, resp, extra_headers, name)
 end
 
+-- error_page 400: nginx rejected the request line or headers (e.g. "%ZZ" in the path).
+function _M.bad_request()
+  return send(400, { code = 400, message = "Bad Request: the request is malformed." }, nil, "limit")
+end
+
 -- error_page 413: the body exceeded client_max_body_size (1 MiB).
 function _M.too_large()
   state.log_request { method = ngx.req.get_method(), uri = ngx.var.request_uri,
