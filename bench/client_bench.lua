@@ -4,7 +4,7 @@
 --     [--seconds S] [--max-requests N] [--http2 on|off] [--checkpoints 10000,100000]
 -- get/patch: sequential calls on one client (keep-alive); batch: client:batch of batch-size
 -- PATCH requests at the given concurrency, repeated; memory: sequential GETs, printing peak RSS
--- at each checkpoint (rss_kb_<n>=...), and the bytes per queued batch item.
+-- at each checkpoint (rss_kb_<n>=...), the bytes per queued batch item and per transfer in flight.
 local common = require "common"
 local campaign = require "campaign"
 
@@ -79,12 +79,31 @@ function modes.memory()
   -- bytes per queued batch item: peak RSS growth over one batch of batch-size PATCH requests
   -- (the request tables, the in-flight transfers and the results all held at once), averaged.
   collectgarbage()
-  local before = common.proc_kb("VmHWM")
-  local batch = batch_requests(opts.batch_size)
-  local results = client:batch(batch, { concurrency = opts.concurrency })
-  failures = failures + failed_results(results)
-  local after = common.proc_kb("VmHWM")
-  extra[#extra + 1] = { "bytes_per_batch_item", math.floor((after - before) * 1024 / #batch) }
+  do
+    local before = common.proc_kb("VmHWM")
+    local batch = batch_requests(opts.batch_size)
+    local results = client:batch(batch, { concurrency = opts.concurrency })
+    failures = failures + failed_results(results)
+    local after = common.proc_kb("VmHWM")
+    extra[#extra + 1] = { "bytes_per_batch_item", math.floor((after - before) * 1024 / #batch) }
+  end
+  -- bytes per in-flight transfer: the same 2000 GETs at concurrency 1, then at 64 (a fresh
+  -- client each, results dropped); the extra peak over the 63 extra transfers in flight.
+  local peaks = {}
+  for _, concurrency in ipairs({ 1, 64 }) do
+    local c = campaign.new{
+      org = opts.org, api_key = opts.api_key, token = opts.token, base_url = opts.base_url,
+      cafile = opts.cafile, http2 = opts.http2 == "on", retries = 0,
+    }
+    local gets = {}
+    for i = 1, 2000 do gets[i] = { "GET", opts.path } end
+    collectgarbage()
+    failures = failures + failed_results(c:batch(gets, { concurrency = concurrency }))
+    peaks[concurrency] = common.proc_kb("VmHWM")
+    c:close()
+    collectgarbage()
+  end
+  extra[#extra + 1] = { "bytes_per_inflight", math.floor((peaks[64] - peaks[1]) * 1024 / 63) }
   return requests, failures, seconds, extra
 end
 

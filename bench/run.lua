@@ -271,12 +271,12 @@ if servers[1].s then
   local m = measure("memory", client_cmd(servers[1].s, { mode = "memory", concurrency = 64,
     extra = "--checkpoints 10000,100000 --batch-size 10000" }))
   table_header({ "peak RSS after 10k GETs", "peak RSS after 100k GETs", "growth",
-    "bytes per batch item (10k PATCH, concurrency 64)" })
+    "bytes per batch item (10k PATCH at concurrency 64, all held)", "bytes per transfer in flight" })
   if m then
-    emit(("| %d KiB | %d KiB | %.2fx | %d |"):format(m.rss_kb_10000, m.rss_kb_100000,
-      m.rss_kb_100000 / m.rss_kb_10000, m.bytes_per_batch_item))
+    emit(("| %d KiB | %d KiB | %.2fx | %d | %d |"):format(m.rss_kb_10000, m.rss_kb_100000,
+      m.rss_kb_100000 / m.rss_kb_10000, m.bytes_per_batch_item, m.bytes_per_inflight))
   else
-    emit("| failed | failed | failed | failed |")
+    emit("| failed | failed | failed | failed | failed |")
   end
   emit("")
 end
