@@ -36,9 +36,8 @@ local function bad_request(msg) return send(400, { error = msg }) end
 local handlers = {}
 
 handlers["GET health"] = function()
-  local s = state.settings
   local data = ngx.shared.campaign_data
-  return send(200, { status = "ok", org = s.org, pid = ngx.worker.pid(),
+  return send(200, { status = "ok", org = state.setting("org"), pid = ngx.worker.pid(),
     data_capacity = data:capacity(), data_free = data:free_space() })
 end
 
@@ -90,8 +89,8 @@ end
 handlers["POST tokens"] = function()
   local body, err = read_json(true)
   if not body then return bad_request(err) end
-  local ttl = tonumber(body.ttl) or state.settings.token_ttl
-  local token = ims.new_token(state.settings.client_id, ttl)
+  local ttl = tonumber(body.ttl) or state.setting("token_ttl")
+  local token = ims.new_token(state.setting("client_id"), ttl)
   state.add_token(token, ttl)
   return send(200, { access_token = token, token_type = "bearer", expires_in = ttl })
 end
@@ -115,7 +114,7 @@ function _M.handle()
   local kind = name:match("^records/([%w_]+)$")
   if kind and method == "GET" then
     -- Stored records of a kind, as the Ext API renders them (with href).
-    local ctx = { root = util.api_root(state.settings.org), origin = util.origin(),
+    local ctx = { root = util.api_root(state.setting("org")), origin = util.origin(),
       api = kind == "cusStore" and "customResources" or "profileAndServicesExt", ext = true }
     local out = json.array()
     for _, rec in ipairs(store.all(kind)) do

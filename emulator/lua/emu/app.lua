@@ -56,12 +56,11 @@ end
 
 -- Adobe I/O gateway checks: API key first, then the bearer token.
 local function gateway()
-  local settings = state.settings
   local key = ngx.var.http_x_api_key
   if key == nil or key == "" then
     return 403, { error_code = "403000", message = "Api Key is required" }
   end
-  if key ~= settings.api_key then
+  if key ~= state.setting("api_key") then
     return 403, { error_code = "403003", message = "Api Key is invalid" }
   end
   local auth = ngx.var.http_authorization
@@ -81,7 +80,7 @@ local function route(ctx)
   end
   local status, body = gateway()
   if status then return "gateway", status, body end
-  local org = state.settings.org
+  local org = state.setting("org")
   if seg[1] ~= org then
     return "gateway", 400, { code = 400,
       message = "Oops. Something went wrong. Check your URI and try again." }

@@ -8,7 +8,7 @@ local _M = {}
 -- Everything but the request log sequence returns to the launch state: seed records,
 -- config defaults, no faults, only the launch access token valid, an empty request log.
 function _M.reset()
-  local settings = state.settings
+  local settings = state.settings()
   seed.load(settings)
   state.reset_config()
   state.set_faults({})
@@ -18,7 +18,7 @@ function _M.reset()
 end
 
 function _M.init(settings)
-  state.settings = settings
+  state.store_settings(settings)
   math.randomseed(os.time())
   _M.reset()
 end

@@ -30,7 +30,7 @@ end
 
 function _M.token(ctx)
   if ctx.method ~= "POST" then return oauth_error(405, "invalid_request", "POST is required") end
-  local settings = state.settings
+  local settings = state.settings()
   local args = ngx.req.get_uri_args(100)
   local post = ngx.req.get_post_args(100)
   for k, v in pairs(post) do args[k] = v end

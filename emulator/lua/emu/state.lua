@@ -1,13 +1,14 @@
 -- Emulator state outside the records: launch settings, admin config, tokens, the request
--- log and the fault list. All of it is in shared dicts; `settings` is written once by
--- init_by_lua (before nginx forks) and only read afterwards.
+-- log and the fault list. All of it is in shared dicts (no state in module tables).
 local json = require "emu.json"
 local cjson = require "cjson"
 
 local ngx = ngx
-local type, pairs, tostring = type, pairs, tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 
-local _M = { settings = {} }
+local _M = {}
+
+local SETTINGS = { "org", "api_key", "client_id", "client_secret", "access_token", "token_ttl", "profiles" }
 
 local MAX_REQUESTS = 10000
 
@@ -18,6 +19,21 @@ _M.config_defaults = {
 }
 
 local function state() return ngx.shared.campaign_state end
+
+-- Launch settings (from the launcher, through init_by_lua).
+function _M.store_settings(settings)
+  for _, k in ipairs(SETTINGS) do state():set("setting:" .. k, settings[k]) end
+end
+
+function _M.setting(name)
+  return state():get("setting:" .. name)
+end
+
+function _M.settings()
+  local out = {}
+  for _, k in ipairs(SETTINGS) do out[k] = _M.setting(k) end
+  return out
+end
 
 function _M.config(name)
   local v = state():get("cfg:" .. name)
