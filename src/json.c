@@ -939,54 +939,58 @@ static inline int has_special_byte(uint64_t w) {
   return ((control | is_quote | is_backslash | w) & HIGHS) != 0;
 }
 
+/* Writes s as a JSON string, copying while it scans (eight bytes at a time while nothing needs
+ * escaping). Invariant: from o there is room for the rest of s plus the closing quote. */
 static void put_string(encoder *e, const char *s, size_t n, const path *at, int is_key) {
   const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0, run = 0;
+  size_t i = 0;
+  char *o;
   reserve(e, n + 2);
-  e->buf[e->len++] = '"';
-  while (i < n) {
+  o = e->buf + e->len;
+  *o++ = '"';
+  for (;;) {
     unsigned char c;
     while (i + 8 <= n) {
       uint64_t w;
       memcpy(&w, u + i, 8);
       if (has_special_byte(w)) break;
+      memcpy(o, &w, 8);
+      o += 8;
       i += 8;
     }
+    while (i < n && escape_class[u[i]] == 0) *o++ = (char)u[i++];
     if (i >= n) break;
     c = u[i];
-    if (escape_class[c] == 0) { i++; continue; }
     if (escape_class[c] == 2) {
       size_t k = utf8_sequence(u + i, n - i);
       if (k == 0) encode_fail(e, at, is_key ? "invalid UTF-8 in key" : "invalid UTF-8 in string");
+      memcpy(o, u + i, k);
+      o += k;
       i += k;
       continue;
     }
-    memcpy(e->buf + e->len, s + run, i - run);
-    e->len += i - run;
-    reserve(e, 6 + (n - i) + 1);
-    {
-      char *o = e->buf + e->len;
-      o[0] = '\\';
-      switch (c) {
-        case '"': o[1] = '"'; e->len += 2; break;
-        case '\\': o[1] = '\\'; e->len += 2; break;
-        case '\b': o[1] = 'b'; e->len += 2; break;
-        case '\f': o[1] = 'f'; e->len += 2; break;
-        case '\n': o[1] = 'n'; e->len += 2; break;
-        case '\r': o[1] = 'r'; e->len += 2; break;
-        case '\t': o[1] = 't'; e->len += 2; break;
-        default:
-          o[1] = 'u'; o[2] = '0'; o[3] = '0';
-          o[4] = "0123456789abcdef"[c >> 4];
-          o[5] = "0123456789abcdef"[c & 15];
-          e->len += 6;
-      }
+    e->len = (size_t)(o - e->buf);
+    reserve(e, 6 + (n - i) + 1);            /* an escape is up to 5 bytes longer */
+    o = e->buf + e->len;
+    *o++ = '\\';
+    switch (c) {
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\b': *o++ = 'b'; break;
+      case '\f': *o++ = 'f'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
+      default:
+        o[0] = 'u'; o[1] = '0'; o[2] = '0';
+        o[3] = "0123456789abcdef"[c >> 4];
+        o[4] = "0123456789abcdef"[c & 15];
+        o += 5;
     }
-    run = ++i;
+    i++;
   }
-  memcpy(e->buf + e->len, s + run, n - run);
-  e->len += n - run;
-  e->buf[e->len++] = '"';
+  *o++ = '"';
+  e->len = (size_t)(o - e->buf);
 }
 
 static void put_number(encoder *e, int idx, const path *at) {
