@@ -291,7 +291,9 @@ if jf then
   local p = io.popen(lua_env["5.4"] .. " bench/json_bench.lua 2>&1")
   local text = p:read("a")
   if not p:close() then failures[#failures + 1] = "bench/json_bench.lua\n" .. text end
-  for line in text:gmatch("[^\n]*") do emit(line) end
+  emit("```")
+  for line in (text:gsub("%s+$", "") .. "\n"):gmatch("(.-)\n") do emit(line) end
+  emit("```")
   emit("")
 end
 
