@@ -45,6 +45,16 @@ describe("emulator admin API", function()
       assert.equals("/ims/token/v3", log[2].uri)
     end)
 
+    it("requests(since) answers only the newer entries", function()
+      emu:call("GET", PATH)
+      local log = emu:requests()
+      local last = log[#log].seq
+      emu:call("GET", PATH .. "?_lineCount=3")
+      local newer = emu:requests(last)
+      assert.equals(1, #newer)
+      assert.equals("/acme/campaign/" .. PATH .. "?_lineCount=3", newer[1].uri)
+    end)
+
     it("clear_requests empties the log", function()
       emu:call("GET", PATH)
       emu:clear_requests()

@@ -231,7 +231,10 @@ local function admin(self, method, path, body)
 end
 
 function M:reset() return admin(self, "POST", "reset") end
-function M:requests() return admin(self, "GET", "requests") end
+-- The logged requests, oldest first; only those after sequence number `since` when given.
+function M:requests(since)
+  return admin(self, "GET", "requests" .. (since and ("?since=" .. tonumber(since)) or ""))
+end
 function M:clear_requests() return admin(self, "DELETE", "requests") end
 function M:clear_faults() return admin(self, "DELETE", "faults") end
 function M:expire_tokens() return admin(self, "POST", "tokens/expire") end
