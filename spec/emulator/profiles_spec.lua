@@ -300,6 +300,28 @@ describe("emulator profiles", function()
       assert.matches('"cusLoyaltyPoints":0%.1[,}]', raw)
     end)
 
+    it("applies data policies when the data_policies switch is on", function()
+      local e = emulator.start{ profiles = 1 }
+      finally(function() e:stop() end)
+      local _, list = e:call("GET", BASE)
+      local pkey = list.content[1].PKey
+      assert.equals(200, (e:call("PATCH", BASE .. "/" .. pkey, { firstName = "jOHN" })))
+      local _, raw_value = e:call("GET", BASE .. "/" .. pkey)
+      assert.equals("jOHN", raw_value.firstName)
+      e:config{ data_policies = true }
+      assert.equals(200, (e:call("PATCH", BASE .. "/" .. pkey, { firstName = "jOHN", lastName = "mc doe",
+        email = "John.Doe@Mail.COM" })))
+      local _, normalised = e:call("GET", BASE .. "/" .. pkey)
+      assert.equals("John", normalised.firstName)
+      assert.equals("Mc Doe", normalised.lastName)
+      assert.equals("john.doe@mail.com", normalised.email)
+      local status, body = e:call("POST", BASE, { email = "not an email" })
+      assert.equals(500, status)
+      assert.matches("not a valid email address", body.message)
+      local _, meta = e:call("GET", "profileAndServices/resourceType/profile")
+      assert.equals("smartCase", meta.content.firstName.dataPolicy)
+    end)
+
     it("DELETE answers 200, then the profile is gone", function()
       local pkey = first_pkey()
       assert.equals(200, (emu:call("DELETE", BASE .. "/" .. pkey)))

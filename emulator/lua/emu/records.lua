@@ -268,6 +268,10 @@ local function create(ctx, kind)
   if not body then return status, err end
   status, err = schema.validate(res, body, ctx.ext, "create")
   if status then return status, err end
+  if state.config("data_policies") then
+    body, status, err = schema.apply_data_policies(res, body)
+    if not body then return status, err end
+  end
   status, err = check_org_unit(body)
   if status then return status, err end
   local unique_value = res.unique and body[res.unique]
@@ -338,6 +342,10 @@ local function patch(ctx, kind, pkey)
   if not body then return status, err end
   status, err = schema.validate(res, body, ctx.ext, "patch")
   if status then return status, err end
+  if state.config("data_policies") then
+    body, status, err = schema.apply_data_policies(res, body)
+    if not body then return status, err end
+  end
   status, err = check_org_unit(body)
   if status then return status, err end
   local old_unique = res.unique and rec[res.unique]

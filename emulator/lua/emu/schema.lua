@@ -51,12 +51,12 @@ _M.resources = {
       f("email", "string", { length = 128, sortable = true, dataPolicy = "email" }),
       f("emailFormat", "enumeration", { values = { "unknown", "text", "html" },
         enum = "nms:recipient:emailFormat" }),
-      f("firstName", "string", { length = 30, sortable = true }),
+      f("firstName", "string", { length = 30, sortable = true, dataPolicy = "smartCase" }),
       f("gender", "enumeration", { values = { "unknown", "male", "female" }, enum = "nms:recipient:gender",
         sortable = true }),
       f("href", "string", ro_of()),
       f("lastModified", "datetime", ro_of { sortable = true }),
-      f("lastName", "string", { length = 50, sortable = true }),
+      f("lastName", "string", { length = 50, sortable = true, dataPolicy = "smartCase" }),
       f("location", "item", { fields = address }),
       f("middleName", "string", { length = 30 }),
       f("mobilePhone", "string", { length = 32 }),
@@ -245,6 +245,32 @@ local function check_value(res, field, value, path)
     end
   end
   return nil
+end
+
+-- ACS data policies, applied to written values when the admin config `data_policies` is on:
+-- "email" validates and lower-cases, "smartCase" capitalises each word ("jOHN doe" -> "John
+-- Doe"). Returns the body (changed in place), or nil, status, body for an invalid value.
+local function smart_case(s)
+  return (s:lower():gsub("(%f[%w]%l)", string.upper))
+end
+
+function _M.apply_data_policies(res, body)
+  for name, value in pairs(body) do
+    local field = res.by_name[name]
+    local policy = field and field.dataPolicy
+    if type(value) == "string" and value ~= "" then
+      if policy == "email" then
+        if not value:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
+          return nil, bad("The value '" .. value .. "' of the '" .. name
+            .. "' field is not a valid email address.", name)
+        end
+        body[name] = value:lower()
+      elseif policy == "smartCase" then
+        body[name] = smart_case(value)
+      end
+    end
+  end
+  return body
 end
 
 -- Checks a POST or PATCH body against the resource. Returns nil when valid, else the

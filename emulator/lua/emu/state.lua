@@ -16,6 +16,7 @@ _M.config_defaults = {
   wrap_single_get = false,        -- answer a single GET as {"content":[record]} (ACS doc artefact)
   big_table_threshold = 100000,   -- XtkBigTableThreshold: above it `next` needs _forcePagination
   default_line_count = 25,        -- page size when _lineCount is absent
+  data_policies = false,          -- apply dataPolicy (email, smartCase) to written values
 }
 
 local function state() return ngx.shared.campaign_state end
