@@ -235,19 +235,72 @@ typedef struct {
   yajl_handle parser;
   const unsigned char *text;
   size_t text_len;
-  int failed;             /* 0, DECODE_INVALID or DECODE_NOMEM */
+  int failed;             /* 0 or one of DECODE_* */
   size_t err_offset;
   const char *err_reason;
+  /* A small document is decoded with memory on the C stack only (no userdata, no malloc):
+   * tape_fixed/open_fixed are then the C-stack arrays, and arena serves yajl's allocations. */
+  int small;
+  unsigned char *tape_fixed;
+  open_container *open_fixed;
+  unsigned char *arena;
+  size_t arena_used, arena_cap;
 } decoder;
 
-enum { DECODE_INVALID = 1, DECODE_NOMEM = 2 };
+enum { DECODE_INVALID = 1, DECODE_NOMEM = 2, DECODE_TOO_BIG = 3 };
 
 static void decoder_release(decoder *d) {
   if (d->parser) { yajl_free(d->parser); d->parser = NULL; }
-  free(d->tape);
-  d->tape = NULL;
-  free(d->open);
-  d->open = NULL;
+  if (d->tape != d->tape_fixed) free(d->tape);
+  d->tape = d->tape_fixed;
+  if (d->open != d->open_fixed) free(d->open);
+  d->open = d->open_fixed;
+}
+
+/* yajl's allocator while decoding a small document: blocks from the arena while it lasts
+ * (freeing them is a no-op), then from the heap. yajl is freed before any Lua API call, so
+ * heap blocks cannot leak. Each block starts with its size and where it lives. */
+typedef struct { size_t size, on_heap; } arena_block;
+
+static void *arena_malloc(void *ctx, size_t size) {
+  decoder *d = ctx;
+  arena_block *b;
+  size_t need = sizeof(arena_block) + ((size + sizeof(size_t) - 1) & ~(sizeof(size_t) - 1));
+  if (size < d->arena_cap && need <= d->arena_cap - d->arena_used) {
+    b = (arena_block *)(void *)(d->arena + d->arena_used);
+    d->arena_used += need;
+    b->on_heap = 0;
+  } else {
+    if (size > SIZE_MAX - sizeof(arena_block)) return NULL;
+    b = malloc(sizeof(arena_block) + size);
+    if (b == NULL) return NULL;
+    b->on_heap = 1;
+  }
+  b->size = size;
+  return b + 1;
+}
+
+static void arena_free(void *ctx, void *p) {
+  (void)ctx;
+  if (p != NULL && ((arena_block *)p - 1)->on_heap) free((arena_block *)p - 1);
+}
+
+static void *arena_realloc(void *ctx, void *p, size_t size) {
+  arena_block *b;
+  void *q;
+  if (p == NULL) return arena_malloc(ctx, size);
+  b = (arena_block *)p - 1;
+  if (b->on_heap) {
+    if (size > SIZE_MAX - sizeof(arena_block)) return NULL;
+    b = realloc(b, sizeof(arena_block) + size);
+    if (b == NULL) return NULL;
+    b->size = size;
+    return b + 1;
+  }
+  if (size <= b->size) return p;
+  q = arena_malloc(ctx, size);
+  if (q != NULL) memcpy(q, p, b->size);
+  return q;
 }
 
 static int decoder_gc(lua_State *L) {
@@ -270,7 +323,13 @@ static int tape_grow(decoder *d, size_t n) {
     if (cap > SIZE_MAX / 2) { d->failed = DECODE_NOMEM; return 0; }
     cap *= 2;
   }
-  p = realloc(d->tape, cap);
+  if (d->small) { d->failed = DECODE_TOO_BIG; return 0; }
+  if (d->tape != NULL && d->tape == d->tape_fixed) {
+    p = malloc(cap);
+    if (p != NULL) memcpy(p, d->tape, d->len);
+  } else {
+    p = realloc(d->tape, cap);
+  }
   if (p == NULL) { d->failed = DECODE_NOMEM; return 0; }
   d->tape = p;
   d->cap = cap;
@@ -452,7 +511,14 @@ static int open_container_at(decoder *d, int is_array) {
     return decode_fail(d, "nesting deeper than 1000", yajl_get_bytes_consumed(d->parser) - 1);
   if (d->depth == d->open_cap) {
     size_t cap = d->open_cap ? d->open_cap * 2 : 16;
-    open_container *p = realloc(d->open, cap * sizeof *p);
+    open_container *p;
+    if (d->small) { d->failed = DECODE_TOO_BIG; return 0; }
+    if (d->open != NULL && d->open == d->open_fixed) {
+      p = malloc(cap * sizeof *p);
+      if (p != NULL) memcpy(p, d->open, d->open_cap * sizeof *p);
+    } else {
+      p = realloc(d->open, cap * sizeof *p);
+    }
     if (p == NULL) { d->failed = DECODE_NOMEM; return 0; }
     d->open = p;
     d->open_cap = cap;
@@ -591,31 +657,23 @@ static size_t yajl_error_offset(const unsigned char *t, size_t end, const char *
   return end;
 }
 
-/* Frees what the decoder holds and drops its metatable, so that the collector has no
- * finalizer to call for it later. */
-static void decoder_finish(lua_State *L, decoder *d, int box) {
-  decoder_release(d);
-  lua_pushnil(L);
-  lua_setmetatable(L, box);
-}
-
-int campaign_json_decode(lua_State *L, const char *text, size_t len,
-                         char *errbuf, size_t errlen, size_t *offset) {
-  decoder *d;
+/* Parses text onto d's tape. Returns 1 (the tape is ready), 0 (invalid JSON: message in errbuf,
+ * offset in *offset), or -DECODE_NOMEM / -DECODE_TOO_BIG. yajl is freed in every case, so that
+ * no Lua API call ever happens while it holds memory. Calls no Lua API function itself. */
+static int parse(decoder *d, const char *text, size_t len, char *errbuf, size_t errlen,
+                 size_t *offset) {
+  yajl_alloc_funcs funcs;
   yajl_status status;
-  int box;
   const char *ws;
-
-  d = campaign_newuserdata(L, sizeof *d);
-  memset(d, 0, sizeof *d);
-  campaign_setmetatable(L, DECODER_MT);
-  box = lua_gettop(L);
   d->text = (const unsigned char *)text;
   d->text_len = len;
-  if (!tape_reserve(d, len / 2 + 64)) goto nomem;
-
-  d->parser = yajl_alloc(&decode_callbacks, NULL, d);
-  if (d->parser == NULL) goto nomem;
+  if (!d->small && !tape_reserve(d, len / 2 + 64)) return -DECODE_NOMEM;
+  funcs.malloc = arena_malloc;
+  funcs.realloc = arena_realloc;
+  funcs.free = arena_free;
+  funcs.ctx = d;
+  d->parser = yajl_alloc(&decode_callbacks, d->small ? &funcs : NULL, d);
+  if (d->parser == NULL) return -DECODE_NOMEM;
   yajl_config(d->parser, yajl_dont_validate_strings, 1);   /* checked strictly here instead */
   status = yajl_parse(d->parser, (const unsigned char *)text, len);
   *offset = yajl_get_bytes_consumed(d->parser);
@@ -623,7 +681,11 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
     status = yajl_complete_parse(d->parser);
     *offset = len;
   }
-  if (d->failed == DECODE_NOMEM) goto nomem;
+  if (d->failed == DECODE_NOMEM || d->failed == DECODE_TOO_BIG) {
+    yajl_free(d->parser);
+    d->parser = NULL;
+    return -d->failed;
+  }
   if (status != yajl_status_ok) {
     if (d->failed == DECODE_INVALID) {
       *offset = d->err_offset;
@@ -639,8 +701,8 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
                (int)n, m);
       if (msg) yajl_free_error(d->parser, msg);
     }
-    decoder_finish(L, d, box);
-    lua_settop(L, box - 1);
+    yajl_free(d->parser);
+    d->parser = NULL;
     return 0;
   }
   yajl_free(d->parser);
@@ -654,21 +716,74 @@ int campaign_json_decode(lua_State *L, const char *text, size_t len,
     *offset = (size_t)(ws - text);
     snprintf(errbuf, errlen, "invalid JSON at byte offset %lu: %s is not JSON whitespace",
              (unsigned long)*offset, *ws == '\f' ? "form feed" : "vertical tab");
-    decoder_finish(L, d, box);
-    lua_settop(L, box - 1);
     return 0;
   }
-
-  build_value(L, d, text);
-  decoder_finish(L, d, box);
-  lua_replace(L, box);
   return 1;
+}
 
-nomem:
-  decoder_release(d);
-  lua_settop(L, box - 1);
+#define SMALL_DOCUMENT 2048       /* bytes of JSON text decoded with C-stack memory only */
+#define SMALL_TAPE 4096
+#define SMALL_OPEN 32
+#define SMALL_ARENA 2048
+
+static int decode_nomem(lua_State *L, char *errbuf, size_t errlen) {
   if (errlen) errbuf[0] = '\0';
   return luaL_error(L, "campaign.decode: not enough memory");
+}
+
+/* A small document: the tape, the open containers and yajl's memory on the C stack. Nothing
+ * is on the heap once parse() returns, so build_value may raise without leaking anything.
+ * Returns -1 when the document needs more room than that. */
+static int decode_small(lua_State *L, const char *text, size_t len, char *errbuf, size_t errlen,
+                        size_t *offset) {
+  unsigned char tape[SMALL_TAPE];
+  open_container open[SMALL_OPEN];
+  size_t arena[SMALL_ARENA / sizeof(size_t)];   /* size_t: aligned for yajl's structs */
+  decoder d;
+  int r;
+  memset(&d, 0, sizeof d);
+  d.small = 1;
+  d.tape = d.tape_fixed = tape;
+  d.cap = sizeof tape;
+  d.open = d.open_fixed = open;
+  d.open_cap = SMALL_OPEN;
+  d.arena = (unsigned char *)arena;
+  d.arena_cap = sizeof arena;
+  r = parse(&d, text, len, errbuf, errlen, offset);
+  if (r == 1) {
+    build_value(L, &d, text);
+    return 1;
+  }
+  if (r == 0) return 0;
+  if (r == -DECODE_NOMEM) return decode_nomem(L, errbuf, errlen);
+  return -1;
+}
+
+int campaign_json_decode(lua_State *L, const char *text, size_t len,
+                         char *errbuf, size_t errlen, size_t *offset) {
+  decoder *d;
+  int box, r;
+  if (len <= SMALL_DOCUMENT) {
+    r = decode_small(L, text, len, errbuf, errlen, offset);
+    if (r >= 0) return r;
+  }
+  /* A large document: its memory is owned by a userdata, so an error frees it. */
+  d = campaign_newuserdata(L, sizeof *d);
+  memset(d, 0, sizeof *d);
+  campaign_setmetatable(L, DECODER_MT);
+  box = lua_gettop(L);
+  r = parse(d, text, len, errbuf, errlen, offset);
+  if (r == 1) build_value(L, d, text);
+  decoder_release(d);
+  lua_pushnil(L);                       /* nothing left for __gc: spare the collector the call */
+  lua_setmetatable(L, box);
+  if (r == 1) {
+    lua_replace(L, box);
+    return 1;
+  }
+  lua_settop(L, box - 1);
+  if (r == 0) return 0;
+  return decode_nomem(L, errbuf, errlen);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -586,6 +586,34 @@ describe("campaign JSON", function()
       assert.is_true(same({ 1 }, decode(" \t\r\n[ \t\r\n1 \t\r\n] \t\r\n")))
     end)
 
+    -- json.c decodes texts up to 2 KiB with memory on the C stack and starts again with heap
+    -- memory when one needs more (many tokens, deep nesting): both ways must agree.
+    it("decodes documents of every size and shape around the small-document limit alike", function()
+      for n = 600, 1100, 7 do
+        local items = {}
+        for i = 1, n do items[i] = tostring(i % 10) end
+        local text = "[" .. table.concat(items, ",") .. "]"
+        local v = assert(decode(text))
+        assert.equal(n, #v)
+        assert.equal(text, encode(v))
+        local _, err = decode(text:sub(1, -2) .. ",]")      -- the same with an error at the end
+        assert.equal(#text, err.offset)                     -- the offending "]"
+      end
+      for depth = 20, 60 do
+        local text = ("["):rep(depth) .. '"x"' .. ("]"):rep(depth)
+        assert.equal(text, encode(assert(decode(text))))
+        local v, err = decode(("["):rep(depth) .. '"\255"' .. ("]"):rep(depth))
+        assert.is_nil(v)
+        assert.equal(depth + 1, err.offset)
+      end
+      local keys = {}
+      for i = 1, 150 do keys[i] = string.format('"k%03d":"%s"', i, ("v"):rep(i % 5)) end
+      local text = "{" .. table.concat(keys, ",") .. "}"
+      local v = assert(decode(text))
+      assert.equal("vvvv", v.k004)
+      assert.equal(text, encode(v, { sort_keys = true }))
+    end)
+
     it("lets the last of duplicate keys win", function()
       assert.equal(2, decode('{"a":1,"a":2}').a)
       assert.equal(campaign.null, decode('{"a":1,"a":null}').a)
