@@ -8,9 +8,10 @@
  *    strict \u escapes (yajl turns a lone surrogate into '?' or into a wrong character; here
  *    it is an error), form feed and vertical tab refused as whitespace, depth over 1000, and
  *    numbers that overflow a double.
- *  - No Lua API function is called while yajl is on the C stack (a Lua error would longjmp
- *    over it and leak its memory). The callbacks record a "tape" of events in C memory owned
- *    by a userdata with __gc; the Lua values are built from the tape after yajl returns.
+ *  - No Lua API function is called while yajl is on the C stack or holds memory (a Lua error
+ *    would longjmp over it and leak). The callbacks record a "tape" of events; the Lua values
+ *    are built from the tape after yajl is freed. The tape of a text up to 2 KiB lives on the
+ *    C stack (nothing to leak); a larger one is owned by a userdata with __gc.
  *  - The encoder writes into a C buffer (first on the C stack, then on the heap owned by a
  *    userdata with __gc) because a luaL_Buffer cannot stay open across lua_next.
  *  - Error offsets are 0-based byte offsets into the text given to decode.
