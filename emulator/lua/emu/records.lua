@@ -334,12 +334,16 @@ local function get_one(ctx, kind, pkey)
   return 200, text
 end
 
-local function patch(ctx, kind, pkey)
+-- body: the decoded request body when the caller already has it.
+local function patch(ctx, kind, pkey, body)
   local res = resources[kind]
   local rec = store.get(kind, pkey)
   if not rec then return util.unknown_pkey(kind, pkey) end
-  local body, status, err = _M.body_object(ctx)
-  if not body then return status, err end
+  local status, err
+  if not body then
+    body, status, err = _M.body_object(ctx)
+    if not body then return status, err end
+  end
   status, err = schema.validate(res, body, ctx.ext, "patch")
   if status then return status, err end
   if state.config("data_policies") then
@@ -556,6 +560,39 @@ local function api_root(ctx)
   return 200, out
 end
 
+-- ---------------------------------------------------------------- business key
+
+-- On the Ext API a profile extended with a business key (cusCrmId here) is also reached
+-- as profileAndServicesExt/profile/<key>, and a PATCH on the collection with the key in the
+-- body updates it (KB ka-15086). The key itself cannot be changed that way.
+local BUSINESS_KEY = "cusCrmId"
+
+local function by_business_key(value)
+  if type(value) ~= "string" or value == "" then return nil end
+  for _, rec in ipairs(store.all("profile")) do
+    if rec[BUSINESS_KEY] == value then return rec.PKey end
+  end
+  return nil
+end
+
+local function key_read_only()
+  return bad("Cannot update the '" .. BUSINESS_KEY .. "' property used as the key.", BUSINESS_KEY)
+end
+
+local function patch_by_business_key(ctx, key)
+  local body, status, err = _M.body_object(ctx)
+  if not body then return status, err end
+  if key == nil then
+    key = body[BUSINESS_KEY]
+    body[BUSINESS_KEY] = nil
+  elseif body[BUSINESS_KEY] ~= nil then
+    return key_read_only()
+  end
+  local pkey = by_business_key(key)
+  if not pkey then return util.unknown_pkey("profile", key) end
+  return patch(ctx, "profile", pkey, body)
+end
+
 -- ---------------------------------------------------------------- dispatch
 
 -- seg: path segments after /<org>/campaign/ (seg[1] is the API name).
@@ -573,6 +610,7 @@ function _M.handle(ctx, seg)
   if third == nil or third == "" then
     if method == "GET" then return list(ctx, kind, {}) end
     if method == "POST" then return create(ctx, kind) end
+    if method == "PATCH" and kind == "profile" and ctx.ext then return patch_by_business_key(ctx) end
     return _M.method_not_allowed(ctx)
   end
   if third == "_count" then
@@ -603,6 +641,10 @@ function _M.handle(ctx, seg)
     return subscriptions(ctx, kind, third, seg[5] ~= "" and seg[5] or nil)
   end
   if seg[4] ~= nil then return util.not_found() end
+  if kind == "profile" and ctx.ext and third:sub(1, 1) ~= "@" then
+    if method == "PATCH" then return patch_by_business_key(ctx, third) end
+    third = by_business_key(third) or third
+  end
   if method == "GET" then return get_one(ctx, kind, third) end
   if method == "PATCH" then return patch(ctx, kind, third) end
   if method == "DELETE" then return delete(ctx, kind, third) end
