@@ -149,7 +149,8 @@ const char *campaign_check_method(lua_State *L, int idx, const char *fname) {
   for (i = 0; METHODS[i] != NULL; i++) {
     if (strlen(METHODS[i]) == len && strncasecmp(m, METHODS[i], len) == 0) return METHODS[i];
   }
-  return (const char *)(luaL_error(L, "%s: unsupported method '%s'", fname, m), NULL);
+  luaL_error(L, "%s: unsupported method '%s'", fname, m);
+  return NULL; /* not reached: luaL_error does not return */
 }
 
 static const char *const REFUSED_HEADERS[] = {"authorization", "x-api-key", "host",
