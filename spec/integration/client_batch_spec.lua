@@ -57,6 +57,18 @@ describe("client:batch", function()
     assert.truthy(took < 2.5, "took " .. took)
   end)
 
+  it("tells on_event which request each event is about", function()
+    local seen = {}
+    local c = h.client(emu, {on_event = function(ev)
+      if ev.type == "response" then seen[ev.index] = ev.url end
+    end})
+    c:batch({{"GET", "profileAndServices/profile", nil, {query = {_lineCount = 1}}},
+             {"GET", "profileAndServices/profile", nil, {query = {_lineCount = 2}}}})
+    c:close()
+    assert.matches("_lineCount=1$", seen[1])
+    assert.matches("_lineCount=2$", seen[2])
+  end)
+
   it("calls on_result once per request with its index and result", function()
     local keys = pkeys(client, 6)
     local requests, seen = {}, {}
