@@ -139,7 +139,7 @@ end
 
 -- error_page 400: nginx rejected the request line or headers (e.g. "%ZZ" in the path).
 function _M.bad_request()
-  return send(400, { code = 400, message = "Bad Request: the request is malformed." }, nil, "limit")
+  return send(400, { code = 400, message = "Bad Request: the request is malformed." }, nil, "malformed")
 end
 
 -- error_page 413: the body exceeded client_max_body_size (1 MiB).
