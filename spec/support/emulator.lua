@@ -108,14 +108,19 @@ end
 
 -- A detached watcher stops the emulator when this process dies without stopping it
 -- (killed, crashed, timed out), so no nginx outlives the test run.
+-- It watches this emulator's nginx master only, so it never touches a later emulator
+-- started on the same prefix.
 function M:watch_owner()
   local pid = own_pid()
-  if not pid then return end
+  local pidfile = self.prefix .. "/logs/nginx.pid"
+  local master = (run("cat " .. shell_quote(pidfile) .. " 2>/dev/null")):match("%d+")
+  if not pid or not master then return end
   local stop = shell_quote(M.launcher) .. " stop --prefix " .. shell_quote(self.prefix)
   if self.made_prefix then stop = stop .. "; rm -rf " .. shell_quote(self.prefix) end
-  local script = "while kill -0 " .. pid .. " 2>/dev/null && [ -d " .. shell_quote(self.prefix)
-    .. " ]; do sleep 1; done; "
-    .. "if [ -d " .. shell_quote(self.prefix) .. " ]; then " .. stop .. "; fi"
+  local script = "while kill -0 " .. pid .. " 2>/dev/null && kill -0 " .. master .. " 2>/dev/null; do "
+    .. "sleep 1; done; "
+    .. "if kill -0 " .. master .. " 2>/dev/null && [ \"$(cat " .. shell_quote(pidfile) .. " 2>/dev/null)\" = "
+    .. master .. " ]; then " .. stop .. "; fi"
   run("setsid sh -c " .. shell_quote(script) .. " >/dev/null 2>&1 </dev/null &")
 end
 
