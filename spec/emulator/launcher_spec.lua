@@ -118,11 +118,16 @@ describe("campaign-emulator", function()
 
   it("run stays in the foreground and stops on SIGTERM", function()
     local prefix = run("mktemp -d"):gsub("%s+$", "")
-    finally(function() run("rm -rf " .. q(prefix)) end)
     local out_file = prefix .. "/run.out"
     -- the launcher's own pid is recorded so only it is signalled
     run("(" .. launcher .. " run --profiles 2 --prefix " .. q(prefix) .. " >" .. q(out_file)
       .. " 2>/dev/null & echo $! >" .. q(prefix .. "/run.pid") .. ")")
+    local pid = run("cat " .. q(prefix .. "/run.pid")):gsub("%s+$", "")
+    finally(function()
+      -- even when an assertion failed: stop the foreground launcher, then clean up
+      run("kill -TERM " .. pid .. " 2>/dev/null; " .. launcher .. " stop --prefix " .. q(prefix))
+      run("rm -rf " .. q(prefix))
+    end)
     local base
     for _ = 1, 300 do
       local fh = io.open(out_file)
@@ -134,7 +139,6 @@ describe("campaign-emulator", function()
     end
     assert.is_string(base)
     assert.matches('"status":"ok"', (run("curl -s " .. base .. "/_emulator/health")))
-    local pid = run("cat " .. q(prefix .. "/run.pid")):gsub("%s+$", "")
     run("kill -TERM " .. pid)
     for _ = 1, 250 do
       if masters_for(prefix) == 0 and not (run("kill -0 " .. pid
