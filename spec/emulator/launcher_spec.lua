@@ -49,10 +49,14 @@ describe("campaign-emulator", function()
   end)
 
   it("two emulators with different prefixes run side by side", function()
-    local a = emulator.start{ profiles = 3 }
-    finally(function() a:stop() end)
-    local b = emulator.start{ profiles = 4 }
-    finally(function() b:stop() end)
+    -- busted keeps only the last finally() of a test: one stops both
+    local a, b
+    finally(function()
+      if a then a:stop() end
+      if b then b:stop() end
+    end)
+    a = emulator.start{ profiles = 3 }
+    b = emulator.start{ profiles = 4 }
     assert.are_not.equal(a.base_url, b.base_url)
     assert.are_not.equal(a.access_token, b.access_token)
     local _, body_a = a:call("GET", "profileAndServices/profile")
