@@ -4,7 +4,7 @@ codes = true
 max_line_length = 110
 exclude_files = { "build/**", ".cache/**" }
 files["spec/**"] = { std = "+busted" }
-files["emulator/**"] = { read_globals = { "ngx" } }
-files["lua/campaign/ngx.lua"] = { read_globals = { "ngx" } }
-files["examples/openresty/**"] = { read_globals = { "ngx" } }
-files["spec/openresty/**"] = { std = "+busted", read_globals = { "ngx" } }
+files["emulator/**"] = { std = "max+ngx_lua" }
+files["lua/campaign/ngx.lua"] = { std = "max+ngx_lua" }
+files["examples/openresty/**"] = { std = "max+ngx_lua" }
+files["spec/openresty/**"] = { std = "max+busted+ngx_lua" }

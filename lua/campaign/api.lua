@@ -418,6 +418,11 @@ end
 -- Transactional messages -----------------------------------------------------------------------
 
 -- The transactional API is `mc<tenant>`: the client's org unless opts.tenant names another one.
+-- A stage tenant keeps the bare org there (acme-mkt-stage1 -> mcacme, acs-api.md §1).
+local function bare_org(org)
+  return (org:gsub("%-mkt%-stage%d*$", ""))
+end
+
 local function transactional_tenant(fname, client, opts)
   if opts and opts.tenant ~= nil then
     if type(opts.tenant) ~= "string" or opts.tenant == "" then
@@ -427,13 +432,13 @@ local function transactional_tenant(fname, client, opts)
   end
   local ok, org = pcall(function() return client.org end)
   if ok and type(org) == "function" then ok, org = pcall(org, client) end
-  if ok and type(org) == "string" and org ~= "" then return org end
+  if ok and type(org) == "string" and org ~= "" then return bare_org(org) end
   -- client:url(path) gives <base_url>/<org>/campaign/<path>: the org is the segment before
   -- "/campaign/".
   ok, org = pcall(function() return client:url("x") end)
   if ok and type(org) == "string" then
     org = org:match("^[%a][%w+.-]*://[^/]+/.-([^/]+)/campaign/x$")
-    if org then return org end
+    if org then return bare_org(org) end
   end
   error("campaign.api." .. fname .. ": pass opts.tenant (this client does not expose its org)", 3)
 end

@@ -146,7 +146,15 @@ describe("campaign.api with a fake client", function()
     local client = fake.new()
     function client.url(_, path) return "https://mc.adobe.io/acme-mkt-stage1/campaign/" .. path end
     api.send_transactional_event(client, "EVTcart", { email = "a@b.c" })
-    assert.are.equal("mcacme-mkt-stage1/EVTcart", client.calls[1].path)
+    -- a stage tenant keeps the bare org in its transactional API
+    assert.are.equal("mcacme/EVTcart", client.calls[1].path)
+  end)
+
+  it("strips the stage suffix of the client's org for the transactional API", function()
+    local client = fake.new()
+    client.org = "geometrixx-mkt-stage"
+    api.send_transactional_event(client, "EVTcart", { email = "a@b.c" })
+    assert.are.equal("mcgeometrixx/EVTcart", client.calls[1].path)
   end)
 
   it("does not modify the caller's signal parameters and keeps an explicit source", function()

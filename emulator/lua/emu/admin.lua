@@ -1,5 +1,4 @@
 -- Admin API under /_emulator/ (no auth; the server listens on loopback only).
--- luacheck: globals ngx
 local json = require "emu.json"
 local state = require "emu.state"
 local faults = require "emu.faults"

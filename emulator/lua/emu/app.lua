@@ -1,6 +1,5 @@
 -- Entry point of every non-admin request: read the body, log the request, apply faults,
 -- then IMS, or the gateway checks and the ACS routes. Unknown routes answer 404 JSON.
--- luacheck: globals ngx
 local json = require "emu.json"
 local util = require "emu.util"
 local state = require "emu.state"

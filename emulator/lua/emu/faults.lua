@@ -3,7 +3,6 @@
 --    drop, truncate, invalid, html, times}
 -- Each request takes the first matching fault (absent method/path match everything),
 -- which is consumed after `times` uses (default 1; a negative `times` never runs out).
--- luacheck: globals ngx
 local json = require "emu.json"
 local state = require "emu.state"
 

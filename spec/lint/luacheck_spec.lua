@@ -1,0 +1,10 @@
+-- The project's Lua is luacheck clean (.luacheckrc): no globals, no unused or shadowed locals.
+describe("luacheck", function()
+  it("finds no warning in lua/, bin/, spec/, emulator/, examples/ and bench/", function()
+    local pipe = assert(io.popen("luacheck --no-color -q lua bin spec emulator examples bench 2>&1"))
+    local output = pipe:read("a")
+    local ok = pipe:close()
+    assert(ok, output)
+    assert.matches("0 warnings / 0 errors", output)
+  end)
+end)
