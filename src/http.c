@@ -107,10 +107,12 @@ int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, c
   int ok = 1;
   if (extra == NULL) extra = "";
   /* The Bearer line holds the secret: built in C memory that is wiped before it is freed. */
-  ok = campaign_buf_adds(&line, "Authorization: Bearer ") && campaign_buf_adds(&line, token) &&
-       campaign_buf_terminate(&line) && add_header(&list, line.data);
-  if (line.data != NULL) memset(line.data, 0, line.cap);
-  campaign_buf_clear(&line);
+  if (token != NULL) { /* NULL: the client was made with token = false */
+    ok = campaign_buf_adds(&line, "Authorization: Bearer ") && campaign_buf_adds(&line, token) &&
+         campaign_buf_terminate(&line) && add_header(&list, line.data);
+    if (line.data != NULL) memset(line.data, 0, line.cap);
+    campaign_buf_clear(&line);
+  }
   ok = ok && campaign_buf_adds(&line, "X-Api-Key: ") && campaign_buf_adds(&line, o->api_key) &&
        campaign_buf_terminate(&line) && add_header(&list, line.data);
   if (line.data != NULL) memset(line.data, 0, line.cap);

@@ -182,10 +182,12 @@ void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options 
   if (t == LUA_TFUNCTION) {
     lua_setfield(L, uv_idx, "token");
     o->has_provider = 1;
+  } else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    lua_pop(L, 1); /* token = false: no Authorization header (the IMS token endpoint itself) */
   } else {
     lua_pop(L, 1);
     if (t != LUA_TSTRING && t != LUA_TNIL)
-      option_fail(L, "token", "must be a string or a function(force_refresh) -> token");
+      option_fail(L, "token", "must be a string, a function(force_refresh) -> token, or false");
     s = string_option(L, idx, "token", 1, &len);
     if (memchr(s, ' ', len) != NULL) option_fail(L, "token", "must not contain spaces");
     *token = copy_string(L, s, len);

@@ -181,7 +181,7 @@ function auth.ims(opts)
     client_opts.base_url = ims_url:match("^(https?://[^/?#]+)")
     client_opts.org = client_opts.org or "ims"
     client_opts.api_key = client_opts.api_key or client_id
-    client_opts.token = client_opts.token or "unused"
+    if client_opts.token == nil then client_opts.token = false end -- no Authorization header
     http = campaign.new(client_opts)
     return http
   end

@@ -37,6 +37,18 @@ describe("client requests", function()
     assert.same({phone = "3301020304"}, emu.json.decode(r.body))
   end)
 
+  it("sends no Authorization header with token = false, and the gateway answers 401013", function()
+    local anonymous = h.client(emu, {token = false})
+    local body, err = anonymous:get("profileAndServices/profile")
+    anonymous:close()
+    assert.is_nil(body)
+    assert.equal(401, err.status)
+    assert.equal("401013", err.code)
+    local r = h.logged(emu, "/profileAndServices/profile")[1]
+    assert.is_nil(r.headers["authorization"])
+    assert.equal(emu.api_key, r.headers["x-api-key"])
+  end)
+
   it("uses opts.user_agent", function()
     local c = h.client(emu, {user_agent = "acme-sync/2.0"})
     assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))

@@ -52,7 +52,7 @@ describe("campaign.new", function()
       {{org = ".."}, "option 'org' must be a tenant id"},
       {{api_key = true}, "option 'api_key' must be a string"},
       {{api_key = "k\r\nX-Evil: 1"}, "option 'api_key' must not contain control characters"},
-      {{token = 12}, "option 'token' must be a string or a function"},
+      {{token = 12}, "option 'token' must be a string, a function(force_refresh) -> token, or false"},
       {{token = "a b"}, "option 'token' must not contain spaces"},
       {{token = "a\nb"}, "option 'token' must not contain control characters"},
       {{base_url = "ftp://x"}, "option 'base_url' must be an http:// or https:// URL"},
