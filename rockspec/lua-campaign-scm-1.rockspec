@@ -19,7 +19,8 @@ dependencies = {
   "lua >= 5.1",
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
+  -- by library: Debian keeps curl/curl.h in a multiarch folder that luarocks does not search
+  CURL = { library = "curl" },
   YAJL = { header = "yajl/yajl_parse.h" },
 }
 build = {
