@@ -63,7 +63,13 @@ end
 -- Parses _order: "field", "field desc", "a,b desc". Returns a list of {field, desc} or nil, status, body.
 local function parse_order(res, text, ext)
   local keys = {}
-  for part in tostring(text):gmatch("[^,]+") do
+  text = tostring(text)
+  -- Adobe's Node SDK sends `_order=email%2520desc` (encoded twice): nginx decodes once, so a
+  -- "%20" left in the value is decoded again rather than rejecting every SDK descending sort.
+  if text:find("%%%x%x") then
+    text = text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  for part in text:gmatch("[^,]+") do
     local name, dir = part:match("^%s*([%w_]+)%s*(%a*)%s*$")
     local field = name and res and res.by_name[name]
     local bad_dir = dir ~= "" and dir ~= "desc" and dir ~= "asc"
