@@ -10,6 +10,8 @@
 local type, pairs, ipairs, tostring, error, pcall, tonumber = type, pairs, ipairs, tostring, error,
   pcall, tonumber
 local string_format, string_char, math_floor = string.format, string.char, math.floor
+local campaign = require "campaign"
+local campaign_decode, campaign_error = campaign.decode, campaign.error
 
 local api = {}
 
@@ -404,15 +406,35 @@ end
 --- POST <trigger_url> {source = "API", parameters = {...}}: trigger a signal activity. The URL
 -- is the activity's trigger href from get_workflow (absolute or relative). `source` is
 -- mandatory for ACS; it defaults to "API" (the caller's table is not modified).
+-- During the 10-minute cooldown after a trigger, ACS answers plain text instead of JSON (the
+-- Node SDK threw "invalid json response body", its #85). The answer is therefore read raw: JSON
+-- is decoded, any other text becomes an error of kind "http" whose message is that text, so the
+-- caller sees why the signal was refused rather than a JSON parse error.
+local function signal_answer(url, body, res)
+  if body == nil or type(body) ~= "string" then return body, res end
+  if body:find("^%s*$") then return {}, res end
+  -- campaign.decode answers nil, err for invalid JSON (a raising decoder is covered too)
+  local ok, decoded = pcall(campaign_decode, body)
+  if ok and decoded ~= nil then return decoded, res end
+  local text = body:sub(1, 4096)
+  return nil, campaign_error {
+    kind = "http", method = "POST", url = url, status = res and res.status, body = text,
+    headers = res and res.headers, attempts = res and res.attempts,
+    message = "the signal was not triggered: " .. (text:gsub("%s+$", "")),
+  }
+end
+
 function api.trigger_signal_activity(client, trigger_url, params)
   check_client("trigger_signal_activity", client)
   check_string("trigger_signal_activity", 2, "trigger_url", trigger_url)
   check_table("trigger_signal_activity", 3, "params", params, true)
   local body = { source = "API" }
   for k, v in pairs(params or {}) do body[k] = v end
-  if is_absolute(trigger_url) then return client:post(trigger_url, body) end
+  if is_absolute(trigger_url) then
+    return signal_answer(trigger_url, client:post(trigger_url, body, { raw = true }))
+  end
   local path, query = split_relative(trigger_url)
-  return client:post(path, body, query and { query = query } or nil)
+  return signal_answer(path, client:post(path, body, { query = query, raw = true }))
 end
 
 -- Transactional messages -----------------------------------------------------------------------
@@ -488,6 +510,109 @@ function api.get_gdpr_data_file(client, privacy_request_data_url, request_intern
   if is_absolute(privacy_request_data_url) then return client:post(privacy_request_data_url, body) end
   local path, query = split_relative(privacy_request_data_url)
   return client:post(path, body, query and { query = query } or nil)
+end
+
+-- Subscriptions and counts (documented by ACS, absent from the SDK) -----------------------------
+
+-- A href given by ACS (absolute, or relative to the campaign root) -> method call on the client.
+local function call_href(client, method, url, body)
+  if is_absolute(url) then
+    if body == nil then return client[method](client, url) end
+    return client[method](client, url, body)
+  end
+  local path, query = split_relative(url)
+  local opts = query and { query = query } or nil
+  if body == nil then return client[method](client, path, opts) end
+  return client[method](client, path, body, opts)
+end
+
+-- The subscriptions collection of a profile or service: `owner` is its PKey, or its record
+-- (whose `subscriptions.href` is followed as the documentation asks).
+local function subscriptions_href(fname, kind, owner)
+  if type(owner) == "table" then
+    local link = owner.subscriptions
+    if type(link) == "table" and type(link.href) == "string" and link.href ~= "" then
+      return link.href
+    end
+    owner = owner.PKey
+  end
+  check_segment(fname, 2, kind, owner)
+  return "profileAndServices/" .. kind .. "/" .. owner .. "/subscriptions/"
+end
+
+--- GET <profile>/subscriptions/: the services a profile subscribes to. `profile`: PKey or record.
+function api.get_profile_subscriptions(client, profile, params)
+  check_client("get_profile_subscriptions", client)
+  check_table("get_profile_subscriptions", 3, "params", params, true)
+  local href = subscriptions_href("get_profile_subscriptions", "profile", profile)
+  return api.get_data_from_relative_url(client, href, params)
+end
+
+--- GET <service>/subscriptions/: the subscribers of a service. `service`: PKey or record.
+function api.get_service_subscriptions(client, service, params)
+  check_client("get_service_subscriptions", client)
+  check_table("get_service_subscriptions", 3, "params", params, true)
+  local href = subscriptions_href("get_service_subscriptions", "service", service)
+  return api.get_data_from_relative_url(client, href, params)
+end
+
+--- POST <profile.subscriptions.href> {service = {PKey = service_pkey}}: subscribe a profile to a
+-- service. Answers the subscription record (its `href` is what unsubscribe takes).
+function api.subscribe(client, profile, service_pkey)
+  check_client("subscribe", client)
+  check_string("subscribe", 3, "service_pkey", service_pkey)
+  local href = subscriptions_href("subscribe", "profile", profile)
+  return call_href(client, "post", href, { service = { PKey = service_pkey } })
+end
+
+--- POST <service.subscriptions.href> {subscriber = {PKey = profile_pkey}}: add a subscriber.
+function api.add_subscriber(client, service, profile_pkey)
+  check_client("add_subscriber", client)
+  check_string("add_subscriber", 3, "profile_pkey", profile_pkey)
+  local href = subscriptions_href("add_subscriber", "service", service)
+  return call_href(client, "post", href, { subscriber = { PKey = profile_pkey } })
+end
+
+--- DELETE <subscription href>: unsubscribe. `subscription` is the subscription's href or record
+-- (…/profile/<PKEY>/subscriptions/<PKEY> or …/service/<PKEY>/subscriptions/<PKEY>). ACS answers
+-- 204 without a body: the client gives `{}`.
+function api.unsubscribe(client, subscription)
+  check_client("unsubscribe", client)
+  local href = subscription
+  if type(subscription) == "table" then href = subscription.href end
+  if type(href) ~= "string" or not href:find("/subscriptions/[^/?]+/?$") then
+    bad_argument("unsubscribe", 2, "subscription", "subscription href or record",
+      type(href) == "string" and "'" .. href .. "'" or type(href))
+  end
+  return call_href(client, "delete", href)
+end
+
+--- get_count(client, listing_or_href) -> n, res | nil, err
+-- The number of records of a listing. Takes a listing answer (uses its inline `count.value` when
+-- ACS gives one, else GETs `count.href`) or a count href (`.../profile//_count?...`, absolute or
+-- relative), whose answer is {count = n}.
+function api.get_count(client, source)
+  check_client("get_count", client)
+  local href = source
+  if type(source) == "table" then
+    local count = source.count
+    if type(count) == "table" and type(count.value) == "number" then return count.value end
+    href = type(count) == "table" and count.href or nil
+    if type(href) ~= "string" or href == "" then
+      return nil, campaign_error { kind = "json", method = "GET",
+        message = "the source has no count.href" }
+    end
+  else
+    check_string("get_count", 2, "listing_or_href", source)
+  end
+  local body, res = call_href(client, "get", href)
+  if body == nil then return nil, res end
+  local n = type(body) == "table" and tonumber(body.count)
+  if not n then
+    return nil, campaign_error { kind = "json", method = "GET", url = href,
+      status = res and res.status, message = "the count answer has no number 'count'" }
+  end
+  return n, res
 end
 
 -- Escape hatches -------------------------------------------------------------------------------

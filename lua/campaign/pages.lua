@@ -117,8 +117,8 @@ function pages.all(client, path, query, opts)
 end
 
 --- pages.count(client, path[, query]) -> n | nil, err
--- The number of records of a listing: reads one record to get `count.href` (ACS's
--- `<resource>//_count?...`) and GETs it ({count = n}).
+-- The number of records of a listing: reads one record to get `count.value` when ACS puts it
+-- inline, else `count.href` (ACS's `<resource>//_count?...`), which it GETs ({count = n}).
 function pages.count(client, path, query)
   check_args("count", client, path, query)
   local q = {}
@@ -126,7 +126,10 @@ function pages.count(client, path, query)
   q._lineCount = "1"
   local body, err = client:get(path, { query = q })
   if body == nil then return nil, err end
-  local href = type(body) == "table" and type(body.count) == "table" and body.count.href
+  local count = type(body) == "table" and body.count
+  -- One documented ACS answer carries the number inline: {"count": {"href": ..., "value": 12}}.
+  if type(count) == "table" and type(count.value) == "number" then return count.value end
+  local href = type(count) == "table" and count.href
   if type(href) ~= "string" then
     -- Without a count link (an unpaged listing), the content is the whole listing.
     return nil, campaign.error { kind = "json", method = "GET", url = path,

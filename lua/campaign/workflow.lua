@@ -64,6 +64,29 @@ local function is_list(t)
   return false
 end
 
+-- ACS datetimes read back as "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC, space, milliseconds) whatever
+-- ISO 8601 spelling was sent ("2019-09-25T23:20:35Z", "...:35.1Z", "...:35+00:00"): both sides
+-- are brought to that form. Only UTC spellings are rewritten; an offset other than zero is
+-- compared as text (converting it needs a calendar, and ACS documents UTC only).
+local function canonical_datetime(s)
+  local date, hh, mm, rest = s:match("^(%d%d%d%d%-%d%d%-%d%d)[T ](%d%d):(%d%d)(.*)$")
+  if not date then return nil end
+  local ss, frac, zone = rest:match("^:(%d%d)%.?(%d*)(.*)$")
+  if not ss then ss, frac, zone = "00", "", rest end
+  if zone ~= "Z" and zone ~= "" and zone ~= "+00:00" and zone ~= "-00:00" and zone ~= "+0000" then
+    return nil
+  end
+  frac = (frac .. "000"):sub(1, 3)
+  return date .. " " .. hh .. ":" .. mm .. ":" .. ss .. "." .. frac .. "Z"
+end
+
+local function same_string(expected, got)
+  if expected == got then return true end
+  if type(got) ~= "string" then return false end
+  local a = canonical_datetime(expected)
+  return a ~= nil and a == canonical_datetime(got)
+end
+
 --- Deep comparison of what was sent with what was read back. Objects: every key sent must
 -- match (ACS adds keys of its own, e.g. a link {PKey} comes back as {PKey, href, title});
 -- lists: same length, element by element; numbers by value (1 == 1.0).
@@ -83,6 +106,7 @@ local function matches(expected, got)
     end
     return true
   end
+  if type(expected) == "string" then return same_string(expected, got) end
   return expected == got
 end
 workflow.matches = matches
@@ -119,16 +143,40 @@ local function render(v)
   return text
 end
 
-local function verify_error(path, mismatches, attempts)
+-- ACS's dataPolicy rewrites some values on write (email lower-cased, names smart-cased):
+-- such a mismatch differs only in letter case. It is marked (m.cause = "data_policy", and
+-- m.data_policy = the field's policy when opts.metadata names it) and explained in the message,
+-- so that the caller sees that ACS changed the value rather than that the write was lost.
+local function explain_mismatches(mismatches, policies)
+  for field, m in pairs(mismatches) do
+    if type(m.expected) == "string" and type(m.got) == "string" and m.got ~= "" and m.got ~= m.expected
+      and m.expected:lower() == m.got:lower() then
+      m.cause = "data_policy"
+      m.data_policy = policies and policies[field] or nil
+    end
+  end
+end
+
+local function verify_error(path, mismatches, attempts, policies)
+  explain_mismatches(mismatches, policies)
   local fields = sorted_keys(mismatches)
   local parts = {}
+  local rewritten = false
   for i, field in ipairs(fields) do
-    if i > 3 then
-      parts[#parts + 1] = "and " .. (#fields - 3) .. " more"
-      break
-    end
     local m = mismatches[field]
-    parts[#parts + 1] = field .. " (sent " .. render(m.expected) .. ", read " .. render(m.got) .. ")"
+    if m.cause == "data_policy" then rewritten = true end
+    if i <= 3 then
+      local why = ""
+      if m.cause == "data_policy" then
+        why = ": ACS rewrote its case (dataPolicy " .. (m.data_policy or "email/smartCase") .. ")"
+      end
+      parts[#parts + 1] = field .. " (sent " .. render(m.expected) .. ", read " .. render(m.got) .. why .. ")"
+    elseif i == 4 then
+      parts[#parts + 1] = "and " .. (#fields - 3) .. " more"
+    end
+  end
+  if rewritten then
+    parts[#parts + 1] = "(send values as ACS stores them, or pass opts.compare)"
   end
   return campaign.error {
     kind = "verify",
@@ -191,6 +239,21 @@ end
 
 -- The read-only set: the documented fields, opts.read_only, and the fields the resourceType
 -- metadata (opts.metadata: the body of get_metadata_for_resource, or its `content`) marks readOnly.
+-- field -> dataPolicy name, from opts.metadata (the resourceType answer or its content).
+local function data_policies(opts)
+  local meta = opts.metadata
+  if type(meta) ~= "table" then return nil end
+  local fields = type(meta.content) == "table" and meta.content or meta
+  local out
+  for name, desc in pairs(fields) do
+    if type(desc) == "table" and type(desc.dataPolicy) == "string" and desc.dataPolicy ~= "" then
+      out = out or {}
+      out[name] = desc.dataPolicy
+    end
+  end
+  return out
+end
+
 local function read_only_set(opts)
   local set = {}
   for _, f in ipairs(DEFAULT_READ_ONLY) do set[f] = true end
@@ -310,7 +373,7 @@ function workflow.update_and_verify(client, pkey, changes, opts)
                       fields = sorted_keys(patch) }
     end
   end
-  return nil, verify_error(path, mismatches, attempts)
+  return nil, verify_error(path, mismatches, attempts, data_policies(opts))
 end
 
 -- bulk_update ---------------------------------------------------------------------------------
@@ -476,7 +539,7 @@ function workflow.bulk_update(client, items, opts)
             if not mismatches then
               succeed()
             elseif attempt == verify_attempts then
-              fail(slot.index, verify_error(slot.path, mismatches, attempt))
+              fail(slot.index, verify_error(slot.path, mismatches, attempt, data_policies(opts)))
             else
               again[#again + 1] = slot
             end

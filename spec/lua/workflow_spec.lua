@@ -371,3 +371,58 @@ describe("workflow.bulk_update", function()
     assert.are.equal(0, #client.calls)
   end)
 end)
+
+describe("campaign.workflow and ACS's value rewriting", function()
+  -- A store that writes like ACS: datetimes in "YYYY-MM-DD HH:MM:SS.mmmZ", email lower-cased.
+  local function acs_like(profile)
+    return function(c)
+      if c.method == "GET" then return profile, { status = 200 } end
+      for k, v in pairs(c.body) do
+        if k == "email" then v = v:lower() end
+        if k == "lastContact" then
+          local d, t, ms = v:match("^(%d+%-%d+%-%d+)T(%d+:%d+:%d+)%.?(%d*)Z$")
+          v = d .. " " .. t .. "." .. (ms .. "000"):sub(1, 3) .. "Z"
+        end
+        profile[k] = v
+      end
+      return { PKey = profile.PKey, href = "http://x" }, { status = 200 }
+    end
+  end
+
+  it("matches an ISO 8601 datetime sent with the ACS form read back", function()
+    assert.is_true(workflow.matches("2019-09-25T23:20:35Z", "2019-09-25 23:20:35.000Z"))
+    assert.is_true(workflow.matches("2019-09-25T23:20:35.1Z", "2019-09-25 23:20:35.100Z"))
+    assert.is_true(workflow.matches("2019-09-25 23:20:35+00:00", "2019-09-25 23:20:35.000Z"))
+    assert.is_false(workflow.matches("2019-09-25T23:20:35Z", "2019-09-25 23:20:36.000Z"))
+    assert.is_false(workflow.matches("2019-09-25T23:20:35+02:00", "2019-09-25 23:20:35.000Z"))
+    local client = fake.new(acs_like { PKey = "@p", lastContact = "" })
+    local record = assert(workflow.update_and_verify(client, "@p", { lastContact = "2020-01-02T03:04:05Z" }))
+    assert.are.equal("2020-01-02 03:04:05.000Z", record.lastContact)
+  end)
+
+  it("treats unset text \"\" and null alike", function()
+    assert.is_true(workflow.matches("", campaign.null))
+    assert.is_true(workflow.matches(campaign.null, ""))
+    assert.is_true(workflow.matches("", nil))
+  end)
+
+  it("says a case-only difference is ACS's dataPolicy rewrite, naming the policy from metadata", function()
+    local client = fake.new(acs_like { PKey = "@p", email = "a@x.com" })
+    local meta = { content = { email = { dataPolicy = "email", readOnly = false } } }
+    local record, err = workflow.update_and_verify(client, "@p", { email = "Amy@X.com" },
+      { metadata = meta })
+    assert.is_nil(record)
+    assert.are.equal("verify", err.kind)
+    assert.are.same({ expected = "Amy@X.com", got = "amy@x.com", cause = "data_policy",
+      data_policy = "email" }, err.mismatches.email)
+    assert.matches("ACS rewrote its case %(dataPolicy email%)", err.message)
+  end)
+
+  it("does not blame dataPolicy for a value that differs otherwise", function()
+    local client = fake.new(acs_like { PKey = "@p", email = "a@x.com" })
+    local _, err = workflow.update_and_verify(client, "@p", { email = "b@x.com" },
+      { compare = function() return false end })
+    assert.is_nil(err.mismatches.email.cause)
+    assert.is_nil(err.message:find("dataPolicy", 1, true))
+  end)
+end)
