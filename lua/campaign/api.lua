@@ -256,10 +256,14 @@ end
 -- Metadata -------------------------------------------------------------------------------------
 
 --- GET profileAndServices/resourceType/<resource> (profile, service, history, ...).
-function api.get_metadata_for_resource(client, resource)
+-- opts.basic = true: customResources/resourceType/<resource>, the metadata of a custom resource
+-- not linked to profiles (acs-api.md §5).
+function api.get_metadata_for_resource(client, resource, opts)
   check_client("get_metadata_for_resource", client)
   check_segment("get_metadata_for_resource", 2, "resource", resource)
-  return client:get("profileAndServices/resourceType/" .. resource)
+  check_table("get_metadata_for_resource", 3, "opts", opts, true)
+  local api_name = (opts and opts.basic) and "customResources" or "profileAndServices"
+  return client:get(api_name .. "/resourceType/" .. resource)
 end
 
 --- GET profileAndServicesExt/resourceType/<resource>: metadata including custom fields.

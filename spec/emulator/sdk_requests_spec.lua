@@ -45,6 +45,18 @@ describe("emulator answering SDK-built requests", function()
     assert.equals("amy.dakota@mail.com", body.content[1].email)
   end)
 
+  it("takes path parameters as swagger-client encodes them (%40 PKey, %2F in a relative URL)", function()
+    local _, list = call("GET", BASE .. "?_lineCount=1")
+    local pkey = list.content[1].PKey
+    local status, record = call("GET", BASE .. "/%40" .. pkey:sub(2))
+    assert.equals(200, status)
+    assert.equals(pkey, record.PKey)
+    local s2, services = call("GET", "profileAndServices%2Fservice")
+    assert.equals(200, s2)
+    assert.is_table(services.content)
+    assert.equals(201, (call("POST", BASE .. "/", { email = "trailing.slash@mail.com" })))
+  end)
+
   it("lists as {content, count = {href}, next = {href}, serverSidePagination} with absolute hrefs",
     function()
       local status, body = call("GET", BASE .. "?_lineCount=2")

@@ -75,6 +75,8 @@ local rows = {
     "https://mc.adobe.io/acme/campaign/x/y", nil, { a = 1 } },
   { "get_data_from_relative_url", { "mcAcme/EVTcart/@evt1" }, "GET", "mcAcme/EVTcart/@evt1" },
   -- documented by ACS, not in the SDK (acs-api.md §5)
+  { "get_metadata_for_resource", { "cusShop", { basic = true } }, "GET",
+    "customResources/resourceType/cusShop" },
   { "subscribe", { PKEY, "@svc1" }, "POST", "profileAndServices/profile/" .. PKEY .. "/subscriptions/", nil,
     { service = { PKey = "@svc1" } } },
   { "subscribe", { { PKey = PKEY,

@@ -97,6 +97,12 @@ describe("conformance with documented ACS answers", function()
       assert.equals(n, assert(pages.count(client, BASE)))
     end)
 
+    it("reads an unlinked custom resource's metadata under customResources/resourceType", function()
+      local meta = assert(api.get_metadata_for_resource(client, "cusStore", { basic = true }))
+      assert.equals("cusStore", meta.name)
+      assert.is_table(meta.content)
+    end)
+
     it("reads a transactional event through its relative href", function()
       local ev = assert(api.send_transactional_event(client, "EVTcartAbandonment",
         { email = "a@b.c", ctx = { cartAmount = "$ 1" } }))
