@@ -17,41 +17,41 @@
 #define MESSAGE_MAX 300
 
 void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
-  const char *h = t->head.data;
-  size_t i = 0, len = t->head.len;
+  const char *h = t->head.data, *stop = h + t->head.len, *line, *eol;
   lua_createtable(L, 0, 12); /* sized for a usual response: no rehash while filling */
-  /* skip the status line */
-  while (i < len && h[i] != '\n') i++;
-  i++;
-  while (i < len) {
-    size_t end = i, colon, v, ve, k;
+  if (h == NULL) return;
+  /* skip the status line; memchr finds line ends and colons without a byte loop of our own */
+  line = memchr(h, '\n', t->head.len);
+  line = line ? line + 1 : stop;
+  for (; line < stop; line = eol + 1) {
+    const char *colon, *v, *ve;
     char name[128];
-    while (end < len && h[end] != '\n') end++;
-    colon = i;
-    while (colon < end && h[colon] != ':') colon++;
-    if (colon < end && colon > i && colon - i < sizeof name) {
-      for (k = 0; k < colon - i; k++) {
-        char ch = h[i + k];
-        name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-      }
-      v = colon + 1;
-      ve = end;
-      while (v < ve && (h[v] == ' ' || h[v] == '\t')) v++;
-      while (ve > v && (h[ve - 1] == '\r' || h[ve - 1] == ' ' || h[ve - 1] == '\t')) ve--;
-      lua_pushlstring(L, name, colon - i);
-      lua_pushvalue(L, -1);
-      lua_rawget(L, -3);
-      if (lua_isstring(L, -1)) { /* a repeated header: joined as HTTP allows */
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, h + v, ve - v);
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, h + v, ve - v);
-      }
-      lua_rawset(L, -3);
+    size_t k, name_len;
+    eol = memchr(line, '\n', (size_t)(stop - line));
+    if (eol == NULL) eol = stop;
+    colon = memchr(line, ':', (size_t)(eol - line));
+    if (colon == NULL || colon == line || (size_t)(colon - line) >= sizeof name) continue;
+    name_len = (size_t)(colon - line);
+    for (k = 0; k < name_len; k++) {
+      char ch = line[k];
+      name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
     }
-    i = end + 1;
+    v = colon + 1;
+    ve = eol;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    lua_pushlstring(L, name, name_len);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!lua_isnil(L, -1)) { /* a repeated header: joined as HTTP allows */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, v, (size_t)(ve - v));
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, v, (size_t)(ve - v));
+    }
+    lua_rawset(L, -3);
   }
 }
 
