@@ -144,6 +144,20 @@ describe("conformance with documented ACS answers", function()
       assert.matches("already triggered", tostring(err))
     end)
 
+    it("reads both error layers: gateway {error_code, message} and {code, message}", function()
+      fault { status = 403, body = { error_code = "403023", message = "Profile is not valid" } }
+      local _, err = client:get(BASE)
+      assert.equals(403, err.status)
+      assert.equals("403023", tostring(err.code))
+      assert.equals("Profile is not valid", err.message)
+      fault { status = 502, body = { code = 502,
+        message = "Oops. Something went wrong. Check your URI and try again." } }
+      _, err = client:get(BASE)
+      assert.equals(502, err.status)
+      assert.equals("502", tostring(err.code))
+      assert.matches("Check your URI", tostring(err))
+    end)
+
     it("honours a Retry-After given as an HTTP date", function()
       local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 60)
       fault { method = "GET", path = "/profile$", status = 429, headers = { ["Retry-After"] = when } }
