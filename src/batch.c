@@ -8,6 +8,7 @@
  * until a transfer finishes. Token refreshes, events and on_result run between libcurl calls,
  * never inside its callbacks.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,28 +90,25 @@ static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, 
  * on_result(i, result), protected (an error in it is ignored). Pops the two values. */
 static void finish(batch_state *b, int i, int ok) {
   lua_State *L = b->L;
-  lua_createtable(L, 0, 7);
   if (ok) {
+    /* res already holds status, headers, attempts, elapsed and new_connections: it becomes
+     * the result (body added, http_version dropped) instead of being copied field by field */
+    lua_pushvalue(L, -1);
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "body");
-    lua_getfield(L, -2, "status");
-    lua_setfield(L, -2, "status");
-    lua_getfield(L, -2, "headers");
-    lua_setfield(L, -2, "headers");
-    lua_getfield(L, -2, "elapsed");
-    lua_setfield(L, -2, "elapsed");
-    lua_getfield(L, -2, "new_connections");
-    lua_setfield(L, -2, "new_connections");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "http_version");
   } else {
+    lua_createtable(L, 0, 4);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "err");
     lua_getfield(L, -2, "status");
     lua_setfield(L, -2, "status");
     lua_getfield(L, -2, "headers");
     lua_setfield(L, -2, "headers");
+    lua_pushinteger(L, b->items[i].attempts);
+    lua_setfield(L, -2, "attempts");
   }
-  lua_pushinteger(L, b->items[i].attempts);
-  lua_setfield(L, -2, "attempts");
   lua_pushvalue(L, -1);
   lua_rawseti(L, b->results_idx, i + 1);
   if (b->on_result_idx) {
@@ -271,31 +269,31 @@ int campaign_batch_run(lua_State *L) {
   b.results_idx = 8;
   lua_newtable(L); /* 9: encoded bodies by body table */
   for (i = 0; i < n; i++) {
-    const char *fname;
+    /* the name errors start with: formatted in C, not as a Lua string for every request */
+    char fname[48];
     const char *method;
     int base = lua_gettop(L);
-    lua_pushfstring(L, "campaign.batch: request %d", i + 1);
-    fname = lua_tostring(L, -1);
-    lua_rawgeti(L, 3, i + 1);
+    snprintf(fname, sizeof fname, "campaign.batch: request %d", i + 1);
+    lua_rawgeti(L, 3, i + 1); /* base + 1: the request */
     if (!lua_istable(L, -1))
       luaL_error(L, "%s must be a table {method, path, body_or_nil, opts_or_nil}", fname);
-    lua_rawgeti(L, base + 2, 1);
-    lua_rawgeti(L, base + 2, 2);
-    lua_rawgeti(L, base + 2, 3);
-    lua_rawgeti(L, base + 2, 4);
-    method = campaign_check_method(L, base + 3, fname);
+    lua_rawgeti(L, base + 1, 1); /* base + 2: method */
+    lua_rawgeti(L, base + 1, 2); /* base + 3: path */
+    lua_rawgeti(L, base + 1, 3); /* base + 4: body */
+    lua_rawgeti(L, base + 1, 4); /* base + 5: options */
+    method = campaign_check_method(L, base + 2, fname);
     /* one body table sent to many records (a bulk change) is encoded once */
-    lua_pushvalue(L, base + 5); /* base + 7: the body as given */
-    if (lua_istable(L, base + 5)) {
-      lua_pushvalue(L, base + 5);
+    lua_pushvalue(L, base + 4); /* base + 6: the body as given */
+    if (lua_istable(L, base + 4)) {
+      lua_pushvalue(L, base + 4);
       lua_rawget(L, 9);
-      if (lua_type(L, -1) == LUA_TSTRING) lua_replace(L, base + 5);
+      if (lua_type(L, -1) == LUA_TSTRING) lua_replace(L, base + 4);
       else lua_pop(L, 1);
     }
-    campaign_request_prepare(L, c, fname, method, base + 4, base + 5, base + 6, 0, 7, i,
+    campaign_request_prepare(L, c, fname, method, base + 3, base + 4, base + 5, 0, 7, i,
                              &b.items[i].r);
-    if (lua_istable(L, base + 5)) { /* encoded now: remember it */
-      lua_pushvalue(L, base + 7);
+    if (lua_istable(L, base + 4)) { /* encoded now: remember it */
+      lua_pushvalue(L, base + 6);
       lua_rawgeti(L, 7, i * 3 + 2);
       lua_rawset(L, 9);
     }
