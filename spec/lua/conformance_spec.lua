@@ -158,6 +158,20 @@ describe("conformance with documented ACS answers", function()
       assert.matches("Check your URI", tostring(err))
     end)
 
+    it("reports the emulator's own signal cooldown (config signal_cooldown) the same way", function()
+      emu:config { signal_cooldown = 600 }
+      finally(function() emu:config { signal_cooldown = 0 } end)
+      local wf = assert(api.get_workflow(client, "WKF1"))
+      local trigger = wf.activities.activity.signal1.trigger.href
+      local first = assert(api.trigger_signal_activity(client, trigger, { parameters = { audience = "a" } }))
+      assert.same({}, first)
+      local ok, err = api.trigger_signal_activity(client, trigger, { parameters = { audience = "b" } })
+      assert.is_nil(ok)
+      assert.equals("http", err.kind)
+      assert.equals("text/plain;charset=utf-8", err.headers["content-type"])
+      assert.matches("already triggered less than 600 seconds ago", err.message)
+    end)
+
     it("honours a Retry-After given as an HTTP date", function()
       local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 60)
       fault { method = "GET", path = "/profile$", status = 429, headers = { ["Retry-After"] = when } }

@@ -30,7 +30,9 @@ local function read_body()
   return body
 end
 
-local function send(status, body, headers, route)
+-- headers: a fault's extra headers; handler_headers: the handler's own (a non-JSON
+-- Content-Type, e.g. the signal cooldown's plain text).
+local function send(status, body, headers, route, handler_headers)
   ngx.status = status
   ngx.header["X-Emulator-Route"] = route
   for k, v in pairs(headers or {}) do ngx.header[k] = v end
@@ -39,7 +41,8 @@ local function send(status, body, headers, route)
     return
   end
   if type(body) ~= "string" then body = json.encode(body) end
-  ngx.header["Content-Type"] = JSON_TYPE
+  ngx.header["Content-Type"] = type(handler_headers) == "table" and handler_headers["Content-Type"]
+    or JSON_TYPE
   ngx.header["Content-Length"] = #body
   ngx.print(body)
 end
@@ -127,13 +130,13 @@ function _M.handle()
 
   local ctx = { method = method, path = path, args = ngx.req.get_uri_args(100), body = body,
     origin = util.origin() }
-  local ok, name, status, resp = xpcall(route, traceback, ctx)
+  local ok, name, status, resp, resp_headers = xpcall(route, traceback, ctx)
   if not ok then
     ngx.log(ngx.ERR, "emulator handler failed: ", name)
     return send(500, { code = 500, message = "Emulator internal error (see its error.log)." },
       extra_headers, "error")
   end
-  return send(status, resp, extra_headers, name)
+  return send(status, resp, extra_headers, name, resp_headers)
 end
 
 -- error_page 400: nginx rejected the request line or headers (e.g. "%ZZ" in the path).

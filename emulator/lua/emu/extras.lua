@@ -6,6 +6,9 @@ local schema = require "emu.schema"
 local store = require "emu.store"
 local listing = require "emu.listing"
 local records = require "emu.records"
+local state = require "emu.state"
+
+local ngx = ngx
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 
@@ -87,6 +90,16 @@ local function trigger(ctx, wf, activity)
     return util.engine_error(500, "The workflow '" .. wf.internalName .. "' is not started: a signal activity"
       .. " can only be triggered in a running workflow.", "RST-360000 Unable to trigger the signal.")
   end
+  -- ACS refuses a second trigger of the same signal within 10 minutes and says so in plain
+  -- text, not JSON (the Node SDK's #85). The status is not documented: 200, as the SDK's
+  -- failure was in parsing the body, not an HTTP error.
+  local cooldown = state.config("signal_cooldown")
+  local last = wf.lastTriggered and wf.lastTriggered[activity.name]
+  if cooldown > 0 and last and ngx.now() - last < cooldown then
+    return 200, "The signal activity '" .. activity.name .. "' of the workflow '" .. wf.internalName
+      .. "' was already triggered less than " .. cooldown .. " seconds ago.",
+      { ["Content-Type"] = "text/plain;charset=utf-8" }
+  end
   local params = body.parameters
   if params ~= nil and type(params) ~= "table" then
     return bad("The 'parameters' property must be an object.", "parameters")
@@ -106,6 +119,9 @@ local function trigger(ctx, wf, activity)
         "XTK-170006 Unable to parse expression '" .. name .. "'.", "RST-360000 Unable to trigger the signal.")
     end
   end
+  wf.lastTriggered = wf.lastTriggered or {}
+  wf.lastTriggered[activity.name] = ngx.now()
+  store.put("workflow", wf)
   return 200, {}
 end
 

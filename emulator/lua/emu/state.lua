@@ -17,6 +17,7 @@ _M.config_defaults = {
   big_table_threshold = 100000,   -- XtkBigTableThreshold: above it `next` needs _forcePagination
   default_line_count = 25,        -- page size when _lineCount is absent
   data_policies = false,          -- apply dataPolicy (email, smartCase) to written values
+  signal_cooldown = 0,            -- seconds a signal activity refuses a new trigger (ACS: 600); 0 = off
 }
 
 local function state() return ngx.shared.campaign_state end
