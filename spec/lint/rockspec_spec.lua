@@ -13,7 +13,8 @@ describe("rockspec/lua-campaign-scm-1.rockspec", function()
     tmp = tmp:gsub("%s+$", "")
     finally(function() sh("rm -rf '" .. tmp .. "'") end)
     -- a copy of the sources: luarocks builds inside the source folder
-    ok = sh(("mkdir -p %s/src && cp -r CMakeLists.txt src lua bin rockspec README.md %s/src/"):format(tmp, tmp))
+    ok = sh(("mkdir -p %s/src && cp -r CMakeLists.txt src lua bin rockspec README.md %s/src/")
+      :format(tmp, tmp))
     assert(ok)
     local out
     ok, out = sh(("cd %s/src && luarocks --lua-version 5.4 make --deps-mode=none --tree %s/tree "
