@@ -4,6 +4,7 @@
  * campaign.auth, .api, .pages, .workflow, .ngx, .cli (require "campaign.<name>").
  */
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -11,6 +12,7 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "retry.h"
 
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L);
 
@@ -32,6 +34,23 @@ static int module_index(lua_State *L) {
   return 1;
 }
 
+/* campaign.sleep(seconds): blocks the thread (the Lua layers' default wait outside nginx). */
+static int module_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be in [0, 86400]");
+  campaign_sleep((double)s);
+  return 0;
+}
+
+/* campaign.gettime(): wall-clock Unix time in seconds, with sub-second precision (a default
+ * clock for the Lua layers: token expiry and progress rates). */
+static int module_gettime(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   int m;
   /* libcurl's global init is not thread safe; doing it here, once per process, before any
@@ -44,6 +63,10 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   campaign_error_register(L, m);
   campaign_json_register(L, m);
   campaign_client_register(L, m);
+  lua_pushcfunction(L, module_sleep);
+  lua_setfield(L, m, "sleep");
+  lua_pushcfunction(L, module_gettime);
+  lua_setfield(L, m, "gettime");
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, module_index);
   lua_setfield(L, -2, "__index");

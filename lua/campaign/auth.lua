@@ -9,8 +9,8 @@
 -- appear in it.
 local campaign = require "campaign"
 
-local type, pairs, ipairs, error, pcall, tostring, tonumber, rawget, require =
-  type, pairs, ipairs, error, pcall, tostring, tonumber, rawget, require
+local type, pairs, ipairs, error, pcall, tostring, tonumber, rawget =
+  type, pairs, ipairs, error, pcall, tostring, tonumber, rawget
 local string_format, string_byte, table_concat, math_min, math_max =
   string.format, string.byte, table.concat, math.min, math.max
 
@@ -30,9 +30,7 @@ local function default_clock()
     if ngx_.update_time then ngx_.update_time() end
     return ngx_.now()
   end
-  local ok, socket = pcall(require, "socket")
-  if ok and type(socket) == "table" and socket.gettime then return socket.gettime() end
-  return os.time()
+  return campaign.gettime()
 end
 
 --- Normalises an IMS expires_in (number or numeric string; seconds or legacy milliseconds) to

@@ -4,11 +4,11 @@
 -- bulk_update: many PATCHes through client:batch in bounded windows, optionally verified.
 -- Only the client's methods are used, so both run unchanged with the libcurl client and inside
 -- OpenResty with campaign.ngx; waits go through opts.sleep (default: ngx.sleep in OpenResty,
--- else LuaSocket's socket.sleep, else a shell `sleep`). No state lives at module level.
+-- else the C module's campaign.sleep). No state lives at module level.
 local campaign = require "campaign"
 
-local type, pairs, ipairs, next, error, pcall, tostring, rawget, require =
-  type, pairs, ipairs, next, error, pcall, tostring, rawget, require
+local type, pairs, ipairs, next, error, pcall, tostring, rawget =
+  type, pairs, ipairs, next, error, pcall, tostring, rawget
 local table_sort, table_concat, string_format, math_floor = table.sort, table.concat, string.format,
   math.floor
 
@@ -27,9 +27,7 @@ local function default_sleep(seconds)
   if type(ngx_) == "table" and type(ngx_.sleep) == "function" then
     return ngx_.sleep(seconds)
   end
-  local ok, socket = pcall(require, "socket")
-  if ok and type(socket) == "table" and socket.sleep then return socket.sleep(seconds) end
-  os.execute(string_format("sleep %.3f", seconds))
+  return campaign.sleep(seconds)
 end
 
 local function default_clock()
@@ -38,9 +36,7 @@ local function default_clock()
     if ngx_.update_time then ngx_.update_time() end
     return ngx_.now()
   end
-  local ok, socket = pcall(require, "socket")
-  if ok and type(socket) == "table" and socket.gettime then return socket.gettime() end
-  return os.time()
+  return campaign.gettime()
 end
 
 -- Comparison ----------------------------------------------------------------------------------
