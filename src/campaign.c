@@ -16,7 +16,8 @@
 
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L);
 
-static const char *const SUBMODULES[] = {"auth", "api", "pages", "workflow", "ngx", "cli", NULL};
+static const char *const SUBMODULES[] = {"auth", "api", "pages", "workflow", "ngx", "cli", "clock",
+                                          NULL};
 
 /* __index(M, name): require "campaign.<name>" for the Lua layers; nil for anything else. */
 static int module_index(lua_State *L) {

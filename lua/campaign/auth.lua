@@ -8,9 +8,10 @@
 -- A failed exchange is an error object of kind "auth"; the client secret and the token never
 -- appear in it.
 local campaign = require "campaign"
+local default_clock = require "campaign.clock"
 
-local type, pairs, ipairs, error, pcall, tostring, tonumber, rawget =
-  type, pairs, ipairs, error, pcall, tostring, tonumber, rawget
+local type, pairs, ipairs, error, pcall, tostring, tonumber =
+  type, pairs, ipairs, error, pcall, tostring, tonumber
 local string_format, string_byte, table_concat, math_min, math_max =
   string.format, string.byte, table.concat, math.min, math.max
 
@@ -23,15 +24,6 @@ auth.DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
 local MS_THRESHOLD = 1e7
 local DEFAULT_EXPIRES_IN = 3600        -- when IMS omits expires_in
 local MAX_MARGIN = 3600
-
-local function default_clock()
-  local ngx_ = rawget(_G, "ngx")
-  if type(ngx_) == "table" and type(ngx_.now) == "function" then
-    if ngx_.update_time then ngx_.update_time() end
-    return ngx_.now()
-  end
-  return campaign.gettime()
-end
 
 --- Normalises an IMS expires_in (number or numeric string; seconds or legacy milliseconds) to
 -- seconds. Returns nil when it is not a positive number.
@@ -157,7 +149,7 @@ function auth.ims(opts)
   if scope and scope ~= "" then fields[#fields + 1] = { "scope", scope } end
   local form = form_encode(fields)
   local secrets = { client_secret, form_escape(client_secret) }
-  local clock = opts.clock or default_clock
+  local clock = opts.clock or default_clock.now
   local margin_opt = opts.refresh_margin
   -- Cache key: where and for whom the token is, never the secret.
   local key = "campaign.ims|" .. ims_url .. "|" .. client_id .. "|" .. (scope or "")

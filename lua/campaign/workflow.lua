@@ -6,9 +6,10 @@
 -- OpenResty with campaign.ngx; waits go through opts.sleep (default: ngx.sleep in OpenResty,
 -- else the C module's campaign.sleep). No state lives at module level.
 local campaign = require "campaign"
+local default_clock = require "campaign.clock"
 
-local type, pairs, ipairs, next, error, pcall, tostring, rawget =
-  type, pairs, ipairs, next, error, pcall, tostring, rawget
+local type, pairs, ipairs, next, error, pcall, tostring =
+  type, pairs, ipairs, next, error, pcall, tostring
 local table_sort, table_concat, string_format, math_floor = table.sort, table.concat, string.format,
   math.floor
 
@@ -18,26 +19,6 @@ local DEFAULT_RESOURCE = "profileAndServices/profile"
 local DEFAULT_READ_ONLY = {
   "PKey", "href", "created", "lastModified", "createdBy", "modifiedBy", "age",
 }
-
--- Time and sleep ------------------------------------------------------------------------------
-
-local function default_sleep(seconds)
-  if seconds <= 0 then return end
-  local ngx_ = rawget(_G, "ngx")
-  if type(ngx_) == "table" and type(ngx_.sleep) == "function" then
-    return ngx_.sleep(seconds)
-  end
-  return campaign.sleep(seconds)
-end
-
-local function default_clock()
-  local ngx_ = rawget(_G, "ngx")
-  if type(ngx_) == "table" and type(ngx_.now) == "function" then
-    if ngx_.update_time then ngx_.update_time() end
-    return ngx_.now()
-  end
-  return campaign.gettime()
-end
 
 -- Comparison ----------------------------------------------------------------------------------
 
@@ -356,7 +337,7 @@ function workflow.update_and_verify(client, pkey, changes, opts)
 
   local attempts = opts.verify_attempts or 1
   local delay = opts.verify_delay or 0.5
-  local sleep = opts.sleep or default_sleep
+  local sleep = opts.sleep or default_clock.sleep
   local mismatches
   for attempt = 1, attempts do
     if attempt > 1 then sleep(delay) end
@@ -413,8 +394,8 @@ function workflow.bulk_update(client, items, opts)
       .. type(items) .. ")", 2)
   end
   opts = check_opts("bulk_update", opts)
-  local clock = opts.clock or default_clock
-  local sleep = opts.sleep or default_sleep
+  local clock = opts.clock or default_clock.now
+  local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
   local window = opts.window or concurrency * 4
   local verify_attempts = opts.verify_attempts or 1
