@@ -10,6 +10,7 @@
  */
 #include "client.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -453,13 +454,13 @@ static int call_impl(lua_State *L) {
 
 /* Runs impl(spec, self, args...) protected while the client is marked busy; re-raises its
  * error after the client is consistent again. nargs: arguments of the method, self included. */
-static int client_guarded(lua_State *L, lua_CFunction impl, call_spec *spec, int nargs) {
+static int client_guarded(lua_State *L, lua_CFunction impl, const call_spec *spec, int nargs) {
   campaign_client *c = check_client(L, 1, spec->fname);
   int status;
   lua_settop(L, nargs);
   lua_pushcfunction(L, impl);
   lua_insert(L, 1);
-  lua_pushlightuserdata(L, spec);
+  lua_pushlightuserdata(L, (void *)(uintptr_t)spec); /* read-only: impl takes it as const */
   lua_insert(L, 2);
   c->busy = 1;
   status = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
@@ -471,60 +472,45 @@ static int client_guarded(lua_State *L, lua_CFunction impl, call_spec *spec, int
   return lua_gettop(L);
 }
 
-/* client:get(path[, opts]) */
-static int client_get(lua_State *L) {
-  static call_spec spec = {"campaign.get", "GET", 0, 0};
-  lua_settop(L, 3);
+static const call_spec SPEC_GET = {"campaign.get", "GET", 0, 0};
+static const call_spec SPEC_DELETE = {"campaign.delete", "DELETE", 0, 0};
+static const call_spec SPEC_PATCH = {"campaign.patch", "PATCH", 1, 0};
+static const call_spec SPEC_POST = {"campaign.post", "POST", 1, 0};
+static const call_spec SPEC_REQUEST = {"campaign.request", NULL, 0, 1};
+static const call_spec SPEC_BATCH = {"campaign.batch", NULL, 0, 0};
+
+/* The verbs: (self, path[, fields], opts) becomes call_impl's (self, method, path, body, opts);
+ * the method comes from the spec, the body slot stays nil for GET and DELETE. */
+static int client_verb(lua_State *L, const call_spec *spec) {
+  lua_settop(L, spec->has_body_arg ? 4 : 3);
   lua_pushnil(L);
   lua_insert(L, 2); /* method slot */
-  lua_pushnil(L);
-  lua_insert(L, 4); /* body slot */
-  return client_guarded(L, call_impl, &spec, 5);
+  if (!spec->has_body_arg) {
+    lua_pushnil(L);
+    lua_insert(L, 4); /* body slot */
+  }
+  return client_guarded(L, call_impl, spec, 5);
 }
 
+/* client:get(path[, opts]) */
+static int client_get(lua_State *L) { return client_verb(L, &SPEC_GET); }
 /* client:delete(path[, opts]) */
-static int client_delete(lua_State *L) {
-  static call_spec spec = {"campaign.delete", "DELETE", 0, 0};
-  lua_settop(L, 3);
-  lua_pushnil(L);
-  lua_insert(L, 2);
-  lua_pushnil(L);
-  lua_insert(L, 4);
-  return client_guarded(L, call_impl, &spec, 5);
-}
-
+static int client_delete(lua_State *L) { return client_verb(L, &SPEC_DELETE); }
 /* client:patch(path, fields[, opts]) */
-static int client_patch(lua_State *L) {
-  static call_spec spec = {"campaign.patch", "PATCH", 1, 0};
-  lua_settop(L, 4);
-  lua_pushnil(L);
-  lua_insert(L, 2);
-  return client_guarded(L, call_impl, &spec, 5);
-}
-
+static int client_patch(lua_State *L) { return client_verb(L, &SPEC_PATCH); }
 /* client:post(path, fields[, opts]) */
-static int client_post(lua_State *L) {
-  static call_spec spec = {"campaign.post", "POST", 1, 0};
-  lua_settop(L, 4);
-  lua_pushnil(L);
-  lua_insert(L, 2);
-  return client_guarded(L, call_impl, &spec, 5);
-}
+static int client_post(lua_State *L) { return client_verb(L, &SPEC_POST); }
 
 /* client:request(method, path[, opts]) with opts.body */
 static int client_request(lua_State *L) {
-  static call_spec spec = {"campaign.request", NULL, 0, 1};
   lua_settop(L, 4);
   lua_pushnil(L);
   lua_insert(L, 4); /* body slot (opts.body is used) */
-  return client_guarded(L, call_impl, &spec, 5);
+  return client_guarded(L, call_impl, &SPEC_REQUEST, 5);
 }
 
 /* client:batch(requests[, opts]) */
-static int client_batch(lua_State *L) {
-  static call_spec spec = {"campaign.batch", NULL, 0, 0};
-  return client_guarded(L, campaign_batch_run, &spec, 3);
-}
+static int client_batch(lua_State *L) { return client_guarded(L, campaign_batch_run, &SPEC_BATCH, 3); }
 
 /* client:url(path[, opts]) -> the URL a request would use (query included). Raises like a
  * request on a bad path. */
