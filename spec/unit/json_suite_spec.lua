@@ -1,6 +1,7 @@
 -- campaign.decode over every file of JSONTestSuite's test_parsing (shared/fixtures/JSONTestSuite):
 -- y_ accepted, n_ rejected with a json error, i_ either way without crashing or hanging.
--- The fixtures live beside the clone: ../shared from the repo root (CAMPAIGN_SHARED_DIR overrides).
+-- The fixtures: CAMPAIGN_SHARED_DIR when set, else the copy in spec/fixtures/JSONTestSuite (MIT,
+-- taken unchanged from shared/fixtures so the spec runs in any clone), else ../shared.
 local campaign = require "campaign"
 local cjson = require "cjson"
 
@@ -15,9 +16,10 @@ local function find_suite()
   local tried = {}
   local roots = {}
   if os.getenv("CAMPAIGN_SHARED_DIR") then roots[#roots + 1] = os.getenv("CAMPAIGN_SHARED_DIR") end
-  -- the spec's own location: <repo>/spec/unit/ -> <repo>/../shared
-  local here = debug.getinfo(1, "S").source:match("^@(.*)/spec/unit/[^/]*$")
-  if here then roots[#roots + 1] = here .. "/../shared" end
+  -- relative to the repo (the spec's own location): <repo>/spec, then <repo>/../shared
+  local here = debug.getinfo(1, "S").source:match("^@(.*)/spec/unit/[^/]*$") or "."
+  roots[#roots + 1] = here .. "/spec"
+  roots[#roots + 1] = here .. "/../shared"
   roots[#roots + 1] = "../shared"
   roots[#roots + 1] = "shared"
   for _, root in ipairs(roots) do
