@@ -65,4 +65,22 @@ function M.run()
   ngx.say(text)
 end
 
+--- GET /spec/campaign/big?bytes=N[&length=1]: {"data": "<N bytes of a-z>"}, written 8 KB at a
+-- time (chunked unless length=1 sets Content-Length): a body far larger than the internal
+-- location's proxy buffers.
+function M.big()
+  local n = tonumber(ngx.var.arg_bytes) or 0
+  local piece = string.rep("abcdefghijklmnopqrstuvwxyz", 316):sub(1, 8192)
+  ngx.header.content_type = "application/json"
+  if ngx.var.arg_length then ngx.header.content_length = n + 11 end
+  ngx.print('{"data":"')
+  local sent = 0
+  while sent < n do
+    local len = math.min(#piece, n - sent)
+    ngx.print(len == #piece and piece or piece:sub(1, len))
+    sent = sent + len
+  end
+  ngx.print('"}')
+end
+
 return M
