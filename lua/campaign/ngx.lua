@@ -282,6 +282,8 @@ end
 -- host's.
 function _M.capture_transport(location, upstream)
   location = location or DEFAULT_LOCATION
+  -- A client sends every request to one origin: split it once, not per request.
+  local origin, scheme, host, authority, ssl_name, target_prefix
   return function(req)
     local phase = ngx.get_phase()
     if not CAPTURE_PHASES[phase] then
@@ -289,12 +291,18 @@ function _M.capture_transport(location, upstream)
         .. "access and content phases only, not in '" .. phase .. "'; use a cosocket transport "
         .. "(docs/openresty.md) or campaign.new where blocking is acceptable", 3)
     end
-    local scheme, host, _, authority, rest = split_url(req.url)
-    local target = req.url
-    if upstream then target = scheme .. "://" .. upstream .. rest end
+    local url = req.url
+    local url_origin, rest = str_match(url, "^(%a[%w+.-]*://[^/?#]*)(.*)$")
+    if url_origin ~= origin then
+      local split_scheme, split_host, _, split_authority = split_url(url)
+      if not split_scheme then error("campaign.ngx: not an http(s) URL: " .. url, 3) end
+      origin, scheme, host, authority = url_origin, split_scheme, split_host, split_authority
+      ssl_name = str_gsub(host, "^%[(.*)%]$", "%1")
+      target_prefix = upstream and (scheme .. "://" .. upstream) or url_origin
+    end
     local ctx = {
       campaign_proxy = {
-        url = target, host = authority, ssl_name = str_gsub(host, "^%[(.*)%]$", "%1"),
+        url = upstream and (target_prefix .. rest) or url, host = authority, ssl_name = ssl_name,
         headers = req.headers, max_body = req.max_body,
       },
     }
@@ -358,11 +366,23 @@ end
 -- the proxy saw, so the client can tell an upstream's own 502 from nginx's "could not connect".
 function _M.proxy_header_filter()
   local ctx = ngx.ctx
-  if ctx.campaign_proxy then
+  local p = ctx.campaign_proxy
+  if p then
     local var = ngx.var
     ctx.campaign_upstream = {
       connect_time = var.upstream_connect_time, header_time = var.upstream_header_time,
     }
+    -- A Content-Length within max_body spares the body filter from counting (and copying)
+    -- every chunk; one above it is refused before any of the body is kept.
+    local max_body = p.max_body
+    local length = max_body and tonumber(ngx.header.content_length)
+    if length then
+      if length > max_body then
+        ctx.campaign_too_large = true
+      else
+        ctx.campaign_body_fits = true
+      end
+    end
   end
 end
 
@@ -370,6 +390,11 @@ end
 -- kept in memory whole, so past max_body the rest is dropped and the request marked too large.
 function _M.proxy_body_filter()
   local ctx = ngx.ctx
+  if ctx.campaign_body_fits then return end
+  if ctx.campaign_too_large then
+    ngx.arg[1] = ""
+    return
+  end
   local p = ctx.campaign_proxy
   if not p or not p.max_body then return end
   local received = (ctx.campaign_body_bytes or 0) + #(ngx.arg[1] or "")
@@ -484,6 +509,7 @@ function _M.new(self_or_opts, maybe_opts)
     _user_agent = opts.user_agent or default_user_agent(),
     _on_event = opts.on_event,
     _transport = opts.transport or _M.capture_transport(opts.location, opts.upstream),
+    _headers_cache = not opts.transport and { token = false } or nil,
     _rng = (ngx.worker.pid() * 7919 + floor(now() * 1000)) % 2147483646 + 1,
   }
   if opts.transport and (opts.location or opts.upstream) then
@@ -640,6 +666,13 @@ local function backoff(self, retry_number)
 end
 
 local function build_headers(self, token, has_body, extra)
+  -- The default transport only reads the table, so without extra headers one table per token
+  -- (with and without a body) serves every request; a custom transport gets its own copy.
+  local cache = self._headers_cache
+  if cache and not extra and cache.token == token then
+    local shared = cache[has_body]
+    if shared then return shared end
+  end
   local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["X-Api-Key"] = self._api_key,
@@ -656,6 +689,12 @@ local function build_headers(self, token, has_body, extra)
       end
       headers[name] = value
     end
+  elseif cache then
+    if cache.token ~= token then
+      cache = { token = token }
+      self._headers_cache = cache
+    end
+    cache[has_body] = headers
   end
   return headers
 end
@@ -725,7 +764,10 @@ local function perform(self, req, index)
   if not token then return nil, terr end
   while true do
     attempts = attempts + 1
-    emit(self, { type = "request", method = method, url = url, attempt = attempts, index = index })
+    local listening = self._on_event ~= nil -- the event tables are built for a listener only
+    if listening then
+      emit(self, { type = "request", method = method, url = url, attempt = attempts, index = index })
+    end
     local t0 = now()
     local response, kind, message, sent = self._transport {
       method = method, url = url, body = req.body,
@@ -747,8 +789,10 @@ local function perform(self, req, index)
       end
     else
       local status, headers, text = response.status, response.headers or {}, response.body or ""
-      emit(self, { type = "response", method = method, url = url, attempt = attempts, status = status,
-        elapsed = elapsed, index = index })
+      if listening then
+        emit(self, { type = "response", method = method, url = url, attempt = attempts, status = status,
+          elapsed = elapsed, index = index })
+      end
       if #text > self._max_body then
         err = locate(self, make_error { kind = "too_large", max_body = self._max_body,
           message = str_format("the response body (%d bytes) is larger than max_body (%d)",
