@@ -34,6 +34,7 @@ local function new_client()
     org = os.getenv("CAMPAIGN_ORG"),
     api_key = os.getenv("CAMPAIGN_API_KEY"),
     token = os.getenv("CAMPAIGN_TOKEN"),
+    upstream = "campaign_api", -- the keep-alive pool run declares in nginx.conf
   }
 end
 
