@@ -5,8 +5,6 @@
  */
 #include "fuzz_lua.h"
 
-static lua_State *L;
-
 static const char CHECKER[] =
   "local campaign = ...\n"
   "return function(text)\n"
@@ -27,15 +25,4 @@ static const char CHECKER[] =
   "  end\n"
   "end\n";
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  L = fuzz_new_state(CHECKER);
-  return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  lua_pushlstring(L, (const char *)data, size);
-  fuzz_check(L, 1);
-  return 0;
-}
+FUZZ_STRING_TARGET(CHECKER)

@@ -57,4 +57,20 @@ static inline void fuzz_check(lua_State *L, int nargs) {
   lua_settop(L, base);
 }
 
+/* The libFuzzer entry points of a target whose checker receives the input as one string:
+ * one lua_State per process, made from the checker's source on the first call. */
+#define FUZZ_STRING_TARGET(checker_source)                                   \
+  static lua_State *fuzz_L;                                                  \
+  int LLVMFuzzerInitialize(int *argc, char ***argv) {                        \
+    (void)argc;                                                              \
+    (void)argv;                                                              \
+    fuzz_L = fuzz_new_state(checker_source);                                 \
+    return 0;                                                                \
+  }                                                                          \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {             \
+    lua_pushlstring(fuzz_L, (const char *)data, size);                       \
+    fuzz_check(fuzz_L, 1);                                                   \
+    return 0;                                                                \
+  }
+
 #endif /* CAMPAIGN_FUZZ_LUA_H */

@@ -16,8 +16,6 @@
  */
 #include "fuzz_lua.h"
 
-static lua_State *L;
-
 static const char CHECKER[] =
   "local campaign = ...\n"
   "local encode, decode, null = campaign.encode, campaign.decode, campaign.null\n"
@@ -168,15 +166,4 @@ static const char CHECKER[] =
   "  if encode(decode(sorted), { sort_keys = true }) ~= sorted then bug('sorted output not stable') end\n"
   "end\n";
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  L = fuzz_new_state(CHECKER);
-  return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  lua_pushlstring(L, (const char *)data, size);
-  fuzz_check(L, 1);
-  return 0;
-}
+FUZZ_STRING_TARGET(CHECKER)
