@@ -6,11 +6,7 @@ local M = {}
 
 -- The shared emulator, reset with no faults and an empty request log.
 function M.fresh()
-  local emu = emulator.shared()
-  emu:reset()
-  emu:clear_faults()
-  emu:clear_requests()
-  return emu
+  return emulator.shared():fresh()
 end
 
 -- A client on emu; small retry waits so the specs stay fast.

@@ -44,9 +44,7 @@ describe("auth.ims against the emulator", function()
 
   setup(function() emu = emulator.shared() end)
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
   end)
 
   it("exchanges the credentials once and the client uses the token", function()

@@ -20,9 +20,7 @@ describe("pages against the emulator", function()
   setup(function() emu = emulator.shared() end)
 
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
     client = campaign.new(emu:client_options { retries = 0 })
   end)
 

@@ -29,9 +29,7 @@ describe("workflow against the emulator", function()
   end)
 
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
     client = campaign.new(emu:client_options { retry_base = 0.01, retry_max = 0.05 })
     local found = assert(api.get_all_profiles(client,
       { filters = { "byEmail" }, email = "amy.dakota@mail.com" }))

@@ -19,9 +19,7 @@ describe("campaign.ngx in an nginx handler", function()
   end)
 
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
   end)
 
   local function eval(code, extra)

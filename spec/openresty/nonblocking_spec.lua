@@ -18,9 +18,7 @@ describe("campaign.ngx in a one-worker nginx", function()
   end)
 
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
     pkey = emu:profiles()[1].PKey
   end)
 

@@ -17,9 +17,7 @@ describe("campaign.api, campaign.pages and campaign.workflow with campaign.ngx i
   end)
 
   before_each(function()
-    emu:reset()
-    emu:clear_faults()
-    emu:clear_requests()
+    emu:fresh()
   end)
 
   local function record(pkey)

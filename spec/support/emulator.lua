@@ -10,6 +10,7 @@
 --   local e2 = emulator.start{tls = true, http2 = true, token_ttl = 2, profiles = 10}
 --   finally(function() e2:stop() end)
 --   emu:reset()  emu:requests()  emu:clear_requests()  emu:faults{...}  emu:clear_faults()
+--   emu:fresh()  (reset + clear_faults + clear_requests)
 --   emu:expire_tokens()  emu:config{...}  emu:profiles()  emu:client_options(extra)
 --   emu:call(method, path, body, opts) -> status, decoded body, raw body, headers
 local json_ok, cjson = pcall(require, "cjson")
@@ -242,6 +243,13 @@ function M:requests(since)
 end
 function M:clear_requests() return admin(self, "DELETE", "requests") end
 function M:clear_faults() return admin(self, "DELETE", "faults") end
+-- A clean slate for one spec: seed data back, no faults, an empty request log.
+function M:fresh()
+  self:reset()
+  self:clear_faults()
+  self:clear_requests()
+  return self
+end
 function M:expire_tokens() return admin(self, "POST", "tokens/expire") end
 function M:config(changes) return admin(self, "POST", "config", changes) end
 function M:health() return admin(self, "GET", "health") end

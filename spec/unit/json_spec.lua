@@ -7,17 +7,7 @@ local encode, decode = campaign.encode, campaign.decode
 local has_integers = math.type ~= nil          -- Lua 5.3+; LuaJIT has doubles only
 local unpack = table.unpack or unpack
 
--- Deep equality; numbers compare by value (1 == 1.0), campaign.null by identity.
-local function same(a, b)
-  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then return false end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false end
-  end
-  return true
-end
+local same = require "same" -- spec/support/same.lua: deep equality, numbers by value
 
 -- Like same(), and on Lua 5.3+ an integer must stay an integer and a float a float.
 local function identical(a, b)

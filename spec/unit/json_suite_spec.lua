@@ -47,17 +47,7 @@ local function read(path)
   return s
 end
 
--- Deep equality; numbers by value.
-local function same(a, b)
-  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then return false end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false end
-  end
-  return true
-end
+local same = require "same" -- spec/support/same.lua: deep equality, numbers by value
 
 describe("JSONTestSuite", function()
   local dir, tried = find_suite()
