@@ -1,9 +1,10 @@
 -- The campaign client under load. One process, one client, one result line (see common.lua).
 --   lua5.4 bench/client_bench.lua --base-url URL --org ORG [--cafile F] [--token T --api-key K]
---     --mode get|patch|batch|memory [--path P] [--concurrency N] [--batch-size N] [--batch-method M]
+--     --mode get|patch|batch|bulk|memory [--path P] [--concurrency N] [--batch-size N] [--batch-method M]
 --     [--seconds S] [--max-requests N] [--http2 on|off] [--checkpoints 10000,100000]
 -- get/patch: sequential calls on one client (keep-alive); batch: client:batch of batch-size
--- PATCH requests at the given concurrency, repeated; memory: sequential GETs, printing peak RSS
+-- PATCH requests at the given concurrency, repeated; bulk: workflow.bulk_update of batch-size
+-- items (the path's record) at the given concurrency, repeated; memory: sequential GETs, printing peak RSS
 -- at each checkpoint (rss_kb_<n>=...), the bytes per queued batch item and per transfer in flight.
 local common = require "common"
 local campaign = require "campaign"
@@ -59,6 +60,18 @@ function modes.batch()
   return common.run_for(opts, function()
     local results = client:batch(requests, { concurrency = opts.concurrency })
     return #requests, failed_results(results)
+  end)
+end
+
+function modes.bulk()
+  local workflow = require "campaign.workflow"
+  local resource, pkey = opts.path:match("^(.*)/([^/]+)$")
+  local items = {}
+  for i = 1, opts.batch_size do items[i] = { pkey = pkey, changes = changes } end
+  return common.run_for(opts, function()
+    local report = workflow.bulk_update(client, items,
+      { concurrency = opts.concurrency, resource = resource })
+    return report.total, report.failed
   end)
 end
 

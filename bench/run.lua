@@ -201,12 +201,13 @@ end
 emit("")
 
 -- 2. Batch PATCH at increasing concurrency, against wrk with as many connections.
-emit(("## Batch PATCH (client:batch, 1000 requests per batch; best of %d rounds of %g s)"):format(
-  rounds, seconds))
+emit(("## Batch PATCH (client:batch and workflow.bulk_update, 1000 requests per call; "
+  .. "best of %d rounds of %g s)"):format(rounds, seconds))
 emit("")
 emit("Baseline: wrk with as many connections as the concurrency (the server's limit).")
 emit("")
-table_header({ "server", "concurrency", "wrk req/s", "raw libcurl multi", "campaign batch (Lua 5.4)" })
+table_header({ "server", "concurrency", "wrk req/s", "raw libcurl multi", "campaign batch (Lua 5.4)",
+  "bulk_update (Lua 5.4)" })
 for _, srv in ipairs({ servers[1], servers[3] }) do
   local s = srv.s
   if s then
@@ -215,9 +216,10 @@ for _, srv in ipairs({ servers[1], servers[3] }) do
         { key = "wrk", cmd = wrk_cmd(s, { method = "PATCH", concurrency = c }) },
         { key = "raw", cmd = raw_cmd(s, { method = "PATCH", concurrency = c }) },
         { key = "campaign", cmd = client_cmd(s, { mode = "batch", concurrency = c }) },
+        { key = "bulk", cmd = client_cmd(s, { mode = "bulk", concurrency = c }) },
       })
-      emit(("| %s | %d | %s | %s | %s |"):format(srv.name, c, rps(r.wrk), ratio(r.raw, r.wrk),
-        ratio(r.campaign, r.wrk)))
+      emit(("| %s | %d | %s | %s | %s | %s |"):format(srv.name, c, rps(r.wrk), ratio(r.raw, r.wrk),
+        ratio(r.campaign, r.wrk), ratio(r.bulk, r.wrk)))
     end
   end
 end
