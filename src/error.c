@@ -57,6 +57,27 @@ static const char *field_string(lua_State *L, int idx, const char *k, size_t *le
   return NULL;
 }
 
+/* Adds ": " and the message on one line: ACS chains its codes on several lines
+ * ("RST-360011 An error has occurred...\nXTK-170036 Unable to parse..."), and the later lines
+ * hold the cause, so every non-blank line is kept, joined with " / ". */
+static void add_message_lines(luaL_Buffer *b, const char *message, size_t mlen) {
+  size_t i = 0;
+  int first = 1;
+  while (i < mlen) {
+    size_t start = i, end;
+    while (i < mlen && message[i] != '\n' && message[i] != '\r') i++;
+    end = i;
+    while (start < end && (message[start] == ' ' || message[start] == '\t')) start++;
+    while (end > start && (message[end - 1] == ' ' || message[end - 1] == '\t')) end--;
+    if (end > start) {
+      luaL_addstring(b, first ? ": " : " / ");
+      luaL_addlstring(b, message + start, end - start);
+      first = 0;
+    }
+    while (i < mlen && (message[i] == '\n' || message[i] == '\r')) i++;
+  }
+}
+
 static int error_tostring(lua_State *L) {
   size_t mlen = 0, len;
   const char *kind, *method, *path, *message;
@@ -69,11 +90,6 @@ static int error_tostring(lua_State *L) {
   path = field_string(L, 1, "path", &len);
   if (path == NULL) path = field_string(L, 1, "url", &len);
   message = field_string(L, 1, "message", &mlen);
-  if (message != NULL) {
-    const char *nl = memchr(message, '\n', mlen);
-    if (nl != NULL) mlen = (size_t)(nl - message); /* ACS chains codes on several lines */
-    while (mlen > 0 && (message[mlen - 1] == '\r' || message[mlen - 1] == ' ')) mlen--;
-  }
   if (kind == NULL) kind = "error";
   lua_getfield(L, 1, "status");
   status = lua_type(L, -1) == LUA_TNUMBER ? (long)lua_tonumber(L, -1) : -1;
@@ -101,10 +117,7 @@ static int error_tostring(lua_State *L) {
   } else {
     luaL_addstring(&b, kind);
   }
-  if (message != NULL && mlen > 0) {
-    luaL_addstring(&b, ": ");
-    luaL_addlstring(&b, message, mlen);
-  }
+  if (message != NULL) add_message_lines(&b, message, mlen);
   luaL_pushresult(&b);
   lua_replace(L, top + 1);
   lua_settop(L, top + 1);

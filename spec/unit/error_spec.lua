@@ -34,13 +34,23 @@ describe("campaign.error", function()
     assert.same({"A"}, campaign.error{kind = "auth", message = "RST-360011", codes = {"A"}}.codes)
   end)
 
-  it("says METHOD path -> status reason: first line of the message for http errors", function()
+  it("says METHOD path -> status reason: the message on one line for http errors", function()
     local err = campaign.error{kind = "http", method = "PATCH", path = "profileAndServices/profile/@x",
                                status = 404, message = "Not found\nsecond line"}
-    assert.equal("campaign: PATCH profileAndServices/profile/@x -> 404 Not Found: Not found",
+    assert.equal("campaign: PATCH profileAndServices/profile/@x -> 404 Not Found: Not found / second line",
                  tostring(err))
     err = campaign.error{kind = "http", method = "GET", path = "p", status = 599, message = "odd"}
     assert.equal("campaign: GET p -> 599: odd", tostring(err))
+  end)
+
+  it("keeps the cause of a chained ACS message: every non-blank line, joined with ' / '", function()
+    local err = campaign.error{kind = "http", method = "PATCH", path = "profileAndServices/profile/@x",
+      status = 500, message = "RST-360011 An error has occurred - please contact your administrator.\r\n"
+        .. "  \n\tCannot update the 'age' property that is read-only.  \n"}
+    assert.equal("campaign: PATCH profileAndServices/profile/@x -> 500 Internal Server Error: "
+      .. "RST-360011 An error has occurred - please contact your administrator. / "
+      .. "Cannot update the 'age' property that is read-only.", tostring(err))
+    assert.equal("campaign: auth", tostring(campaign.error{kind = "auth", message = " \n\r\n "}))
   end)
 
   it("says METHOD path -> kind: message for failures without a status", function()
