@@ -368,9 +368,9 @@ typedef struct call_spec {
 
 void campaign_client_headers(lua_State *L, campaign_client *c, campaign_transfer *t,
                              const campaign_request *r) {
-  unsigned want = r->extra_headers[0] == '\0' ? (c->token_gen * 2u + (r->body != NULL)) * 2u + 1u : 0;
+  unsigned want = r->extra_headers[0] == '\0' ? c->token_gen * 2u + 1u : 0;
   if (want != 0 && want == t->headers_key) return; /* same headers as last time: keep the list */
-  if (!campaign_transfer_headers(t, &c->opt, c->token, r->body != NULL, r->extra_headers))
+  if (!campaign_transfer_headers(t, &c->opt, c->token, r->extra_headers))
     luaL_error(L, "not enough memory");
   t->headers_key = want;
 }

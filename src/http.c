@@ -101,7 +101,7 @@ static int add_header(struct curl_slist **list, const char *line) {
 }
 
 int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, const char *token,
-                              int has_body, const char *extra) {
+                              const char *extra) {
   struct curl_slist *list = NULL;
   campaign_buf line = {NULL, 0, 0};
   int ok = 1;
@@ -119,7 +119,9 @@ int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, c
   campaign_buf_free(&line);
   if (ok && !extra_has(extra, "Cache-Control")) ok = add_header(&list, "Cache-Control: no-cache");
   if (ok && !extra_has(extra, "Accept")) ok = add_header(&list, "Accept: application/json");
-  if (ok && has_body && !extra_has(extra, "Content-Type"))
+  /* on every request, body or not, as ACS's documentation and Adobe's SDK send it; it also
+   * keeps libcurl from labelling a body-less POST as a form */
+  if (ok && !extra_has(extra, "Content-Type"))
     ok = add_header(&list, "Content-Type: application/json;charset=utf-8");
   if (ok) ok = add_header(&list, "Expect:"); /* no 100-continue round trip for bodies */
   while (ok && *extra != '\0') {

@@ -21,7 +21,7 @@ typedef struct campaign_transfer {
   long status;
   CURLcode code;
   char errbuf[CURL_ERROR_SIZE];
-  unsigned headers_key;       /* which token/body combination `headers` was built for; 0: none */
+  unsigned headers_key;       /* which token `headers` was built for; 0: none */
   int item;                   /* batch: index of the request using this transfer, else -1 */
 } campaign_transfer;
 
@@ -33,7 +33,7 @@ void campaign_transfer_free(campaign_transfer *t);
 /* Builds the request headers (defaults, then extra: "Name: value" lines separated by '\n',
  * which replace a default of the same name). Returns 0 when memory runs out. */
 int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, const char *token,
-                              int has_body, const char *extra);
+                              const char *extra);
 
 /* Sets method, URL and body (body may be NULL = none; it must outlive the transfer) and clears
  * the response buffers. */

@@ -665,22 +665,20 @@ local function backoff(self, retry_number)
   return uniform(self) * cap
 end
 
-local function build_headers(self, token, has_body, extra)
+local function build_headers(self, token, extra)
   -- The default transport only reads the table, so without extra headers one table per token
-  -- (with and without a body) serves every request; a custom transport gets its own copy.
+  -- serves every request; a custom transport gets its own copy.
   local cache = self._headers_cache
-  if cache and not extra and cache.token == token then
-    local shared = cache[has_body]
-    if shared then return shared end
-  end
+  if cache and not extra and cache.token == token and cache.headers then return cache.headers end
   local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["X-Api-Key"] = self._api_key,
     ["Cache-Control"] = "no-cache",
     ["Accept"] = "application/json",
+    -- on every request, body or not, as ACS's documentation and Adobe's SDK send it
+    ["Content-Type"] = "application/json;charset=utf-8",
     ["User-Agent"] = self._user_agent,
   }
-  if has_body then headers["Content-Type"] = "application/json;charset=utf-8" end
   if extra then
     for name, value in pairs(extra) do
       -- replace a default of the same name whatever its case
@@ -690,11 +688,7 @@ local function build_headers(self, token, has_body, extra)
       headers[name] = value
     end
   elseif cache then
-    if cache.token ~= token then
-      cache = { token = token }
-      self._headers_cache = cache
-    end
-    cache[has_body] = headers
+    self._headers_cache = { token = token, headers = headers }
   end
   return headers
 end
@@ -771,7 +765,7 @@ local function perform(self, req, index)
     local t0 = now()
     local response, kind, message, sent = self._transport {
       method = method, url = url, body = req.body,
-      headers = build_headers(self, token, req.body ~= nil, req.extra_headers),
+      headers = build_headers(self, token, req.extra_headers),
       timeout = self._timeout, connect_timeout = self._connect_timeout, max_body = self._max_body,
     }
     local elapsed = now() - t0

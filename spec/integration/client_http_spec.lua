@@ -18,7 +18,8 @@ describe("client requests", function()
     assert.equal(emu.api_key, r.headers["x-api-key"])
     assert.equal("no-cache", r.headers["cache-control"])
     assert.equal("application/json", r.headers["accept"])
-    assert.is_nil(r.headers["content-type"])
+    -- as ACS's documentation and Adobe's SDK send it: on every call, with a body or not
+    assert.equal("application/json;charset=utf-8", r.headers["content-type"])
     assert.matches("^lua%-campaign/" .. campaign._VERSION:gsub("%.", "%%.") .. " libcurl/%d+%.%d+%.%d+ ",
                    r.headers["user-agent"])
     assert.truthy(r.headers["user-agent"]:find((jit and jit.version) or _VERSION, 1, true))
@@ -35,6 +36,14 @@ describe("client requests", function()
     assert.equal("abc", r.headers["x-trace"])
     assert.equal("application/json;v=2", r.headers["accept"]) -- a default can be replaced
     assert.same({phone = "3301020304"}, emu.json.decode(r.body))
+  end)
+
+  it("labels a POST without a body as JSON, not as a form", function()
+    client:post("profileAndServices/noSuchResource", nil) -- only what was sent matters here
+    local r = h.logged(emu, "/profileAndServices/noSuchResource")[1]
+    assert.equal("POST", r.method)
+    assert.equal("application/json;charset=utf-8", r.headers["content-type"])
+    assert.equal("", r.body or "")
   end)
 
   it("sends no Authorization header with token = false, and the gateway answers 401013", function()
