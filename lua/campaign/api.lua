@@ -73,15 +73,61 @@ local function query_value(v)
   error("campaign.api: query value of type " .. t .. " is not supported", 4)
 end
 
-local listing_keys = {
-  filters = true, custom_filter = true, line_count = true, order = true, descending = true,
-  force_pagination = true,
+-- The listing options, each a group of names for one option: the name used here first, then the
+-- official Node SDK's name (its __createFilterParams: filters, hasCustomFilter, lineCount, order,
+-- descendingSort) and that name in snake_case. Without the aliases an SDK name would silently
+-- become a query parameter (`?hasCustomFilter=true` instead of the Ext API).
+local listing_names = {
+  { "filters" },
+  { "custom_filter", "has_custom_filter", "hasCustomFilter" },
+  { "line_count", "lineCount" },
+  { "order" },
+  { "descending", "descending_sort", "descendingSort" },
+  { "force_pagination" },
 }
+
+local listing_keys = {}
+for _, names in ipairs(listing_names) do
+  for _, name in ipairs(names) do listing_keys[name] = true end
+end
+
+local function shown(v)
+  local t = type(v)
+  if t == "string" then return "'" .. v .. "'" end
+  if t == "number" or t == "boolean" then return tostring(v) end
+  return t
+end
+
+-- params -> {option = value}, {option = the name the caller used} for the listing options.
+-- Two names of one option with different values raise, naming both.
+local function listing_options(params)
+  local opts, used = {}, {}
+  for _, names in ipairs(listing_names) do
+    local option = names[1]
+    for _, name in ipairs(names) do
+      local v = params[name]
+      if v ~= nil then
+        local first = used[option]
+        if first == nil then
+          opts[option], used[option] = v, name
+        elseif v ~= opts[option] then
+          error(string_format("campaign.api: '%s' and '%s' name the same listing option with "
+            .. "different values (%s, %s): give one of them", first, name, shown(opts[option]),
+            shown(v)), 4)
+        end
+      end
+    end
+    used[option] = used[option] or option
+  end
+  return opts, used
+end
 
 --- Builds the path and query of a listing from the SDK-style parameters.
 -- `base` is e.g. "profileAndServices/profile"; params = {filters = {"byEmail"}, custom_filter =
 -- bool (switches `profileAndServices` to `profileAndServicesExt`), line_count = n, order = "f",
 -- descending = bool, force_pagination = bool, <other> = value (a query parameter)}.
+-- The SDK's names are aliases: hasCustomFilter/has_custom_filter = custom_filter,
+-- lineCount = line_count, descendingSort/descending_sort = descending.
 -- Returns path, query (a table, possibly empty).
 function api.listing(base, params)
   if type(base) ~= "string" or base == "" then
@@ -92,11 +138,12 @@ function api.listing(base, params)
       .. type(params) .. ")", 2)
   end
   params = params or {}
+  local opts, used = listing_options(params)
   local path = base
-  if params.custom_filter then
+  if opts.custom_filter then
     path = path:gsub("^profileAndServices/", "profileAndServicesExt/", 1)
   end
-  local filters = params.filters
+  local filters = opts.filters
   if filters ~= nil then
     if type(filters) == "string" then filters = { filters } end
     if type(filters) ~= "table" then
@@ -116,20 +163,20 @@ function api.listing(base, params)
       query[k] = query_value(v)
     end
   end
-  if params.line_count ~= nil then
-    if type(params.line_count) ~= "number" or params.line_count < 1 then
-      error("campaign.api: 'line_count' must be a positive number", 3)
+  if opts.line_count ~= nil then
+    if type(opts.line_count) ~= "number" or opts.line_count < 1 then
+      error("campaign.api: '" .. used.line_count .. "' must be a positive number", 3)
     end
-    query._lineCount = query_value(params.line_count)
+    query._lineCount = query_value(opts.line_count)
   end
-  if params.order ~= nil then
-    if type(params.order) ~= "string" or params.order == "" then
+  if opts.order ~= nil then
+    if type(opts.order) ~= "string" or opts.order == "" then
       error("campaign.api: 'order' must be a field name", 3)
     end
     -- One space: the client percent-encodes it once (%20), never %2520 as the Node SDK does.
-    query._order = params.descending and (params.order .. " desc") or params.order
+    query._order = opts.descending and (opts.order .. " desc") or opts.order
   end
-  if params.force_pagination then query._forcePagination = "true" end
+  if opts.force_pagination then query._forcePagination = "true" end
   return path, query
 end
 

@@ -101,6 +101,73 @@ describe("campaign.api against the emulator", function()
     assert.is_nil(r.raw_query:find("%25", 1, true))
   end)
 
+  -- The official Node SDK's listing option names and their snake_case forms: the exact URI the
+  -- emulator logged (the client sorts the query keys), and the same answer as the project's names.
+  describe("listing options under the SDK's names", function()
+    local function uri(fn)
+      emu:clear_requests()
+      local result, err = fn()
+      assert.is_not_nil(result, tostring(err))
+      local reqs = api_requests(emu)
+      assert.are.equal(1, #reqs, "requests sent: " .. #reqs)
+      assert.are.equal("GET", reqs[1].method)
+      return result, reqs[1].path .. (reqs[1].raw_query ~= "" and "?" .. reqs[1].raw_query or "")
+    end
+    local function pkeys(list)
+      local out = {}
+      for i, rec in ipairs(list.content) do out[i] = rec.PKey end
+      return out
+    end
+    local cases = {
+      { { hasCustomFilter = true, filters = { "byEmail" }, email = "amy.dakota@mail.com" },
+        { custom_filter = true, filters = { "byEmail" }, email = "amy.dakota@mail.com" },
+        "profileAndServicesExt/profile/byEmail?email=amy.dakota@mail.com" },
+      { { has_custom_filter = true, lineCount = 2 }, { custom_filter = true, line_count = 2 },
+        "profileAndServicesExt/profile?_lineCount=2" },
+      { { lineCount = 3, order = "email", descendingSort = true },
+        { line_count = 3, order = "email", descending = true },
+        "profileAndServices/profile?_lineCount=3&_order=email%20desc" },
+      { { lineCount = 3, order = "email", descending_sort = true },
+        { line_count = 3, order = "email", descending = true },
+        "profileAndServices/profile?_lineCount=3&_order=email%20desc" },
+      { { filters = { "byText" }, text = "D", hasCustomFilter = true, lineCount = 4, order = "lastName",
+          descendingSort = true },
+        { filters = { "byText" }, text = "D", custom_filter = true, line_count = 4, order = "lastName",
+          descending = true },
+        "profileAndServicesExt/profile/byText?_lineCount=4&_order=lastName%20desc&text=D" },
+    }
+    for _, case in ipairs(cases) do
+      local sdk, own, want = case[1], case[2], case[3]
+      it("GET " .. want, function()
+        local got, sent = uri(function() return api.get_all_profiles(client, sdk) end)
+        assert.are.equal(want, sent)
+        local same, sent_own = uri(function() return api.get_all_profiles(client, own) end)
+        assert.are.equal(want, sent_own)
+        assert.is_true(#got.content >= 1)
+        assert.are.same(pkeys(same), pkeys(got))
+      end)
+    end
+
+    it("services and org units take them too", function()
+      local _, sent = uri(function()
+        return api.get_all_services(client, { hasCustomFilter = true, lineCount = 1 })
+      end)
+      assert.are.equal("profileAndServicesExt/service?_lineCount=1", sent)
+      _, sent = uri(function()
+        return api.get_all_org_units(client, { lineCount = 2, order = "label", descendingSort = true })
+      end)
+      assert.are.equal("profileAndServicesExt/orgUnitBase?_lineCount=2&_order=label%20desc", sent)
+    end)
+
+    it("an alias and the project's name with different values raise and send nothing", function()
+      emu:clear_requests()
+      local ok, msg = pcall(api.get_all_profiles, client, { custom_filter = true, hasCustomFilter = false })
+      assert.is_false(ok)
+      assert.matches("'custom_filter' and 'hasCustomFilter'", msg, 1, true)
+      assert.are.equal(0, #api_requests(emu))
+    end)
+  end)
+
   it("get_profile unwraps the {content = {profile}} shape", function()
     local pkey = amy().PKey
     emu:config { wrap_single_get = true }

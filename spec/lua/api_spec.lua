@@ -230,6 +230,125 @@ describe("campaign.api with a fake client", function()
   end)
 end)
 
+-- The official Node SDK's listing option names (filters, hasCustomFilter, lineCount, order,
+-- descendingSort) and their snake_case forms: aliases of custom_filter, line_count, descending.
+-- None of them may reach the query string. Each row: function, arguments, path, query.
+local sdk_rows = {
+  { "get_all_profiles", { { hasCustomFilter = true, filters = { "byCRMId" }, crm_id = 7 } },
+    "profileAndServicesExt/profile/byCRMId", { crm_id = "7" } },
+  { "get_all_profiles", { { has_custom_filter = true } }, "profileAndServicesExt/profile", {} },
+  { "get_all_profiles", { { hasCustomFilter = false } }, "profileAndServices/profile", {} },
+  { "get_all_profiles", { { lineCount = 10 } }, "profileAndServices/profile", { _lineCount = "10" } },
+  { "get_all_profiles", { { order = "email", descendingSort = true } }, "profileAndServices/profile",
+    { _order = "email desc" } },
+  { "get_all_profiles", { { order = "email", descending_sort = true } }, "profileAndServices/profile",
+    { _order = "email desc" } },
+  { "get_all_profiles", { { order = "email", descendingSort = false } }, "profileAndServices/profile",
+    { _order = "email" } },
+  -- every SDK name at once, as an SDK call would pass them
+  { "get_all_profiles", { { filters = { "byText" }, hasCustomFilter = true, lineCount = 5, order = "lastName",
+      descendingSort = true, text = "Doe" } },
+    "profileAndServicesExt/profile/byText", { text = "Doe", _lineCount = "5", _order = "lastName desc" } },
+  -- an alias beside the project's name, with the same value
+  { "get_all_profiles", { { line_count = 10, lineCount = 10 } }, "profileAndServices/profile",
+    { _lineCount = "10" } },
+  { "get_all_profiles", { { custom_filter = true, has_custom_filter = true, hasCustomFilter = true } },
+    "profileAndServicesExt/profile", {} },
+  { "get_all_profiles", { { order = "email", descending = true, descending_sort = true,
+      descendingSort = true } }, "profileAndServices/profile", { _order = "email desc" } },
+  -- other keys keep going to the query string, as in the SDK (its way to send _forcePagination)
+  { "get_all_profiles", { { filters = { "byText" }, text = "Doe", filterType = "lastName",
+      _forcePagination = true } },
+    "profileAndServices/profile/byText",
+    { text = "Doe", filterType = "lastName", _forcePagination = "true" } },
+  { "get_all_services", { { hasCustomFilter = true, lineCount = 3 } }, "profileAndServicesExt/service",
+    { _lineCount = "3" } },
+  { "get_all_org_units", { { lineCount = 2, order = "label", descendingSort = true } },
+    "profileAndServicesExt/orgUnitBase", { _lineCount = "2", _order = "label desc" } },
+  { "get_all_custom_resources", { "cusProduct", { lineCount = 5, order = "label", descending_sort = true } },
+    "profileAndServicesExt/cusProduct", { _lineCount = "5", _order = "label desc" } },
+  { "get_all_basic_custom_resources", { "cusShop", { lineCount = 1, hasCustomFilter = true } },
+    "customResources/cusShop", { _lineCount = "1" } },
+  { "get_all_profile_and_services_ext", { "profile", { lineCount = 2 } }, "profileAndServicesExt/profile",
+    { _lineCount = "2" } },
+  { "get_gdpr_request", { { lineCount = 1 } }, "privacy/privacyTool", { _lineCount = "1" } },
+}
+
+describe("campaign.api listing options under the official SDK's names", function()
+  for _, row in ipairs(sdk_rows) do
+    local name, args, path, query = row[1], row[2], row[3], row[4]
+    local keys = {}
+    for k in pairs(args[#args]) do keys[#keys + 1] = k end
+    table.sort(keys)
+    it(name .. " {" .. table.concat(keys, ", ") .. "} sends GET " .. path, function()
+      local client = fake.new()
+      local params = args[#args]
+      local copy = {}
+      for k, v in pairs(params) do copy[k] = v end
+      api[name](client, unpack_args(args))
+      assert.are.equal(1, #client.calls)
+      local c = client.calls[1]
+      assert.are.equal("GET", c.method)
+      assert.are.equal(path, c.path)
+      assert.are.same(query, c.query)
+      assert.are.same(copy, params) -- the caller's table is left as it was
+    end)
+  end
+
+  it("api.listing takes them too", function()
+    local path, query = api.listing("profileAndServices/profile",
+      { filters = "byEmail", email = "a@b.c", hasCustomFilter = true, lineCount = 3, order = "email",
+        descendingSort = true })
+    assert.are.equal("profileAndServicesExt/profile/byEmail", path)
+    assert.are.same({ email = "a@b.c", _lineCount = "3", _order = "email desc" }, query)
+  end)
+
+  describe("an alias and another name of the same option with different values", function()
+    local conflicts = {
+      { { custom_filter = true, hasCustomFilter = false }, "custom_filter", "hasCustomFilter" },
+      { { custom_filter = false, has_custom_filter = true }, "custom_filter", "has_custom_filter" },
+      { { has_custom_filter = true, hasCustomFilter = false }, "has_custom_filter", "hasCustomFilter" },
+      { { line_count = 20, lineCount = 10 }, "line_count", "lineCount" },
+      { { line_count = 10, lineCount = "10" }, "line_count", "lineCount" },
+      { { order = "email", descending = true, descendingSort = false }, "descending", "descendingSort" },
+      { { order = "email", descending = false, descending_sort = true }, "descending", "descending_sort" },
+      { { order = "email", descending_sort = true, descendingSort = false }, "descending_sort",
+        "descendingSort" },
+    }
+    for _, row in ipairs(conflicts) do
+      local params, a, b = row[1], row[2], row[3]
+      it("raise naming both: " .. a .. " and " .. b, function()
+        local client = fake.new()
+        local ok, msg = pcall(api.get_all_profiles, client, params)
+        assert.is_false(ok)
+        assert.matches("'" .. a .. "' and '" .. b .. "'", msg, 1, true)
+        assert.matches("different values", msg, 1, true)
+        assert.are.equal(0, #client.calls)
+        assert.has_error(function() api.listing("profileAndServices/profile", params) end)
+      end)
+    end
+
+    it("point at the caller's line", function()
+      local client = fake.new()
+      local _, msg = pcall(function() api.get_all_profiles(client, { lineCount = 1, line_count = 2 }) end)
+      assert.matches("api_spec.lua:%d+: campaign.api: 'line_count' and 'lineCount'", msg)
+      _, msg = pcall(function()
+        api.get_all_custom_resources(client, "cusProduct", { descending = true, descendingSort = false })
+      end)
+      assert.matches("api_spec.lua:%d+: campaign.api: 'descending' and 'descendingSort'", msg)
+    end)
+  end)
+
+  it("a bad value is reported under the name the caller used", function()
+    local ok, msg = pcall(api.get_all_profiles, fake.new(), { lineCount = "ten" })
+    assert.is_false(ok)
+    assert.matches("'lineCount' must be a positive number", msg, 1, true)
+    ok, msg = pcall(api.get_all_profiles, fake.new(), { line_count = 0 })
+    assert.is_false(ok)
+    assert.matches("'line_count' must be a positive number", msg, 1, true)
+  end)
+end)
+
 describe("campaign.api.operations", function()
   local function spec_path()
     -- the emulator keeps an unchanged copy (Apache-2.0) so this runs in any clone
