@@ -83,7 +83,7 @@ local listing_names = {
   { "line_count", "lineCount" },
   { "order" },
   { "descending", "descending_sort", "descendingSort" },
-  { "force_pagination" },
+  { "force_pagination", "forcePagination" },
 }
 
 local listing_keys = {}

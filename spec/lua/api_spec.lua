@@ -256,6 +256,9 @@ local sdk_rows = {
     "profileAndServicesExt/profile", {} },
   { "get_all_profiles", { { order = "email", descending = true, descending_sort = true,
       descendingSort = true } }, "profileAndServices/profile", { _order = "email desc" } },
+  -- forcePagination: the camelCase form of force_pagination
+  { "get_all_profiles", { { forcePagination = true } }, "profileAndServices/profile",
+    { _forcePagination = "true" } },
   -- other keys keep going to the query string, as in the SDK (its way to send _forcePagination)
   { "get_all_profiles", { { filters = { "byText" }, text = "Doe", filterType = "lastName",
       _forcePagination = true } },
