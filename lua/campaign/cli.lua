@@ -498,13 +498,10 @@ handlers["profile update"] = function(ctx)
     print_json(ctx, answer)
     return EXIT_OK
   end
+  -- The library's defaults: the whole change is PATCHed (a read-only field gets ACS's 500, exit 1,
+  -- as without --verify), then read back and compared.
   local profile, err = require("campaign.workflow").update_and_verify(client, pkey, changes)
   if profile == nil then
-    if type(err) == "table" and err.kind == "verify" and err.read_only then
-      -- Refused before anything was sent: the invocation asks for the impossible.
-      ctx.err(ctx.redact("campaign: " .. tostring(err.message)) .. "\n")
-      return EXIT_USAGE
-    end
     if type(err) == "table" and err.kind == "verify" then
       local names = {}
       for field in pairs(err.mismatches or {}) do names[#names + 1] = field end

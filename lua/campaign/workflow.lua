@@ -1,15 +1,17 @@
 --- campaign.workflow: the ACS documentation's update flow, proved, one record or many.
 --
--- update_and_verify: GET, PATCH the changed fields, GET again and compare every changed field.
+-- update_and_verify: GET, PATCH the changes, GET again and compare every changed field.
 -- bulk_update: many PATCHes through client:batch in bounded windows, optionally verified.
+-- Read-only fields are sent by default (ACS answers 500 RST-360011, returned as is);
+-- opts.check_read_only refuses them locally instead.
 -- Only the client's methods are used, so both run unchanged with the libcurl client and inside
 -- OpenResty with campaign.ngx; waits go through opts.sleep (default: ngx.sleep in OpenResty,
 -- else the C module's campaign.sleep). No state lives at module level.
 local campaign = require "campaign"
 local default_clock = require "campaign.clock"
 
-local type, pairs, ipairs, next, error, pcall, tostring =
-  type, pairs, ipairs, next, error, pcall, tostring
+local type, pairs, ipairs, error, pcall, tostring =
+  type, pairs, ipairs, error, pcall, tostring
 local table_sort, table_concat, string_format, math_floor = table.sort, table.concat, string.format,
   math.floor
 
@@ -129,7 +131,7 @@ local function explain_mismatches(mismatches, policies)
     if type(m.expected) == "string" and type(m.got) == "string" and m.got ~= "" and m.got ~= m.expected
       and m.expected:lower() == m.got:lower() then
       m.cause = "data_policy"
-      m.data_policy = policies and policies[field] or nil
+      if policies then m.data_policy = policies[field] end
     end
   end
 end
@@ -202,6 +204,11 @@ local function check_opts(fname, opts)
   number_opt("verify_delay", 0)
   number_opt("concurrency", 1, true)
   number_opt("window", 1, true)
+  for _, name in ipairs { "skip_unchanged", "check_read_only" } do
+    if opts[name] ~= nil and type(opts[name]) ~= "boolean" then
+      error(string_format("campaign.workflow.%s: opts.%s must be a boolean", fname, name), 3)
+    end
+  end
   for _, name in ipairs { "compare", "sleep", "clock", "on_progress" } do
     if opts[name] ~= nil and type(opts[name]) ~= "function" then
       error(string_format("campaign.workflow.%s: opts.%s must be a function", fname, name), 3)
@@ -270,10 +277,17 @@ local function unwrap(body)
   return body
 end
 
+-- The value of `field` in `record`, as read: `false` stays false (not `x and y or nil`, which
+-- turns a stored false into "absent").
+local function field_of(record, field)
+  if type(record) ~= "table" then return nil end
+  return record[field]
+end
+
 local function diff(changes, record, compare)
   local mismatches
   for field, expected in pairs(changes) do
-    local got = type(record) == "table" and record[field] or nil
+    local got = field_of(record, field)
     if not field_matches(compare, field, expected, got) then
       mismatches = mismatches or {}
       mismatches[field] = { expected = expected, got = got }
@@ -301,38 +315,42 @@ end
 -- update_and_verify ---------------------------------------------------------------------------
 
 --- update_and_verify(client, pkey, changes[, opts]) -> record, info | nil, err
--- GET the record (a 404 is returned as the client's error), refuse read-only fields before
--- anything is sent, skip the PATCH when every change already holds (info.changed == false),
--- PATCH the fields that differ, then GET up to opts.verify_attempts times (default 1),
--- opts.verify_delay seconds apart (default 0.5), until every changed field reads back as sent.
--- info = {changed, reads, patch = the PATCH answer {PKey, href}, status, fields = the names
--- sent}. A difference that persists: nil, err with kind "verify" and
--- err.mismatches = {field = {expected =, got =}}.
--- opts: resource (default "profileAndServices/profile"), metadata, read_only (extra fields),
--- compare(field, expected, got) -> bool, verify_attempts, verify_delay, sleep(seconds).
+-- design.md's three steps: GET the record (a 404 is returned as the client's error), PATCH the
+-- whole `changes` table as given, then GET up to opts.verify_attempts times (default 1),
+-- opts.verify_delay seconds apart (default 0.5), until every field of `changes` reads back as
+-- sent. info = {changed = whether the first GET differed from `changes`, reads = GETs made,
+-- patch = the PATCH answer {PKey, href} (nil when skipped), status = the PATCH's status (the
+-- GET's when skipped), fields = the names sent, sorted}. A difference that persists: nil, err
+-- with kind "verify" and err.mismatches = {field = {expected =, got =}}. A failed PATCH (e.g.
+-- ACS's 500 RST-360011 for a read-only field) is returned as the client's error.
+-- opts: resource (default "profileAndServices/profile"), compare(field, expected, got) -> bool,
+-- verify_attempts, verify_delay, sleep(seconds), metadata (dataPolicy names for the message),
+-- skip_unchanged (true: no PATCH and no second GET when every change already holds),
+-- check_read_only (true: refuse read-only fields before anything is sent, kind "verify" with
+-- err.read_only; the set is the documented fields, opts.read_only and opts.metadata's readOnly).
 function workflow.update_and_verify(client, pkey, changes, opts)
   check_client("update_and_verify", client)
   check_item_args("update_and_verify", pkey, changes)
   opts = check_opts("update_and_verify", opts)
   local path = record_path(opts, pkey)
 
-  local refused = read_only_fields(changes, read_only_set(opts))
-  if refused then return nil, read_only_error(path, refused) end
+  if opts.check_read_only then
+    local refused = read_only_fields(changes, read_only_set(opts))
+    if refused then return nil, read_only_error(path, refused) end
+  end
 
   local body, res = client:get(path)
   if body == nil then return nil, res end
   local current = unwrap(body)
 
-  local differing = next(changes) ~= nil and diff(changes, current, opts.compare)
-  if not differing then
+  local changed = diff(changes, current, opts.compare) ~= nil
+  if not changed and opts.skip_unchanged then
     return current, { changed = false, reads = 1, status = res and res.status }
   end
 
-  -- Only the fields that differ go out: fewer writes, and no dataPolicy rewrite of a value that
-  -- was already right. The verification still covers every field of `changes`.
-  local patch = {}
-  for field in pairs(differing) do patch[field] = changes[field] end
-  local answer, pres = client:patch(path, patch)
+  -- The whole change goes out as given, whatever the first read showed (design.md: "PATCH the
+  -- changes"); the verification covers every field of it.
+  local answer, pres = client:patch(path, changes)
   if answer == nil then return nil, pres end
 
   local attempts = opts.verify_attempts or 1
@@ -346,8 +364,8 @@ function workflow.update_and_verify(client, pkey, changes, opts)
     after = unwrap(after)
     mismatches = diff(changes, after, opts.compare)
     if not mismatches then
-      return after, { changed = true, reads = attempt + 1, patch = answer, status = pres and pres.status,
-                      fields = sorted_keys(patch) }
+      return after, { changed = changed, reads = attempt + 1, patch = answer, status = pres and pres.status,
+                      fields = sorted_keys(changes) }
     end
   end
   return nil, verify_error(path, mismatches, attempts, data_policies(opts))
@@ -385,7 +403,9 @@ end
 -- each updated record back and compares the changes (opts.compare, verify_attempts,
 -- verify_delay as in update_and_verify). opts.on_progress(done, total, failed) after each item
 -- (total is nil for an iterator until it is exhausted; one last call then gives it).
--- Read-only fields and malformed items fail that item without sending it.
+-- Malformed items fail that item without sending it. Read-only fields are sent (ACS's 500
+-- fails that item with the client's error), unless opts.check_read_only: then that item fails
+-- without being sent (kind "verify", err.read_only).
 -- report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
@@ -400,7 +420,8 @@ function workflow.bulk_update(client, items, opts)
   local window = opts.window or concurrency * 4
   local verify_attempts = opts.verify_attempts or 1
   local verify_delay = opts.verify_delay or 0.5
-  local read_only = read_only_set(opts)
+  local read_only             -- the read-only set, only when refusing locally
+  if opts.check_read_only then read_only = read_only_set(opts) end
   local on_progress = opts.on_progress
   local started = clock()
 
@@ -467,7 +488,7 @@ function workflow.bulk_update(client, items, opts)
             .. " (nothing was sent)" })
       else
         local path = record_path(opts, pkey)
-        local refused = read_only_fields(changes, read_only)
+        local refused = read_only and read_only_fields(changes, read_only)
         if refused then
           fail(i, read_only_error(path, refused))
         else

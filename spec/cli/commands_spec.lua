@@ -285,13 +285,25 @@ describe("campaign CLI", function()
         (before or ""):gsub("%p", "%%%0") .. '"', result.err)
     end)
 
-    it("profile update --verify refuses a read-only field before sending (exit 2)", function()
+    it("profile update --verify sends a read-only field: ACS's 500 on one line (exit 1)", function()
       local pkey = amy().PKey
       emu:clear_requests()
-      local result = expect(2, campaign({"profile", "update", pkey, "age:=20", "--verify"}))
-      assert.matches("^campaign: refusing to change read%-only field%(s%) age %(nothing was sent%)\n$",
-        result.err)
-      assert.is_nil(last_request("PATCH"))
+      local result = expect(1, campaign({"profile", "update", pkey, "age:=20", "--verify"}))
+      assert.equal("", result.out)
+      assert.matches("^campaign: PATCH [^\n]*500[^\n]*RST%-360011[^\n]*read%-only[^\n]*\n$", result.err)
+      local patch = last_request("PATCH")
+      assert.is_table(patch)
+      assert.same({age = 20}, cjson.decode(patch.body))
+    end)
+
+    it("profile update --verify accepts a field set to false (read back as false)", function()
+      local pkey = amy().PKey
+      expect(0, campaign({"profile", "update", pkey, "blackList:=true", "--verify"}))
+      local profile = json_out(expect(0, campaign({"profile", "update", pkey, "blackList:=false",
+        "blackListEmail:=false", "--verify"})))
+      assert.is_false(profile.blackList)
+      assert.is_false(profile.blackListEmail)
+      assert.is_false(profile_of(pkey).blackList)
     end)
 
     it("profile list: --limit, --order --desc, --filter with --param, --all over several pages", function()
@@ -508,7 +520,7 @@ describe("campaign CLI", function()
         "",
         "{not json",
         cjson.encode({PKey = profiles[2].PKey, firstName = "Zoë"}),
-        cjson.encode({PKey = profiles[3].PKey, age = 5}),      -- read-only: refused, not sent
+        cjson.encode({PKey = profiles[3].PKey, age = 5}),      -- read-only: sent, ACS answers 500
       }, "\n") .. "\n"
       local report_path = os.tmpname()
       local result = expect(4, campaign({"bulk-update", "-", "--report", report_path}, {stdin = input}))
@@ -519,6 +531,9 @@ describe("campaign CLI", function()
       assert.same({1, 3, 4, 5}, {report[1].line, report[2].line, report[3].line, report[4].line})
       assert.same({true, false, true, false}, {report[1].ok, report[2].ok, report[3].ok, report[4].ok})
       assert.equal("input", report[2].kind)
+      assert.equal("http", report[4].kind)
+      assert.equal(500, report[4].status)
+      assert.matches("RST%-360011", report[4].error)
       local first = profile_of(profiles[1].PKey)
       assert.equal("0101", first.phone)
       assert.equal(true, first.blackList)

@@ -57,12 +57,40 @@ describe("workflow against the emulator", function()
       assert.are.equal("3301020304", again.phone)
     end)
 
-    it("skips the PATCH when the profile already holds the changes", function()
+    it("PATCHes the whole changes even when the profile already holds them (changed = false)", function()
       local profile, info = workflow.update_and_verify(client, amy.PKey,
-        { email = amy.email, firstName = amy.firstName })
+        { email = amy.email, firstName = amy.firstName, phone = "0102" })
+      assert.is_table(profile, tostring(info))
+      assert.is_true(info.changed)
+      local patch
+      for _, r in ipairs(emu:requests()) do if r.method == "PATCH" then patch = r end end
+      assert.are.same({ email = amy.email, firstName = amy.firstName, phone = "0102" },
+        emulator.json.decode(patch.body))
+      emu:clear_requests()
+      local _, info2 = workflow.update_and_verify(client, amy.PKey, { email = amy.email })
+      assert.is_false(info2.changed)
+      assert.are.equal(1, patches(emu))
+      assert.are.equal(2, count_method(emu, "GET"))
+    end)
+
+    it("opts.skip_unchanged skips the PATCH when the profile already holds the changes", function()
+      local profile, info = workflow.update_and_verify(client, amy.PKey,
+        { email = amy.email, firstName = amy.firstName }, { skip_unchanged = true })
       assert.is_table(profile, tostring(info))
       assert.is_false(info.changed)
       assert.are.equal(0, patches(emu))
+      assert.are.equal(1, count_method(emu, "GET"))
+    end)
+
+    it("verifies a boolean set to false (read back as false, not as absent)", function()
+      local profile, info = workflow.update_and_verify(client, amy.PKey, { blackListEmail = true })
+      assert.is_table(profile, tostring(info))
+      assert.is_true(profile.blackListEmail)
+      profile, info = workflow.update_and_verify(client, amy.PKey, { blackListEmail = false })
+      assert.is_table(profile, tostring(info))
+      assert.is_false(profile.blackListEmail)
+      assert.is_true(info.changed)
+      assert.is_false(assert(api.get_profile(client, amy.PKey)).blackListEmail)
     end)
 
     it("reports a mismatch when ACS answers 200 to the PATCH without applying it", function()
@@ -89,15 +117,30 @@ describe("workflow against the emulator", function()
       assert.are.equal(4, count_method(emu, "GET"))
     end)
 
-    it("refuses read-only fields before sending anything", function()
+    it("sends a read-only field by default and returns ACS's 500 unchanged", function()
       local profile, err = workflow.update_and_verify(client, amy.PKey, { age = 12, phone = "1" })
+      assert.is_nil(profile)
+      assert.are.equal("http", err.kind)
+      assert.are.equal(500, err.status)
+      assert.are.same({ "RST-360011", "XTK-170006" }, err.codes)
+      assert.matches("Cannot update the 'age' property that is read-only", err.message, 1, true)
+      assert.is_nil(err.read_only)
+      assert.are.equal(1, patches(emu))
+      local stored = assert(api.get_profile(client, amy.PKey))
+      assert.are.equal(amy.phone, stored.phone)   -- ACS refused the whole PATCH
+      assert.are.equal(amy.age, stored.age)
+    end)
+
+    it("opts.check_read_only refuses read-only fields before sending anything", function()
+      local profile, err = workflow.update_and_verify(client, amy.PKey, { age = 12, phone = "1" },
+        { check_read_only = true })
       assert.is_nil(profile)
       assert.are.equal("verify", err.kind)
       assert.are.same({ "age" }, err.read_only)
       assert.are.equal(0, #emu:requests())
     end)
 
-    it("refuses what the resourceType metadata marks readOnly", function()
+    it("opts.check_read_only refuses what the resourceType metadata marks readOnly", function()
       local meta = assert(api.get_metadata_for_resource(client, "profile"))
       local read_only
       for name, desc in pairs(meta.content or {}) do
@@ -109,7 +152,7 @@ describe("workflow against the emulator", function()
       if not read_only then return pending("the emulator's metadata marks no other field readOnly") end
       emu:clear_requests()
       local profile, err = workflow.update_and_verify(client, amy.PKey, { [read_only] = "x" },
-        { metadata = meta })
+        { metadata = meta, check_read_only = true })
       assert.is_nil(profile)
       assert.are.same({ read_only }, err.read_only)
       assert.are.equal(0, #emu:requests())
@@ -269,6 +312,31 @@ describe("workflow against the emulator", function()
           assert.are.equal("Bulk" .. k, p.firstName)
         end
       end
+    end)
+
+    it("sends a read-only field by default (ACS's 500 fails that item alone); false verifies", function()
+      local list = assert(api.get_all_profiles(client, { line_count = 3 })).content
+      client:patch("profileAndServices/profile/" .. list[3].PKey, { blackList = true })
+      emu:clear_requests()
+      local report = workflow.bulk_update(client, {
+        { pkey = list[1].PKey, changes = { blackListEmail = false, phone = "0601" } },
+        { pkey = list[2].PKey, changes = { age = 3, phone = "0602" } },
+        { pkey = list[3].PKey, changes = { blackList = false } },
+      }, { verify = true, verify_delay = 0 })
+      assert.are.same({ 3, 2, 1 }, { report.total, report.ok, report.failed })
+      local err = report.errors[2]
+      assert.are.equal("http", err.kind)
+      assert.are.equal(500, err.status)
+      assert.are.same({ "RST-360011", "XTK-170006" }, err.codes)
+      assert.are.equal(3, patches(emu))
+      assert.is_false(assert(api.get_profile(client, list[3].PKey)).blackList)
+      assert.are_not.equal("0602", assert(api.get_profile(client, list[2].PKey)).phone)
+
+      emu:clear_requests()
+      report = workflow.bulk_update(client, { { pkey = list[2].PKey, changes = { age = 3 } } },
+        { check_read_only = true })
+      assert.are.same({ "age" }, report.errors[1].read_only)
+      assert.are.equal(0, patches(emu))
     end)
   end)
 end)

@@ -50,8 +50,25 @@ end
 
 local no_sleep = function() end
 
+-- A store that answers a write to a read-only field like ACS: 500, RST-360011, nothing applied.
+local function acs_read_only(profiles)
+  local handler = store(profiles)
+  return function(c)
+    if c.method == "PATCH" then
+      for _, field in ipairs { "PKey", "href", "created", "lastModified", "age" } do
+        if c.body[field] ~= nil then
+          return nil, campaign.error { kind = "http", status = 500, method = "PATCH", url = c.path,
+            message = "RST-360011 An error has occurred - please contact your administrator.\n"
+              .. "Cannot update the '" .. field .. "' property that is read-only." }
+        end
+      end
+    end
+    return handler(c)
+  end
+end
+
 describe("workflow.update_and_verify", function()
-  it("GETs, PATCHes only the changes, GETs again and returns the updated record", function()
+  it("GETs, PATCHes the changes, GETs again and returns the updated record", function()
     local client = fake.new(store(amy()))
     local profile, info = workflow.update_and_verify(client, "@amy", { phone = "3301020304" })
     assert.are.equal("3301020304", profile.phone)
@@ -62,22 +79,71 @@ describe("workflow.update_and_verify", function()
     assert.are.equal(PATH .. "@amy", client.calls[2].path)
   end)
 
-  it("PATCHes only the fields that differ, and verifies them all", function()
+  it("PATCHes the whole changes table as given, even the fields that already hold", function()
     local client = fake.new(store(amy()))
-    local profile, info = workflow.update_and_verify(client, "@amy",
-      { firstName = "Amy", phone = "0102", location = { city = "Paris" } })
+    local changes = { firstName = "Amy", phone = "0102", location = { city = "Paris" } }
+    local profile, info = workflow.update_and_verify(client, "@amy", changes)
     assert.are.equal("0102", profile.phone)
-    assert.are.same({ phone = "0102" }, client.calls[2].body)
-    assert.are.same({ "phone" }, info.fields)
+    assert.are.equal("GET PATCH GET", methods(client))
+    assert.are.same({ firstName = "Amy", phone = "0102", location = { city = "Paris" } },
+      client.calls[2].body)
+    assert.are.same({ "firstName", "location", "phone" }, info.fields)
+    assert.is_true(info.changed)
   end)
 
-  it("skips the PATCH when nothing would change (changed = false)", function()
+  it("by default PATCHes and reads again when every change already holds (changed = false)", function()
     local client = fake.new(store(amy()))
     local profile, info = workflow.update_and_verify(client, "@amy",
       { firstName = "Amy", location = { city = "Paris" }, phone = campaign.null })
     assert.are.equal("@amy", profile.PKey)
+    assert.is_false(info.changed)          -- the first GET already showed every change
+    assert.are.equal("@amy", info.patch.PKey)
+    assert.are.equal(2, info.reads)
+    assert.are.equal("GET PATCH GET", methods(client))
+    assert.are.same({ firstName = "Amy", location = { city = "Paris" }, phone = campaign.null },
+      client.calls[2].body)
+  end)
+
+  it("opts.skip_unchanged skips the PATCH and the second GET when nothing would change", function()
+    local client = fake.new(store(amy()))
+    local profile, info = workflow.update_and_verify(client, "@amy",
+      { firstName = "Amy", location = { city = "Paris" }, phone = campaign.null }, { skip_unchanged = true })
+    assert.are.equal("@amy", profile.PKey)
     assert.is_false(info.changed)
+    assert.is_nil(info.patch)
+    assert.are.equal(1, info.reads)
     assert.are.equal("GET", methods(client))
+  end)
+
+  it("opts.skip_unchanged still sends the whole changes when one field differs", function()
+    local client = fake.new(store(amy()))
+    local _, info = workflow.update_and_verify(client, "@amy", { firstName = "Amy", phone = "0102" },
+      { skip_unchanged = true })
+    assert.is_true(info.changed)
+    assert.are.equal("GET PATCH GET", methods(client))
+    assert.are.same({ firstName = "Amy", phone = "0102" }, client.calls[2].body)
+  end)
+
+  it("compares a field read back as false as false, not as absent", function()
+    local profiles = amy()
+    profiles["@amy"].blackListEmail = true
+    local client = fake.new(store(profiles))
+    local profile, info = workflow.update_and_verify(client, "@amy", { blackListEmail = false })
+    assert.is_table(profile, tostring(info))
+    assert.is_false(profile.blackListEmail)
+    assert.is_true(info.changed)
+    -- already false: equal on the first GET too
+    client = fake.new(store(amy()))
+    local _, info2 = workflow.update_and_verify(client, "@amy", { blackList = false },
+      { skip_unchanged = true })
+    assert.is_false(info2.changed)
+    assert.are.equal("GET", methods(client))
+    -- a false that did not take is reported as false, not absent
+    client = fake.new(store(amy(), { ignore_patch = true }))
+    local none, err = workflow.update_and_verify(client, "@amy", { blackList = true })
+    assert.is_nil(none)
+    assert.are.same({ expected = true, got = false }, err.mismatches.blackList)
+    assert.matches("blackList (sent true, read false)", err.message, 1, true)
   end)
 
   it("reports each field that did not take: kind verify, mismatches {expected, got}", function()
@@ -95,25 +161,43 @@ describe("workflow.update_and_verify", function()
     assert.are.equal("GET PATCH GET", methods(client))
   end)
 
-  it("refuses read-only fields before sending anything", function()
+  it("by default sends a read-only field and returns ACS's 500 unchanged", function()
+    local client = fake.new(acs_read_only(amy()))
+    local profile, err = workflow.update_and_verify(client, "@amy", { phone = "1", age = 3 })
+    assert.is_nil(profile)
+    assert.are.equal("http", err.kind)
+    assert.are.equal(500, err.status)
+    assert.are.same({ "RST-360011" }, err.codes)
+    assert.is_nil(err.read_only)
+    assert.are.equal("GET PATCH", methods(client))
+    assert.are.same({ phone = "1", age = 3 }, client.calls[2].body)
+  end)
+
+  it("opts.check_read_only refuses read-only fields before sending anything", function()
     for _, field in ipairs { "PKey", "href", "created", "lastModified", "createdBy", "modifiedBy", "age" } do
       local client = fake.new(store(amy()))
-      local profile, err = workflow.update_and_verify(client, "@amy", { phone = "1", [field] = "x" })
+      local profile, err = workflow.update_and_verify(client, "@amy", { phone = "1", [field] = "x" },
+        { check_read_only = true })
       assert.is_nil(profile)
       assert.are.equal("verify", err.kind)
       assert.are.same({ field }, err.read_only)
+      assert.are.same({}, err.mismatches)
       assert.are.equal(0, #client.calls)
     end
   end)
 
-  it("refuses the fields the resourceType metadata marks readOnly", function()
+  it("opts.check_read_only refuses the fields the resourceType metadata marks readOnly", function()
     local client = fake.new(store(amy()))
     local metadata = { content = { email = { readOnly = false }, cusScore = { readOnly = true } } }
     local profile, err = workflow.update_and_verify(client, "@amy", { cusScore = 3, email = "a@b.c" },
-      { metadata = metadata })
+      { metadata = metadata, check_read_only = true })
     assert.is_nil(profile)
     assert.are.same({ "cusScore" }, err.read_only)
     assert.are.equal(0, #client.calls)
+    -- without check_read_only, metadata alone refuses nothing
+    client = fake.new(store(amy()))
+    workflow.update_and_verify(client, "@amy", { cusScore = 3 }, { metadata = metadata })
+    assert.are.equal("GET PATCH GET", methods(client))
   end)
 
   it("returns the GET's error for a missing record (404) and sends no PATCH", function()
@@ -188,7 +272,19 @@ describe("workflow.update_and_verify", function()
       end,
     })
     assert.are.equal("@amy", profile.PKey)
-    assert.are.same({ "email" }, seen)   -- equal already: the PATCH is skipped
+    assert.are.same({ "email", "email" }, seen)   -- the first GET, then the read after the PATCH
+    assert.are.equal("GET PATCH GET", methods(client))
+    seen = {}
+    client = fake.new(store(amy(), { ignore_patch = true }))
+    workflow.update_and_verify(client, "@amy", { email = "AMY.DAKOTA@mail.com" }, {
+      skip_unchanged = true,
+      compare = function(field, expected, got)
+        seen[#seen + 1] = field
+        return expected:lower() == got:lower()
+      end,
+    })
+    assert.are.same({ "email" }, seen)   -- equal already: skip_unchanged skips the PATCH
+    assert.are.equal("GET", methods(client))
   end)
 
   it("compares lists element by element and objects by the keys sent", function()
@@ -208,6 +304,10 @@ describe("workflow.update_and_verify", function()
     assert.has_error(function() workflow.update_and_verify(client, "@amy", "phone=1") end)
     assert.has_error(function() workflow.update_and_verify(client, "@amy", {}, { verify_attempts = 0 }) end)
     assert.has_error(function() workflow.update_and_verify(client, "@amy", {}, { compare = true }) end)
+    assert.has_error(function()
+      workflow.update_and_verify(client, "@amy", {}, { skip_unchanged = "yes" })
+    end)
+    assert.has_error(function() workflow.update_and_verify(client, "@amy", {}, { check_read_only = 1 }) end)
     assert.are.equal(0, #client.calls)
   end)
 end)
@@ -318,11 +418,10 @@ describe("workflow.bulk_update", function()
     assert.are.equal(6, gets)
   end)
 
-  it("fails read-only and malformed items without sending them", function()
+  it("fails malformed items without sending them", function()
     local client = fake.new(store(many(3)))
     local report = workflow.bulk_update(client, {
       { pkey = "@p1", changes = { phone = "1" } },
-      { pkey = "@p2", changes = { age = 3 } },
       { pkey = 42, changes = {} },
       { pkey = "@p3", changes = { phone = "3" } },
       { pkey = "..", changes = { phone = "3" } },
@@ -330,14 +429,55 @@ describe("workflow.bulk_update", function()
       { pkey = "@p1", changes = { phone = print } },
       "not a table",
     })
-    assert.are.equal(8, report.total)
+    assert.are.equal(7, report.total)
     assert.are.equal(2, report.ok)
-    assert.are.equal(6, report.failed)
-    assert.are.same({ "age" }, report.errors[2].read_only)
-    for i = 3, 8 do
-      if i ~= 4 then assert.is_not_nil(report.errors[i], i) end
+    assert.are.equal(5, report.failed)
+    for i = 2, 7 do
+      if i ~= 3 then assert.is_not_nil(report.errors[i], i) end
     end
     assert.are.equal(2, #client.calls)
+  end)
+
+  it("by default sends read-only fields: ACS's 500 fails that item with its own error", function()
+    local client = fake.new(acs_read_only(many(3)))
+    local report = workflow.bulk_update(client, {
+      { pkey = "@p1", changes = { phone = "1" } },
+      { pkey = "@p2", changes = { age = 3 } },
+      { pkey = "@p3", changes = { phone = "3" } },
+    })
+    assert.are.same({ 3, 2, 1 }, { report.total, report.ok, report.failed })
+    local err = report.errors[2]
+    assert.are.equal("http", err.kind)
+    assert.are.equal(500, err.status)
+    assert.are.same({ "RST-360011" }, err.codes)
+    assert.is_nil(err.read_only)
+    assert.are.equal(3, #client.calls)
+  end)
+
+  it("opts.check_read_only fails read-only items without sending them", function()
+    local client = fake.new(store(many(3)))
+    local report = workflow.bulk_update(client, {
+      { pkey = "@p1", changes = { phone = "1" } },
+      { pkey = "@p2", changes = { age = 3 } },
+      { pkey = "@p3", changes = { cusScore = 3 } },
+    }, { check_read_only = true, read_only = { "cusScore" } })
+    assert.are.same({ 3, 1, 2 }, { report.total, report.ok, report.failed })
+    assert.are.equal("verify", report.errors[2].kind)
+    assert.are.same({ "age" }, report.errors[2].read_only)
+    assert.are.same({ "cusScore" }, report.errors[3].read_only)
+    assert.are.equal(1, #client.calls)
+  end)
+
+  it("verifies a field read back as false as false, not as absent", function()
+    local profiles = many(2)
+    profiles["@p1"].blackList = true
+    local client = fake.new(store(profiles))
+    local report = workflow.bulk_update(client, {
+      { pkey = "@p1", changes = { blackList = false } },
+      { pkey = "@p2", changes = { blackList = false } },
+    }, { verify = true })
+    assert.are.same({ 2, 2, 0 }, { report.total, report.ok, report.failed })
+    assert.is_false(profiles["@p1"].blackList)
   end)
 
   it("counts a batch result with an error or a non-2xx status as failed", function()
