@@ -272,6 +272,10 @@ int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int fo
   size_t len;
   const char *tok;
   if (!c->opt.has_provider) return 1;
+  /* the provider said how long its token lasts: no call into Lua until then (a 401 forces) */
+  if (!force && c->token != NULL && c->token_valid_until > 0 && campaign_now() < c->token_valid_until)
+    return 1;
+  c->token_valid_until = 0; /* asked again next time unless this answer says otherwise */
   self_idx = campaign_absindex(L, self_idx);
   campaign_getuservalue(L, self_idx);
   lua_getfield(L, -1, "token");
@@ -295,6 +299,11 @@ int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int fo
       wipe_free(c->token);
       c->token = copy;
       c->token_gen++;
+    }
+    c->token_valid_until = 0;
+    if (lua_type(L, -1) == LUA_TNUMBER || (lua_type(L, -1) == LUA_TSTRING && lua_isnumber(L, -1))) {
+      double expires_in = (double)lua_tonumber(L, -1);
+      if (expires_in > 0 && expires_in < 1e12) c->token_valid_until = campaign_now() + expires_in;
     }
     lua_settop(L, top);
     return 1;
@@ -413,6 +422,8 @@ static int call_impl(lua_State *L) {
     t0 = campaign_now();
     code = curl_easy_perform(t->easy);
     campaign_transfer_done(t, code);
+    attempt += t->resends;
+    ev.attempt = attempt;
     ev.elapsed = campaign_now() - t0;
     if (code == CURLE_OK && !t->too_large) {
       ev.type = "response";

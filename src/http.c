@@ -28,6 +28,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return bytes;
 }
 
+/* CURLOPT_PREREQFUNCTION: called each time the request is about to go out on a connection.
+ * libcurl silently sends a request again when a reused connection closes before any answer;
+ * the server may have acted on it, so a POST (not idempotent: a create) is stopped there and
+ * fails instead, and the extra sends of other methods are counted as attempts. */
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80.0; older libcurl: the resend stays silent */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  campaign_transfer *t = ud;
+  (void)primary_ip;
+  (void)local_ip;
+  (void)primary_port;
+  (void)local_port;
+  if (++t->sends > 1 && t->send_once) {
+    t->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /* Milliseconds for libcurl, rounded, at least 1 and at most ~24 days (fits any long). */
 static long seconds_to_ms(double seconds) {
   double ms = seconds * 1000 + 0.5;
@@ -50,6 +69,10 @@ int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, cons
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+#if LIBCURL_VERSION_NUM >= 0x075000
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+#endif
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, seconds_to_ms(o->timeout));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, seconds_to_ms(o->connect_timeout));
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -156,6 +179,8 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
   t->status = 0;
   t->code = CURLE_OK;
   t->errbuf[0] = '\0';
+  t->sends = t->resends = t->resend_refused = 0;
+  t->send_once = strcmp(method, "POST") == 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   /* Back to a plain GET first: the handle may have sent a POST or a HEAD last time. */
@@ -182,6 +207,7 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
 void campaign_transfer_done(campaign_transfer *t, CURLcode code) {
   t->code = code;
   t->status = 0;
+  t->resends = t->sends > 1 ? t->sends - 1 - t->resend_refused : 0; /* a refused one never went out */
   if (code == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
 }
 
@@ -246,6 +272,9 @@ int campaign_transfer_never_sent(const campaign_transfer *t) {
 
 const char *campaign_transfer_message(const campaign_transfer *t) {
   if (t->too_large) return "the response body is larger than max_body";
+  if (t->resend_refused)
+    return "the connection closed after the POST was sent, before any answer: not sent again, "
+           "as the server may have acted on it";
   return t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(t->code);
 }
 

@@ -23,6 +23,10 @@ typedef struct campaign_transfer {
   char errbuf[CURL_ERROR_SIZE];
   unsigned headers_key;       /* which token `headers` was built for; 0: none */
   int item;                   /* batch: index of the request using this transfer, else -1 */
+  int sends;                  /* times libcurl put this request on a connection */
+  int send_once;              /* a POST: libcurl may not send it a second time by itself */
+  int resend_refused;         /* libcurl wanted to resend a POST and was stopped */
+  int resends;                /* after done: extra sends libcurl made by itself (counted as attempts) */
 } campaign_transfer;
 
 /* Creates the easy handle with every per-client option set once (timeouts, TLS, proxy,

@@ -81,6 +81,37 @@ describe("retries", function()
     assert.equal(1, #h.logged(emu, "/profileAndServices/profile"))
   end)
 
+  it("never lets libcurl resend a POST on a kept-alive connection by itself", function()
+    -- libcurl sends a request once more when a reused connection closes before any answer;
+    -- the server may have created the record already, so a POST must fail instead
+    local c = h.client(emu, {retries = 3})
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}})) -- a kept-alive connection
+    emu:clear_requests()
+    emu:faults{method = "POST", path = "/profileAndServices/profile$", drop = true}
+    local body, err = c:post("profileAndServices/profile", {email = "kept@example.com"})
+    assert.is_nil(body)
+    assert.equal("network", err.kind)
+    assert.equal(1, err.attempts)
+    assert.matches("not sent again", err.message)
+    assert.equal(1, #h.logged(emu, "/profileAndServices/profile"))
+    -- the client goes on working
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    c:close()
+  end)
+
+  it("counts libcurl's own resend of a GET on a kept-alive connection as an attempt", function()
+    local c = h.client(emu, {retries = 0})
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    emu:clear_requests()
+    emu:faults{method = "GET", path = "/profileAndServices/profile$", drop = true}
+    local _, res = assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    assert.equal(2, res.attempts)
+    assert.equal(2, #h.logged(emu, "/profileAndServices/profile"))
+    local results = c:batch({{"GET", "profileAndServices/profile"}})
+    assert.equal(1, results[1].attempts)
+    c:close()
+  end)
+
   it("retries a POST that was never sent (connection refused)", function()
     local c = h.client(emu, {base_url = "http://127.0.0.1:" .. h.closed_port(), retries = 2})
     local _, err = c:post("profileAndServices/profile", {email = "x@example.com"})
