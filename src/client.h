@@ -27,6 +27,8 @@ typedef struct campaign_client {
   int pool_size;
   char *token;               /* the current bearer token (wiped before it is freed) */
   unsigned token_gen;        /* bumped on every refresh, so a batch refreshes once per 401 wave */
+  double token_valid_until;  /* campaign_now() until which the provider is not asked again;
+                                0: ask before every call (the provider returned no expires_in) */
   char *user_agent;
   uint64_t rng;
   campaign_buf url;          /* scratch for URL building */

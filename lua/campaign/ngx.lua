@@ -543,17 +543,26 @@ local function token_ok(token)
 end
 
 -- Calls the token provider (protected), as the C client does. Returns the token, or nil and an
--- error object: the provider's own (raised or returned), else kind "auth".
+-- error object: the provider's own (raised or returned), else kind "auth". A token given with
+-- an expires_in (seconds) is kept that long without asking again, unless `force`.
 local function get_token(self, force)
   local provider = self._token
   if type(provider) == "string" then return provider end
+  if not force and self._kept_token and now() < self._kept_until then return self._kept_token end
+  self._kept_token = nil
   local ok, token, extra = pcall(provider, force)
   if not ok then
     if is_error(token) then return nil, token end
     return nil, make_error { kind = "auth", message = "token provider failed: "
       .. (type(token) == "string" and token or "(error object is not a string)") }
   end
-  if token_ok(token) then return token end
+  if token_ok(token) then
+    local seconds = tonumber(extra)
+    if seconds and seconds > 0 and seconds < 1e12 then
+      self._kept_token, self._kept_until = token, now() + seconds
+    end
+    return token
+  end
   if is_error(extra) then return nil, extra end
   local message
   if type(token) == "string" then
@@ -798,6 +807,7 @@ local function perform(self, req, index)
         -- when another one already replaced the refused token, use that one; only a provider
         -- that still hands out the refused token is asked to refresh (so 20 requests meeting
         -- the same 401 cause one IMS call, not 20).
+        self._kept_token = nil -- the kept token was refused: ask the provider (shared) again
         local fresh, ferr = get_token(self, false)
         if fresh == token then fresh, ferr = get_token(self, true) end
         if not fresh then return nil, ferr end

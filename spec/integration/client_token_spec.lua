@@ -1,5 +1,6 @@
--- Tokens: a provider function(force_refresh) is asked before each call and once more after a
--- 401; its failures are kind "auth" with no secret in them.
+-- Tokens: a provider function(force_refresh) is asked before a call (unless the expires_in it
+-- gave has not run out) and once more after a 401; its failures are kind "auth" with no secret
+-- in them.
 local campaign = require "campaign"
 local h = require "integration.client_helper"
 
@@ -11,14 +12,59 @@ describe("token provider", function()
     local calls = {}
     local c = h.client(emu, {token = function(force)
       calls[#calls + 1] = force
-      return emu.access_token, 3600
+      return emu.access_token
     end})
     assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
     assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
     c:close()
-    assert.same({false, false}, calls)
+    assert.same({false, false}, calls) -- no expires_in: asked before every call
     assert.equal("Bearer " .. emu.access_token,
                  h.logged(emu, "/profileAndServices/profile")[1].headers.authorization)
+  end)
+
+  it("keeps a token for the expires_in the provider gave, then asks again", function()
+    local calls = 0
+    local c = h.client(emu, {token = function()
+      calls = calls + 1
+      return emu.access_token, "0.3" -- a numeric string counts too
+    end})
+    for _ = 1, 3 do assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}})) end
+    local results = c:batch({{"GET", "profileAndServices/profile"}, {"GET", "profileAndServices/profile"}})
+    assert.equal(200, results[2].status)
+    assert.equal(1, calls)
+    campaign.sleep(0.35)
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    assert.equal(2, calls)
+    c:close()
+  end)
+
+  it("a kept token refused with 401 is refreshed at once, before its expires_in runs out", function()
+    local old = emu:new_token()
+    local calls = {}
+    local c = h.client(emu, {token = function(force)
+      calls[#calls + 1] = force
+      if force then return emu:new_token(), 3600 end
+      return old, 3600
+    end})
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    emu:expire_tokens()
+    local body, res = c:get("profileAndServices/profile", {query = {_lineCount = 1}})
+    assert.is_table(body)
+    assert.equal(2, res.attempts)
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    c:close()
+    assert.same({false, true}, calls)
+  end)
+
+  it("a provider with expires_in = 0, negative or not a number is asked before every call", function()
+    for _, expires_in in ipairs({0, -5, "soon", true}) do
+      local calls = 0
+      local c = h.client(emu, {token = function() calls = calls + 1 return emu.access_token, expires_in end})
+      assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+      assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+      c:close()
+      assert.equal(2, calls)
+    end
   end)
 
   it("on 401 is called with true and the request is sent once more with the new token", function()

@@ -253,6 +253,25 @@ describe("campaign.ngx in an nginx handler", function()
     assert.equal("401013", r.string_err.code)
   end)
 
+  it("keeps a token for the provider's expires_in; a 401 drops it and refreshes", function()
+    local r = eval([[
+      local calls, token = {}, "expired-token"
+      local c = client{ token = function(force)
+        calls[#calls + 1] = force
+        if force then token = params.emu.access_token end
+        return token, 3600
+      end }
+      local path = "profileAndServices/profile/" .. params.pkey
+      local _, first = c:get(path)                  -- asks (false), 401, asks (false), asks (true)
+      local ok2 = c:get(path) ~= nil                -- kept: no call
+      local ok3 = c:get(path) ~= nil
+      return { first_attempts = first.attempts, ok = ok2 and ok3, calls = calls }
+    ]], { pkey = first_pkey() })
+    assert.equal(2, r.first_attempts)
+    assert.is_true(r.ok)
+    assert.same({ false, false, true }, r.calls)
+  end)
+
   it("returns kind 'auth' when the token provider fails, without calling the API", function()
     local r = eval([[
       local _, e1 = client{ token = function() return nil, "IMS is down" end }:get("x")
