@@ -74,7 +74,7 @@ describe("emulator coverage of acs-openapi.json", function()
     end))
   end
 
-  it("answers every operation with 2xx from a real handler (not the 404 fallback)", function()
+  it("answers every operation with 2xx from a real handler (not the unknown-route fallback)", function()
     local operations = {}
     for path, item in pairs(spec.paths) do
       for method, op in pairs(item) do
@@ -119,9 +119,9 @@ describe("emulator coverage of acs-openapi.json", function()
     end
   end)
 
-  it("answers an operation outside the description with the 404 fallback", function()
+  it("answers an operation outside the description with the gateway's 500 fallback", function()
     local status, _, _, headers = emu:call("GET", "nosuchapi/nothing")
-    assert.equals(404, status)
+    assert.equals(500, status)
     assert.equals("none", headers["x-emulator-route"])
   end)
 end)

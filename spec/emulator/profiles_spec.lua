@@ -241,12 +241,43 @@ describe("emulator profiles", function()
       assert.equals("Amy", again.firstName)
     end)
 
-    it("answers 404 with a JSON body for an unknown PKey", function()
-      for _, key in ipairs { "@gibberish", "nokey" } do
-        local status, body = get(BASE .. "/" .. key)
-        assert.equals(404, status)
-        assert.equals(404, body.code)
-        assert.is_string(body.message)
+    it("answers 404 for a well-formed PKey that no record has", function()
+      -- the shape ACS and the emulator give PKeys: "@" + at least 64 chars of [A-Za-z0-9_-]
+      for _, key in ipairs { "@" .. string.rep("A", 100), "@" .. string.rep("z", 64),
+        "@" .. string.rep("a-b_9", 22) } do
+        for _, method in ipairs { "GET", "PATCH", "DELETE" } do
+          local body_out = method == "PATCH" and { phone = "1" } or nil
+          local status, body = emu:call(method, BASE .. "/" .. key, body_out)
+          assert.equals(404, status, method .. " " .. key)
+          assert.equals(404, body.code)
+          assert.equals("RST-360011 An error has occurred - please contact your administrator.\n"
+            .. "No 'profile' resource has the key '" .. key .. "'.\n"
+            .. "XTK-170036 Unable to parse expression '@id = " .. key .. "'.", body.message)
+        end
+      end
+    end)
+
+    it("answers ACS's 500 for a key that cannot be a PKey", function()
+      -- acs-api.md: "'@gibberish' is not a valid constant" (SDK e2e) and "'<x>' attribute
+      -- unknown ... XTK-170036 Unable to parse expression '@id = @<x>'" (EC:limitations)
+      local cases = {
+        ["@gibberish"] = "gibberish", ["@x"] = "x", notapkey = "notapkey",
+        ["@" .. string.rep("a", 63)] = string.rep("a", 63),          -- one char short
+        ["@" .. string.rep("a", 70) .. "."] = string.rep("a", 70) .. ".",  -- a char no PKey has
+        ["@@" .. string.rep("a", 70)] = "@" .. string.rep("a", 70),
+      }
+      for key, x in pairs(cases) do
+        for _, method in ipairs { "GET", "PATCH", "DELETE" } do
+          local body_out = method == "PATCH" and { phone = "1" } or nil
+          local status, body = emu:call(method, BASE .. "/" .. key, body_out)
+          assert.equals(500, status, method .. " " .. key)
+          assert.equals(500, body.code)
+          assert.equals(table.concat({
+            "RST-360011 An error has occurred - please contact your administrator.",
+            "'" .. key .. "' is not a valid constant.",
+            "'" .. x .. "' attribute unknown.",
+            "XTK-170036 Unable to parse expression '@id = @" .. x .. "'." }, "\n"), body.message)
+        end
       end
     end)
 
@@ -402,11 +433,32 @@ describe("emulator profiles", function()
     assert.equals(400, body.code)
   end)
 
-  it("answers unknown routes with 404 and a JSON body", function()
-    for _, path in ipairs { "nosuchapi/thing", "/elsewhere", "profileAndServices/nosuchresource" } do
-      local status, body = get(path)
-      assert.equals(404, status, path)
-      assert.equals(404, body.code)
+  it("answers an unknown API under /<org>/campaign/ with the gateway's 500 Oops", function()
+    for _, path in ipairs { "nosuchapi/thing", "nosuchapi", "", "profileAndService/profile",
+      "workflows/execution/WKF1", "mcother/EVTcartAbandonment" } do
+      for _, method in ipairs { "GET", "POST", "PATCH", "DELETE" } do
+        local status, body, _, headers = emu:call(method, path, method ~= "GET" and method ~= "DELETE"
+          and { a = 1 } or nil)
+        assert.equals(500, status, method .. " " .. path)
+        assert.same({ code = 500, message = "Oops. Something went wrong. Check your URI and try again." },
+          body)
+        assert.equals("none", headers["x-emulator-route"])
+      end
+    end
+    -- the gateway checks come first
+    assert.equals(403, (emu:call("GET", "nosuchapi/thing", nil, { headers = { ["X-Api-Key"] = false } })))
+    assert.equals(401, (emu:call("GET", "nosuchapi/thing", nil, { token = "nope" })))
+  end)
+
+  it("keeps 404 for an unknown resource of a known API and for paths outside /<org>/campaign/", function()
+    local status, body = get("profileAndServices/nosuchresource")
+    assert.equals(404, status)
+    assert.equals(404, body.code)
+    for _, path in ipairs { "/elsewhere", "/ims/token/v2", "/acme/other/profileAndServices" } do
+      local p_status, p_body, _, headers = get(path, { auth = false })
+      assert.equals(404, p_status, path)
+      assert.equals(404, p_body.code)
+      assert.equals("none", headers["x-emulator-route"])
     end
   end)
 end)

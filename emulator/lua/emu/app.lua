@@ -1,5 +1,6 @@
 -- Entry point of every non-admin request: read the body, log the request, apply faults,
--- then IMS, or the gateway checks and the ACS routes. Unknown routes answer 404 JSON.
+-- then IMS, or the gateway checks and the ACS routes. An unknown API under /<org>/campaign/
+-- answers the gateway's 500 "Oops..." (acs-api.md section 6); a path outside it, 404 JSON.
 local json = require "emu.json"
 local util = require "emu.util"
 local state = require "emu.state"
@@ -14,6 +15,8 @@ local type, pairs, tostring, xpcall = type, pairs, tostring, xpcall
 local _M = {}
 
 local JSON_TYPE = "application/json;charset=utf-8"
+-- The Adobe I/O gateway's text for a URI it cannot route (ACS:troubleshooting).
+local OOPS = "Oops. Something went wrong. Check your URI and try again."
 
 local function read_body()
   local headers = ngx.var
@@ -84,8 +87,7 @@ local function route(ctx)
   if status then return "gateway", status, body end
   local org = state.setting("org")
   if seg[1] ~= org then
-    return "gateway", 400, { code = 400,
-      message = "Oops. Something went wrong. Check your URI and try again." }
+    return "gateway", 400, { code = 400, message = OOPS }
   end
   local api = {}
   for i = 3, #seg do api[#api + 1] = seg[i] end
@@ -103,7 +105,8 @@ local function route(ctx)
     -- A stage tenant (acme-mkt-stage1) keeps the bare org in its transactional API (mcacme).
     return "transactional", extras.transactional(ctx, api)
   end
-  return "none", util.not_found("No route for " .. ctx.method .. " " .. path)
+  -- An unknown API: the gateway cannot route the URI (500, as ACS:troubleshooting shows it).
+  return "none", 500, { code = 500, message = OOPS }
 end
 
 local function traceback(err)

@@ -128,7 +128,8 @@ end
 function _M.workflow(ctx, seg)
   if seg[2] ~= "execution" or not seg[3] then return util.not_found() end
   local wf = find_workflow(seg[3])
-  if not wf then return util.unknown_pkey("workflow", seg[3]) end
+  -- The id (WKF1) or the PKey: an id that matches nothing is a missing workflow (404).
+  if not wf then return util.unknown_pkey("workflow", seg[3], true) end
   if seg[4] == nil then
     if ctx.method ~= "GET" then return records.method_not_allowed(ctx) end
     return 200, render_workflow(ctx, wf)
@@ -142,7 +143,7 @@ function _M.workflow(ctx, seg)
     for name, a in pairs(wf.activities) do
       if a.PKey == seg[6] or name == seg[6] then activity = a end
     end
-    if not activity then return util.unknown_pkey("activity", seg[6]) end
+    if not activity then return util.unknown_pkey("activity", seg[6], true) end
     if seg[7] == nil then
       if ctx.method ~= "GET" then return records.method_not_allowed(ctx) end
       return 200, render_workflow(ctx, wf).activities.activity[activity.name]

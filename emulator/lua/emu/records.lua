@@ -589,7 +589,7 @@ local function patch_by_business_key(ctx, key)
     return key_read_only()
   end
   local pkey = by_business_key(key)
-  if not pkey then return util.unknown_pkey("profile", key) end
+  if not pkey then return util.unknown_pkey("profile", key, true) end
   return patch(ctx, "profile", pkey, body)
 end
 
@@ -643,7 +643,12 @@ function _M.handle(ctx, seg)
   if seg[4] ~= nil then return util.not_found() end
   if kind == "profile" and ctx.ext and third:sub(1, 1) ~= "@" then
     if method == "PATCH" then return patch_by_business_key(ctx, third) end
-    third = by_business_key(third) or third
+    local pkey = by_business_key(third)
+    -- a business key that matches nothing is a missing profile (404), not a bad PKey
+    if not pkey and (method == "GET" or method == "DELETE") then
+      return util.unknown_pkey("profile", third, true)
+    end
+    third = pkey or third
   end
   if method == "GET" then return get_one(ctx, kind, third) end
   if method == "PATCH" then return patch(ctx, kind, third) end

@@ -66,9 +66,37 @@ function _M.not_found(what)
   return 404, { code = 404, message = what or "The requested resource was not found." }
 end
 
-function _M.unknown_pkey(resource, key)
+-- A well-formed PKey has the shape of the keys ACS and the emulator hand out: "@" and at
+-- least 64 chars of [A-Za-z0-9_-] (ACS's samples have 92-113, the emulator's have 100).
+-- Anything else ("@gibberish", "@x", "notapkey") cannot be a PKey at all.
+local MIN_PKEY_BODY = 64
+_M.MIN_PKEY_BODY = MIN_PKEY_BODY
+function _M.well_formed_pkey(key)
+  return type(key) == "string" and #key > MIN_PKEY_BODY and key:find("^@[A-Za-z0-9_%-]+$") ~= nil
+end
+
+-- ACS's answer to a key that cannot be a PKey (acs-api.md section 1): 500, with both
+-- published texts, "'@gibberish' is not a valid constant" (SDK e2e) and "'<x>' attribute
+-- unknown ... XTK-170036 Unable to parse expression '@id = @<x>'" (EC:limitations).
+function _M.invalid_pkey(key)
+  key = tostring(key)
+  local x = key:gsub("^@", "")
+  return _M.engine_error(500, "'" .. key .. "' is not a valid constant.",
+    "'" .. x .. "' attribute unknown.",
+    "XTK-170036 Unable to parse expression '@id = @" .. x .. "'.")
+end
+
+-- No record has this key. A well-formed PKey (e.g. of a deleted record) answers 404; a key
+-- that cannot be a PKey answers ACS's 500 (invalid_pkey). by_name: the route also takes a
+-- name or id without "@" (workflow id, activity name, business key), so such a key that
+-- matches nothing is a missing record (404) too.
+function _M.unknown_pkey(resource, key, by_name)
+  key = tostring(key)
+  if not _M.well_formed_pkey(key) and not (by_name and key:sub(1, 1) ~= "@") then
+    return _M.invalid_pkey(key)
+  end
   return 404, { code = 404, message = RST .. "\nNo '" .. resource .. "' resource has the key '"
-    .. tostring(key) .. "'.\nXTK-170036 Unable to parse expression '@id = " .. tostring(key) .. "'." }
+    .. key .. "'.\nXTK-170036 Unable to parse expression '@id = " .. key .. "'." }
 end
 
 function _M.shallow_copy(t)
