@@ -343,6 +343,15 @@ void campaign_url_build(lua_State *L, const char *fname, const char *root, const
     path_len -= rest;
     if (path_len == 0 || path[0] != '/') add_or_raise(L, out, "/", 1);
   } else {
+    /* root's own path ("/acme/campaign/", after the authority): an href relative to the host
+     * that starts with it names the same place, so it is not put under the root twice */
+    const char *root_path = strstr(root, "://");
+    root_path = root_path != NULL ? strchr(root_path + 3, '/') : NULL;
+    if (root_path != NULL && path_len >= strlen(root_path) &&
+        memcmp(path, root_path, strlen(root_path)) == 0) {
+      path += strlen(root_path);
+      path_len -= strlen(root_path);
+    }
     add_or_raise(L, out, root, strlen(root));
     while (path_len > 0 && path[0] == '/') {
       path++;

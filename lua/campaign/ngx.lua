@@ -228,6 +228,12 @@ local function build_url(self, fname, path, query)
     if str_sub(rest, 1, 1) ~= "/" then prefix = prefix .. "/" end
   else
     prefix = self._root
+    -- an href relative to the host that starts with the root's own path ("/acme/campaign/")
+    -- names the same place, so it is not put under the root twice
+    local root_path = str_match(prefix, "^[%a][%w+.-]*://[^/]*(/.*)$")
+    if root_path and #path >= #root_path and str_sub(path, 1, #root_path) == root_path then
+      path = str_sub(path, #root_path + 1)
+    end
     rest = str_gsub(path, "^/+", "")
   end
   rest = str_gsub(rest, "#.*$", "") -- a fragment is never sent

@@ -21,6 +21,9 @@ describe("campaign.ngx and the C client", function()
       local cases = {
         { "profileAndServices/profile/@2v1dr3ZKJveMDhAdh0MPnh9hNQQ93qb-_x" },
         { "/profileAndServices/profile" },
+        { "/acme/campaign/profileAndServices/profile?_lineStart=@x" },
+        { "/acme/campaign/" },
+        { "/other/campaign/x" },
         { "profileAndServices/profile/a b+c/é" },
         { "profileAndServices/profile/%41%zz%" },
         { "customResources/cusX/!$&'()*,;=:@~" },

@@ -66,6 +66,19 @@ describe("client:url", function()
                  c:url("p", {query = {email = "a+b@x.com", q = "a&b=c"}}))
   end)
 
+  it("reads a path that starts with the root's own path as relative to the host", function()
+    -- an href like "/acme/campaign/profileAndServices/profile?..." (the root is not added twice)
+    assert.equal("https://mc.example.test/acme/campaign/profileAndServices/profile?_lineStart=@x",
+                 c:url("/acme/campaign/profileAndServices/profile?_lineStart=@x"))
+    -- another org's root is just a path under ours; the root alone stays the root
+    assert.equal("https://mc.example.test/acme/campaign/other/campaign/x", c:url("/other/campaign/x"))
+    assert.equal("https://mc.example.test/acme/campaign/", c:url("/acme/campaign/"))
+    local p = client("http://127.0.0.1:8080/prefix")
+    assert.equal("http://127.0.0.1:8080/prefix/acme/campaign/profileAndServices/profile",
+                 p:url("/prefix/acme/campaign/profileAndServices/profile"))
+    p:close()
+  end)
+
   it("accepts an absolute URL of the same origin and keeps its query verbatim", function()
     local href = "https://mc.example.test/acme/campaign/profileAndServices/profile/"
       .. "?_lineCount=1&_lineStart=@vnxw"
