@@ -270,6 +270,8 @@ int campaign_batch_run(lua_State *L) {
   b.results_idx = 8;
   lua_newtable(L); /* 9: encoded bodies by body table */
   for (i = 0; i < n; i++) {
+    static const char *const request_fields[4] = {"method", "path", "body", "opts"};
+    int k;
     /* the name errors start with: formatted in C, not as a Lua string for every request */
     char fname[48];
     const char *method;
@@ -278,10 +280,15 @@ int campaign_batch_run(lua_State *L) {
     lua_rawgeti(L, 3, i + 1); /* base + 1: the request */
     if (!lua_istable(L, -1))
       luaL_error(L, "%s must be a table {method, path, body_or_nil, opts_or_nil}", fname);
-    lua_rawgeti(L, base + 1, 1); /* base + 2: method */
-    lua_rawgeti(L, base + 1, 2); /* base + 3: path */
-    lua_rawgeti(L, base + 1, 3); /* base + 4: body */
-    lua_rawgeti(L, base + 1, 4); /* base + 5: options */
+    /* base + 2..5: method, path, body, options; positional, or named as campaign.ngx accepts */
+    for (k = 0; k < 4; k++) {
+      lua_rawgeti(L, base + 1, k + 1);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushstring(L, request_fields[k]);
+        lua_rawget(L, base + 1);
+      }
+    }
     method = campaign_check_method(L, base + 2, fname);
     /* one body table sent to many records (a bulk change) is encoded once */
     lua_pushvalue(L, base + 4); /* base + 6: the body as given */

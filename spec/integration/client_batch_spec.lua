@@ -162,6 +162,23 @@ describe("client:batch", function()
     end
   end)
 
+  it("takes named requests {method=, path=, body=, opts=} too, as campaign.ngx does", function()
+    local keys = pkeys(client, 2)
+    emu:clear_requests()
+    local results = client:batch({
+      {method = "PATCH", path = "profileAndServices/profile/" .. keys[1], body = {phone = "0111"},
+       opts = {headers = {["X-Batch"] = "named"}}},
+      {"GET", "profileAndServices/profile/" .. keys[2]},
+    })
+    assert.equal(keys[1], results[1].body.PKey)
+    assert.equal(keys[2], results[2].body.PKey)
+    local patch = h.logged(emu, "/profile/" .. keys[1])[1]
+    assert.equal("PATCH", patch.method)
+    assert.equal("named", patch.headers["x-batch"])
+    assert.same({phone = "0111"}, emu.json.decode(patch.body))
+    assert.has_error(function() client:batch({{path = "profileAndServices/profile"}}) end)
+  end)
+
   it("refreshes the token once for a wave of 401s and resends each request once", function()
     local calls = {}
     local old = emu:new_token()
