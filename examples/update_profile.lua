@@ -107,8 +107,8 @@ if after.phone ~= phone then
 end
 print("verified: phone = " .. after.phone)
 
--- The same three steps in one call of the Lua layer, which also refuses read-only fields and
--- skips the PATCH when nothing would change (as here: the phone is already set).
+-- The same three steps in one call of the Lua layer: GET, PATCH the changes, GET and compare.
+-- info.changed tells whether the first GET differed (here it did not: the phone is already set).
 local profile, info = campaign.workflow.update_and_verify(client, pkey, changes)
 if not profile then fail(info, info.kind == "verify" and 3 or 1) end
 print("\nupdate_and_verify(phone = " .. phone .. "): verified, changed = " .. tostring(info.changed))
