@@ -23,22 +23,37 @@ describe("client errors", function()
   after_each(function() client:close() end)
 
   it("404: kind http with the ACS message, the request and a one-line tostring", function()
-    local body, err = client:get("profileAndServices/profile/@nosuchprofile")
+    -- a well-formed PKey no record has (a malformed one is a 500, below)
+    local missing = "@" .. ("NoSuchProfile0"):rep(8)
+    local path = "profileAndServices/profile/" .. missing
+    local body, err = client:get(path)
     assert.is_nil(body)
     assert.is_true(campaign.is_error(err))
     assert.equal("http", err.kind)
     assert.equal(404, err.status)
     assert.equal("GET", err.method)
-    assert.equal(emu.base_url .. "/" .. emu.org .. "/campaign/profileAndServices/profile/@nosuchprofile",
-                 err.url)
-    assert.equal("profileAndServices/profile/@nosuchprofile", err.path)
+    assert.equal(emu.base_url .. "/" .. emu.org .. "/campaign/" .. path, err.url)
+    assert.equal(path, err.path)
     assert.equal(1, err.attempts)
     assert.is_table(err.body)
     assert.is_string(err.message)
-    assert.equal("campaign: GET profileAndServices/profile/@nosuchprofile -> 404 Not Found: "
-                 .. err.message:match("^[^\n]*"), tostring(err))
+    local lines = {}
+    for line in err.message:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal("campaign: GET " .. path .. " -> 404 Not Found: " .. table.concat(lines, " / "),
+                 tostring(err))
     assert.same({"RST-360011", "XTK-170036"}, err.codes)
     assert_no_secret(err, emu)
+  end)
+
+  it("a malformed PKey: 500 with ACS's chained message, its cause in tostring", function()
+    local body, err = client:get("profileAndServices/profile/@gibberish")
+    assert.is_nil(body)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert.equal(1, err.attempts) -- a 500 is never retried
+    assert.equal("RST-360011", err.codes[1])
+    assert.matches("'@gibberish' is not a valid constant", tostring(err), 1, true)
+    assert.is_nil(tostring(err):find("\n"))
   end)
 
   it("500 validation error: code, message, ACS codes, never retried", function()

@@ -159,7 +159,8 @@ describe("workflow against the emulator", function()
     end)
 
     it("returns the 404 of an unknown PKey and sends no PATCH", function()
-      local profile, err = workflow.update_and_verify(client, "@doesNotExist0000", { phone = "1" })
+      local missing = "@" .. ("DoesNotExist00"):rep(6) -- well-formed: a 404, not ACS's bad-key 500
+      local profile, err = workflow.update_and_verify(client, missing, { phone = "1" })
       assert.is_nil(profile)
       assert.are.equal(404, err.status)
       assert.are.equal(0, patches(emu))

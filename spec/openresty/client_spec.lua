@@ -349,7 +349,8 @@ describe("campaign.ngx in an nginx handler", function()
       for i, pkey in ipairs(params.pkeys) do
         requests[i] = { "GET", "profileAndServices/profile/" .. pkey }
       end
-      requests[#requests + 1] = { "GET", "profileAndServices/profile/@nope" }
+      -- a well-formed PKey no record has: 404 (a malformed one would be ACS's 500)
+      requests[#requests + 1] = { "GET", "profileAndServices/profile/@" .. ("NoSuchProfile0"):rep(8) }
       requests[#requests + 1] = { "PATCH", "profileAndServices/profile/" .. params.pkeys[1],
         { lastName = "Batch" } }
       local inflight, max_inflight, called = 0, 0, 0
