@@ -5,9 +5,18 @@
 -- opaque `_lineStart` cursor and the original query), through the client's own `get`, which
 -- accepts absolute URLs of its own origin only. Records may be tables or, for an attribute
 -- projection (`GET profile/email`), plain values: both are yielded as they come.
+--
+-- `_forcePagination`: ACS omits `next` on tables above XtkBigTableThreshold (100,000 rows)
+-- unless the request says `_forcePagination=true`, and its documented `next.href` carries only
+-- `_lineCount` and `_lineStart`. When the first request carries `_forcePagination` (in `query`
+-- or in the path's own query string) and a `next.href` does not, the href is still followed
+-- verbatim, with `{query = {_forcePagination = <the first request's value>}}`: the client
+-- appends it after the href's own query. Without it a big listing would end silently after its
+-- second page.
 local campaign = require "campaign"
 
 local type, error, setmetatable, pairs, tonumber = type, error, setmetatable, pairs, tonumber
+local string_char = string.char
 
 local pages = {}
 
@@ -39,6 +48,25 @@ local function next_href(body)
   return nil
 end
 
+local FORCE = "_forcePagination"
+
+local function percent_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string_char(tonumber(h, 16)) end))
+end
+
+-- The value of `_forcePagination` in a URL's or path's own query string (percent-decoded;
+-- "" for a bare key), or nil when it has none.
+local function force_in_url(url)
+  local qs = url:match("^[^?#]*%?([^#]*)")
+  if not qs then return nil end
+  for pair in qs:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=(.*)$")
+    if not k then k, v = pair, "" end
+    if percent_decode(k) == FORCE then return percent_decode(v) end
+  end
+  return nil
+end
+
 local iterator_mt = {
   __call = function(self) return self.step() end,
 }
@@ -55,11 +83,17 @@ function pages.each(client, path, query, opts)
   local records, index = nil, 0
   local href            -- the next page's absolute URL; nil before the first page
   local finished = false
+  -- The first request's _forcePagination, to keep on every page whose href drops it.
+  local force = query and query[FORCE]
+  if force == nil then force = force_in_url(path) end
+  local force_opts = force ~= nil and { query = { [FORCE] = force } } or nil
 
   local function fetch()
     local body, res
     if href == nil then
       body, res = client:get(path, query and { query = query } or nil)
+    elseif force_opts and force_in_url(href) == nil then
+      body, res = client:get(href, force_opts)
     else
       body, res = client:get(href)
     end
