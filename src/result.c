@@ -14,7 +14,7 @@
 #include "retry.h"
 
 #define BODY_EXCERPT 4096
-#define MESSAGE_MAX 300
+#define MESSAGE_MAX 1024 /* room for an ACS message chaining several codes */
 
 void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
   const char *h = t->head.data, *stop = h + t->head.len, *line, *eol;
@@ -114,10 +114,14 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
     }
   }
   if (len > 0 && body[0] != '<') {
+    /* plain text (ACS may send its chained RST/XTK/PGS lines so): all of it, trimmed, so the
+     * cause and every code stay (tostring puts the lines on one line) */
     i = 0;
     while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) i++;
-    end = i;
-    while (end < len && body[end] != '\n' && body[end] != '\r') end++;
+    end = len;
+    while (end > i && (body[end - 1] == ' ' || body[end - 1] == '\n' || body[end - 1] == '\r' ||
+                       body[end - 1] == '\t'))
+      end--;
     if (end > i) {
       lua_pushlstring(L, body + i, end - i > MESSAGE_MAX ? MESSAGE_MAX : end - i);
       return;
@@ -136,11 +140,22 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
   size_t offset = 0;
   int decoded = 0;
   idx = campaign_absindex(L, idx);
-  if (t->body.len > 0 && (t->body.data[0] == '{' || t->body.data[0] == '[' ||
-                          t->body.data[0] == ' ' || t->body.data[0] == '\n'))
-    decoded = campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset);
+  {
+    size_t i = 0; /* JSON only when it looks like JSON: an object, an array or a string */
+    while (i < t->body.len && (t->body.data[i] == ' ' || t->body.data[i] == '\n' ||
+                               t->body.data[i] == '\r' || t->body.data[i] == '\t'))
+      i++;
+    if (i < t->body.len &&
+        (t->body.data[i] == '{' || t->body.data[i] == '[' || t->body.data[i] == '"'))
+      decoded = campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset);
+  }
   if (decoded) {
     int have_message = 0;
+    if (lua_type(L, -1) == LUA_TSTRING && campaign_rawlen(L, -1) > 0) { /* a JSON string: the text */
+      lua_pushvalue(L, -1);
+      lua_setfield(L, idx, "message");
+      have_message = 1;
+    }
     if (lua_istable(L, -1)) {
       static const char *const CODE_FIELDS[] = {"error_code", "code", NULL};
       static const char *const MESSAGE_FIELDS[] = {"message", "error_description", "detail",
@@ -163,6 +178,29 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
           lua_pop(L, 1);
         }
       }
+      /* {"error": {"code": ..., "message": ...}}, as other Adobe APIs answer */
+      lua_getfield(L, -1, "error");
+      if (lua_istable(L, -1)) {
+        lua_getfield(L, idx, "code");
+        if (lua_isnil(L, -1)) {
+          lua_getfield(L, -2, "code");
+          if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
+            lua_setfield(L, idx, "code");
+          else
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (!have_message) {
+          lua_getfield(L, -1, "message");
+          if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_setfield(L, idx, "message");
+            have_message = 1;
+          } else {
+            lua_pop(L, 1);
+          }
+        }
+      }
+      lua_pop(L, 1);
     }
     lua_setfield(L, idx, "body");
     if (!have_message) {

@@ -581,7 +581,7 @@ local function get_token(self, force)
   return nil, make_error { kind = "auth", message = message }
 end
 
-local MESSAGE_MAX = 512
+local MESSAGE_MAX = 1024 -- room for an ACS message chaining several codes (as src/result.c)
 
 local function status_message(status)
   local reason = REASONS[status]
@@ -589,7 +589,8 @@ local function status_message(status)
 end
 
 -- A readable message from a body that is not a JSON error (as the C client does): an HTML
--- page's <title>, else the first line of text, else the status line.
+-- page's <title>, else the whole text trimmed (ACS may chain its RST/XTK/PGS lines in plain
+-- text: the cause and every code stay), else the status line.
 local function text_message(text, status)
   local excerpt = str_sub(text, 1, ERROR_BODY_LIMIT)
   local title = str_match(excerpt, "<[Tt][Ii][Tt][Ll][Ee]>([^<]*)")
@@ -598,8 +599,8 @@ local function text_message(text, status)
     if title ~= "" then return str_sub(title, 1, MESSAGE_MAX) end
   end
   if excerpt ~= "" and str_sub(excerpt, 1, 1) ~= "<" then
-    local line = str_match(excerpt, "^%s*([^\r\n]*)")
-    if line and line ~= "" then return str_sub(line, 1, MESSAGE_MAX) end
+    local trimmed = str_match(excerpt, "^[ \t\r\n]*(.-)[ \t\r\n]*$")
+    if trimmed and trimmed ~= "" then return str_sub(trimmed, 1, MESSAGE_MAX) end
   end
   return status_message(status)
 end
@@ -631,7 +632,7 @@ local function http_error(self, req, status, headers, text, attempts, retry_afte
     request_id = request_id(headers), retry_after = retry_after,
   }
   local decoded
-  if text ~= "" and str_find(text, "^[{%[ \n]") then
+  if text ~= "" and str_find(text, "^[ \t\r\n]*[{%[\"]") then -- an object, an array or a string
     local ok, value = pcall(campaign.decode, text)
     if ok and value ~= nil then decoded = value end
   end
@@ -645,6 +646,15 @@ local function http_error(self, req, status, headers, text, attempts, retry_afte
       for _, k in ipairs(MESSAGE_FIELDS) do
         if type(decoded[k]) == "string" then err.message = decoded[k] break end
       end
+      -- {"error": {"code": ..., "message": ...}}, as other Adobe APIs answer
+      local nested = decoded.error
+      if type(nested) == "table" then
+        local code = nested.code
+        if err.code == nil and (type(code) == "string" or type(code) == "number") then err.code = code end
+        if err.message == nil and type(nested.message) == "string" then err.message = nested.message end
+      end
+    elseif type(decoded) == "string" and decoded ~= "" then
+      err.message = decoded -- a JSON string: the text itself
     end
     err.message = err.message or status_message(status)
   else

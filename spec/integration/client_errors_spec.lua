@@ -95,13 +95,43 @@ describe("client errors", function()
     assert.equal("campaign: GET htmlpage -> 502 Bad Gateway: 502 Bad Gateway", tostring(err))
   end)
 
-  it("a plain-text error body gives its first line", function()
+  it("a plain-text error body is the message, trimmed, every line kept", function()
     emu:faults{method = "POST", path = "/signal$", status = 409,
-               body = "Signal activity locked for 10 minutes\nsecond line"}
+               body = "\n Signal activity locked for 10 minutes\nsecond line\n\n"}
     local _, err = client:post("signal", {source = "API"})
     assert.equal(409, err.status)
-    assert.equal("Signal activity locked for 10 minutes", err.message)
-    assert.equal("Signal activity locked for 10 minutes\nsecond line", err.body)
+    assert.equal("Signal activity locked for 10 minutes\nsecond line", err.message)
+    assert.equal("\n Signal activity locked for 10 minutes\nsecond line\n\n", err.body)
+    assert.equal("campaign: POST signal -> 409 Conflict: Signal activity locked for 10 minutes / second line",
+                 tostring(err))
+  end)
+
+  it("an ACS message sent as plain text keeps its cause and every code", function()
+    emu:faults{method = "PATCH", path = "/plainacs$", status = 500, body =
+      "RST-360011 An error has occurred - please contact your administrator.\n"
+      .. "Cannot update the 'age' property that is read-only.\nXTK-170006 Unable to parse expression.\n"
+      .. "PGS-220000 PostgreSQL error"}
+    local _, err = client:patch("plainacs", {age = 3})
+    assert.equal(500, err.status)
+    assert.same({"RST-360011", "XTK-170006", "PGS-220000"}, err.codes)
+    assert.matches("Cannot update the 'age' property that is read-only. / XTK-170006", tostring(err), 1, true)
+  end)
+
+  it("an error body that is a JSON string is read as the message", function()
+    emu:faults{method = "GET", path = "/jsonstring$", status = 500,
+               body = '  "RST-360011 An error has occurred.\\nXTK-170036 Unable to parse expression."'}
+    local _, err = client:get("jsonstring")
+    assert.equal("RST-360011 An error has occurred.\nXTK-170036 Unable to parse expression.", err.message)
+    assert.equal(err.message, err.body)
+    assert.same({"RST-360011", "XTK-170036"}, err.codes)
+  end)
+
+  it("reads a nested {error = {code, message}} body", function()
+    emu:faults{method = "GET", path = "/nested$", status = 400,
+               body = {error = {code = "BadRequest", message = "Missing parameter"}}}
+    local _, err = client:get("nested")
+    assert.equal("BadRequest", err.code)
+    assert.equal("Missing parameter", err.message)
   end)
 
   it("keeps only the first 4 KiB of a large non-JSON error body", function()

@@ -232,6 +232,32 @@ describe("campaign.ngx in an nginx handler", function()
     assert.matches("^<html>", r.err.body)
   end)
 
+  it("reads error bodies like the C client: plain-text ACS chains, JSON strings, nested errors", function()
+    emu:faults {
+      { method = "PATCH", path = "/plainacs$", status = 500, body = "RST-360011 An error has occurred.\n"
+        .. "Cannot update the 'age' property that is read-only.\nXTK-170006 Unable to parse expression.\n" },
+      { method = "GET", path = "/jsonstring$", status = 500,
+        body = ' "RST-360011 Oops.\\nXTK-170036 Bad key."' },
+      { method = "GET", path = "/nested$", status = 400,
+        body = { error = { code = "BadRequest", message = "Missing" } } },
+    }
+    local r = eval([[
+      local c = client{ retries = 0 }
+      local _, plain = c:patch("plainacs", { age = 3 })
+      local _, str = c:get("jsonstring")
+      local _, nested = c:get("nested")
+      return { plain = plain, plain_line = tostring(plain), str = str, nested = nested }
+    ]])
+    assert.same({ "RST-360011", "XTK-170006" }, r.plain.codes)
+    assert.equal("campaign: PATCH plainacs -> 500 Internal Server Error: RST-360011 An error has occurred. / "
+      .. "Cannot update the 'age' property that is read-only. / XTK-170006 Unable to parse expression.",
+      r.plain_line)
+    assert.equal("RST-360011 Oops.\nXTK-170036 Bad key.", r.str.message)
+    assert.same({ "RST-360011", "XTK-170036" }, r.str.codes)
+    assert.equal("BadRequest", r.nested.code)
+    assert.equal("Missing", r.nested.message)
+  end)
+
   it("calls a token provider with force_refresh on 401 and sends once more", function()
     local r = eval([[
       local calls = {}
