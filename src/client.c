@@ -303,6 +303,9 @@ int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int fo
     c->token_valid_until = 0;
     if (lua_type(L, -1) == LUA_TNUMBER || (lua_type(L, -1) == LUA_TSTRING && lua_isnumber(L, -1))) {
       double expires_in = (double)lua_tonumber(L, -1);
+      /* the legacy JWT exchange gave milliseconds (86399992): no token lives 115 days, so
+       * above 10^7 it is milliseconds (as campaign.auth.normalize_expires_in reads it) */
+      if (expires_in > 1e7) expires_in /= 1000;
       if (expires_in > 0 && expires_in < 1e12) c->token_valid_until = campaign_now() + expires_in;
     }
     lua_settop(L, top);

@@ -564,6 +564,7 @@ local function get_token(self, force)
   end
   if token_ok(token) then
     local seconds = tonumber(extra)
+    if seconds and seconds > 1e7 then seconds = seconds / 1000 end -- legacy milliseconds (as auth)
     if seconds and seconds > 0 and seconds < 1e12 then
       self._kept_token, self._kept_until = token, now() + seconds
     end
