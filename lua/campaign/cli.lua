@@ -133,7 +133,7 @@ local EXTRA_HELP = {
   order = "  --order FIELD         sort by this field",
   desc = "  --desc                descending order",
   limit = "  --limit N             at most N profiles",
-  all = "  --all                 every profile, following next.href",
+  all = "  --all                 every profile, following next.href (sends _forcePagination=true)",
   concurrency = "  --concurrency N       requests in flight (default 8)",
   report = "  --report FILE         NDJSON, one line per input item in input order, with its outcome",
   format = "  --format csv|ndjson   input format (default: by extension, else by content)",
@@ -526,9 +526,14 @@ end
 -- stays bounded for `--all` on a big table. The layout is what campaign.encode gives for the
 -- whole array. A failed page ends the output where it is (invalid JSON on purpose: a partial
 -- list must not pass for a complete one) and exits 1.
+-- Without a limit (every page: `profile list --all`, `profile find`) the first request says
+-- `_forcePagination=true`: ACS omits `next` on tables above XtkBigTableThreshold (100,000 rows)
+-- without it, which would end the listing silently after one page. It changes nothing on a
+-- smaller table; campaign.pages keeps it on every later page.
 local function print_listing(ctx, path, query, limit)
   local campaign = load_campaign()
   local pages = require "campaign.pages"
+  if limit == nil and query._forcePagination == nil then query._forcePagination = "true" end
   local records = pages.each(get_client(ctx), path, query, {limit = limit})
   local count = 0
   while true do
