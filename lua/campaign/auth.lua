@@ -2,9 +2,10 @@
 --
 -- auth.ims{...} returns a token provider for campaign.new{token = provider} (or campaign.ngx):
 -- provider(force_refresh) -> token, expires_in | nil, err. It POSTs the form to
--- <ims_url>/ims/token/v3, keeps the token in a cache (its own, per provider, or a pluggable
--- store such as a lua_shared_dict adapter), hands it out until shortly before it expires, and
--- fetches a new one when called with `true` (the clients do that on a 401).
+-- <ims_url>/ims/token/v3 (or to ims_url itself when it already ends so), keeps the token in a
+-- cache (its own, per provider, or a pluggable store such as a lua_shared_dict adapter), hands
+-- it out until shortly before it expires, and fetches a new one when called with `true` (the
+-- clients do that on a 401).
 -- A failed exchange is an error object of kind "auth"; the client secret and the token never
 -- appear in it.
 local campaign = require "campaign"
@@ -18,6 +19,12 @@ local string_format, string_byte, table_concat, math_min, math_max =
 local auth = {}
 
 auth.DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
+local TOKEN_PATH = "/ims/token/v3"
+
+-- Sent as `scope` when the caller gives no `scopes` (docs/acs-api.md section 2: the list
+-- ACS clients in the wild send). `scopes = false` sends no scope at all.
+auth.DEFAULT_SCOPES = "openid,AdobeID,campaign_sdk,additional_info.projectedProductContext,"
+  .. "campaign_config_server_general,deliverability_service_general"
 
 -- IMS v3 gives expires_in in seconds (86399); the legacy JWT exchange gave milliseconds
 -- (86399992). No token lives 115 days, so anything above 10^7 is milliseconds.
@@ -75,6 +82,56 @@ local function is_client(v)
   return (t == "userdata" or t == "table") and v.request ~= nil
 end
 
+-- The `scope` form value for opts.scopes: nil -> the default list, false -> nil (no scope),
+-- a string or a list -> the scopes joined by commas, blanks around each one removed. An empty
+-- list, an empty string or an empty item raises (false is how to send no scope).
+local function scope_value(scopes)
+  if scopes == nil then return auth.DEFAULT_SCOPES end
+  if scopes == false then return nil end
+  local items = {}
+  local function add(s)
+    s = s:match("^%s*(.-)%s*$")
+    if s == "" then
+      bad_option("option 'scopes' has an empty scope (give false to send no scope)")
+    end
+    if s:find("[%s,]") then bad_option("option 'scopes': separate scopes with commas, not blanks") end
+    items[#items + 1] = s
+  end
+  if type(scopes) == "string" then
+    for s in (scopes .. ","):gmatch("([^,]*),") do add(s) end
+  else
+    local n = 0
+    for _ in pairs(scopes) do n = n + 1 end
+    if n ~= #scopes then bad_option("option 'scopes' must be a list (array) of strings") end
+    for _, s in ipairs(scopes) do
+      if type(s) ~= "string" then bad_option("option 'scopes' must contain strings only") end
+      for part in (s .. ","):gmatch("([^,]*),") do add(part) end
+    end
+  end
+  if #items == 0 then bad_option("option 'scopes' is empty (give false to send no scope)") end
+  return table_concat(items, ",")
+end
+
+-- The token URL for an ims_url: a base URL gets /ims/token/v3 appended; a URL already ending
+-- in /ims/token/v3 is used as is. Trailing slashes are ignored. Returns token_url, base.
+local function token_url_for(ims_url)
+  local url = ims_url:gsub("/+$", "")
+  if url:sub(-#TOKEN_PATH) == TOKEN_PATH then
+    return url, url:sub(1, -#TOKEN_PATH - 1)
+  end
+  return url .. TOKEN_PATH, url
+end
+
+-- "<error>: <error_description>" from an OAuth2 error answer, or nil when it has neither.
+local function oauth_detail(answer)
+  if type(answer) ~= "table" then return nil end
+  local code, description = answer.error, answer.error_description
+  if code == nil and description == nil then return nil end
+  local detail = tostring(code or "error")
+  if description ~= nil then detail = detail .. ": " .. tostring(description) end
+  return detail
+end
+
 local function check_options(opts)
   if type(opts) ~= "table" then bad_option("options table expected, got " .. type(opts)) end
   local known = {
@@ -91,13 +148,8 @@ local function check_options(opts)
     bad_option("option 'client_secret' must be a non-empty string")
   end
   local scopes = opts.scopes
-  if scopes ~= nil and type(scopes) ~= "string" and type(scopes) ~= "table" then
-    bad_option("option 'scopes' must be a list of strings or a comma-separated string")
-  end
-  if type(scopes) == "table" then
-    for _, s in ipairs(scopes) do
-      if type(s) ~= "string" then bad_option("option 'scopes' must contain strings only") end
-    end
+  if scopes ~= nil and scopes ~= false and type(scopes) ~= "string" and type(scopes) ~= "table" then
+    bad_option("option 'scopes' must be a list of strings, a comma-separated string or false")
   end
   if opts.ims_url ~= nil and (type(opts.ims_url) ~= "string"
       or not opts.ims_url:match("^https?://[^/?#]+")) then
@@ -125,7 +177,8 @@ end
 
 --- auth.ims{client_id, client_secret, scopes, ims_url, http, refresh_margin, clock, cache}
 -- -> provider(force_refresh) -> token, expires_in | nil, err
--- scopes: a list or a comma-separated string. ims_url: default https://ims-na1.adobelogin.com.
+-- scopes: a list or a comma-separated string; default auth.DEFAULT_SCOPES; false: no scope sent.
+-- ims_url: default https://ims-na1.adobelogin.com; a URL ending in /ims/token/v3 is the token URL.
 -- http: a client to POST with (anything with the client's `request` method, e.g. a campaign.ngx
 -- client in OpenResty), or options for a private libcurl client (cafile, insecure, timeout,
 -- connect_timeout, proxy, retries, ...), created on first use. refresh_margin: seconds before
@@ -137,16 +190,14 @@ end
 function auth.ims(opts)
   check_options(opts)
   local client_id, client_secret = opts.client_id, opts.client_secret
-  local ims_url = (opts.ims_url or auth.DEFAULT_IMS_URL):gsub("/+$", "")
-  local token_url = ims_url .. "/ims/token/v3"
-  local scopes = opts.scopes
-  local scope = type(scopes) == "table" and table_concat(scopes, ",") or scopes
+  local token_url, ims_url = token_url_for(opts.ims_url or auth.DEFAULT_IMS_URL)
+  local scope = scope_value(opts.scopes)
   local fields = {
     { "grant_type", "client_credentials" },
     { "client_id", client_id },
     { "client_secret", client_secret },
   }
-  if scope and scope ~= "" then fields[#fields + 1] = { "scope", scope } end
+  if scope then fields[#fields + 1] = { "scope", scope } end
   local form = form_encode(fields)
   local secrets = { client_secret, form_escape(client_secret) }
   local clock = opts.clock or default_clock.now
@@ -201,17 +252,11 @@ function auth.ims(opts)
         local ok, decoded = pcall(campaign.decode, ims)
         ims = ok and decoded or nil
       end
-      local detail
-      if type(ims) == "table" and (ims.error or ims.error_description) then
-        detail = tostring(ims.error or "error")
-        if ims.error_description then detail = detail .. ": " .. tostring(ims.error_description) end
-      else
-        detail = err.message or err.kind or "failed"
-      end
+      local detail = oauth_detail(ims) or err.message or err.kind or "failed"
       local status = err.status
       return nil, auth_error {
         status = status,
-        code = type(ims) == "table" and ims.error or err.code,
+        code = type(ims) == "table" and ims.error ~= nil and tostring(ims.error) or err.code,
         attempts = err.attempts,
         cause = err.kind,
         message = "IMS token exchange failed: " .. (status and (tostring(status) .. " ") or "")
@@ -228,8 +273,13 @@ function auth.ims(opts)
       answer = decoded
     end
     if type(answer) ~= "table" or type(answer.access_token) ~= "string" or answer.access_token == "" then
-      return nil, auth_error { status = res and res.status,
-        message = "IMS token exchange failed: the answer has no access_token" }
+      -- IMS may answer 200 with an OAuth2 error (e.g. invalid_scope): report it like a 400's.
+      local status = res and res.status
+      local detail = oauth_detail(answer)
+      return nil, auth_error { status = status,
+        code = detail and answer.error ~= nil and tostring(answer.error) or nil,
+        message = "IMS token exchange failed: " .. (status and (tostring(status) .. " ") or "")
+          .. (detail or "the answer has no access_token") }
     end
     local expires_in = auth.normalize_expires_in(answer.expires_in) or DEFAULT_EXPIRES_IN
     return answer.access_token, expires_in

@@ -69,6 +69,32 @@ describe("auth.ims against the emulator", function()
     end
   end)
 
+  it("sends the default scope list when no scopes are given, and IMS accepts it", function()
+    local provider = auth.ims { client_id = emu.client_id, client_secret = emu.client_secret,
+                                ims_url = emu.ims_url, http = { cafile = emu.cafile } }
+    local token, err = provider()
+    assert.is_string(token, tostring(err))
+    local expected = "scope=" .. auth.DEFAULT_SCOPES:gsub(",", "%%2C")
+    local seen = 0
+    for _, r in ipairs(emu:requests()) do
+      if r.uri:find("/ims/token/v3", 1, true) then
+        seen = seen + 1
+        assert.matches(expected, r.body, 1, true)
+      end
+    end
+    assert.are.equal(1, seen)
+  end)
+
+  it("accepts the token URL itself as ims_url", function()
+    local provider = provider_for(emu, { ims_url = emu.ims_url:gsub("/+$", "") .. "/ims/token/v3" })
+    local token, err = provider()
+    assert.is_string(token, tostring(err))
+    for _, r in ipairs(emu:requests()) do
+      assert.is_nil(r.uri:find("/ims/token/v3/ims", 1, true))
+    end
+    assert.are.equal(1, ims_calls(emu))
+  end)
+
   it("fails with kind auth and IMS's error, never the secret, on bad credentials", function()
     local provider = auth.ims { client_id = emu.client_id, client_secret = "wrong-" .. emu.client_secret,
                                 ims_url = emu.ims_url, http = { cafile = emu.cafile } }

@@ -58,6 +58,86 @@ describe("auth.ims", function()
     assert.are.equal("openid,campaign_sdk", decode_form(http.calls[1].body).scope)
   end)
 
+  describe("scope", function()
+    local DOCUMENTED = "openid,AdobeID,campaign_sdk,additional_info.projectedProductContext,"
+      .. "campaign_config_server_general,deliverability_service_general"
+
+    it("defaults to the documented list (docs/acs-api.md section 2) when scopes is not given", function()
+      assert.are.equal(DOCUMENTED, auth.DEFAULT_SCOPES)
+      local http = ims()
+      local provider = auth.ims { client_id = "cid", client_secret = SECRET, http = http,
+                                  ims_url = "http://127.0.0.1:9" }
+      assert.are.equal("tok1", (provider()))
+      local form = decode_form(http.calls[1].body)
+      assert.are.same({ grant_type = "client_credentials", client_id = "cid", client_secret = SECRET,
+                        scope = DOCUMENTED }, form)
+      -- commas percent-encoded like every form value
+      assert.matches("&scope=openid%2CAdobeID%2Ccampaign_sdk%2Cadditional_info.projectedProductContext",
+                     http.calls[1].body, 1, true)
+    end)
+
+    it("scopes = false sends no scope at all", function()
+      local http = ims()
+      local provider = provider_with(http, { scopes = false })
+      assert.are.equal("tok1", (provider()))
+      local body = http.calls[1].body
+      assert.are.same({ grant_type = "client_credentials", client_id = "cid", client_secret = SECRET },
+                      decode_form(body))
+      assert.is_nil(body:find("scope", 1, true))
+    end)
+
+    it("joins a list, and drops the blanks around each scope of a string or a list", function()
+      for _, case in ipairs {
+        { "openid, AdobeID , campaign_sdk", "openid,AdobeID,campaign_sdk" },
+        { { "openid", " AdobeID" }, "openid,AdobeID" },
+        { { "openid,AdobeID", "campaign_sdk" }, "openid,AdobeID,campaign_sdk" },
+        { "campaign_sdk", "campaign_sdk" },
+      } do
+        local http = ims()
+        provider_with(http, { scopes = case[1] })()
+        assert.are.equal(case[2], decode_form(http.calls[1].body).scope)
+      end
+    end)
+
+    it("raises on empty, blank-separated or non-string scopes, naming false", function()
+      for _, bad in ipairs { "", " ", {}, "openid,,AdobeID", "openid,", { "openid", "" },
+                             "openid AdobeID", { 1 }, { x = "openid" }, true, 3 } do
+        local ok, msg = pcall(auth.ims, { client_id = "cid", client_secret = SECRET, scopes = bad })
+        assert.is_false(ok, tostring(bad))
+        assert.matches("option 'scopes'", tostring(msg), 1, true)
+        assert.is_nil(tostring(msg):find(SECRET, 1, true))
+      end
+      local _, msg = pcall(auth.ims, { client_id = "cid", client_secret = SECRET, scopes = "" })
+      assert.matches("false", msg, 1, true)
+    end)
+  end)
+
+  it("takes ims_url as a base URL or as the token URL itself, trailing slash or not", function()
+    local keys = {}
+    local cache = {
+      get = function(key) keys[#keys + 1] = key end,
+      set = function() end,
+    }
+    for _, url in ipairs {
+      "https://ims-na1.adobelogin.com", "https://ims-na1.adobelogin.com/",
+      "https://ims-na1.adobelogin.com/ims/token/v3", "https://ims-na1.adobelogin.com/ims/token/v3/",
+    } do
+      local http = ims()
+      provider_with(http, { ims_url = url, cache = cache })()
+      assert.are.equal("https://ims-na1.adobelogin.com/ims/token/v3", http.calls[1].path, url)
+    end
+    -- one token URL, one cache key
+    for i = 2, #keys do assert.are.equal(keys[1], keys[i]) end
+    assert.matches("^campaign%.ims|https://ims%-na1%.adobelogin%.com|cid|", keys[1])
+    -- a base with a path prefix keeps it
+    local http = ims()
+    provider_with(http, { ims_url = "http://127.0.0.1:9/proxy/" })()
+    assert.are.equal("http://127.0.0.1:9/proxy/ims/token/v3", http.calls[1].path)
+    local http2 = ims()
+    provider_with(http2, { ims_url = "http://127.0.0.1:9/proxy/ims/token/v3" })()
+    assert.are.equal("http://127.0.0.1:9/proxy/ims/token/v3", http2.calls[1].path)
+  end)
+
   it("caches the token and refreshes it ahead of expiry", function()
     local http = ims()
     local provider, set_time = provider_with(http)
@@ -112,6 +192,48 @@ describe("auth.ims", function()
     assert.matches("invalid_client", err.message, 1, true)
     assert.is_nil(tostring(err):find(SECRET, 1, true))
     assert.is_nil(err.message:find(SECRET, 1, true))
+  end)
+
+  it("reports an OAuth error answered with 200 (invalid_scope) like a 400's, never the secret", function()
+    local description = "scope campaign_sdk is not allowed for client " .. SECRET
+    for _, answer in ipairs {
+      { error = "invalid_scope", error_description = description },                    -- decoded
+      require("campaign").encode { error = "invalid_scope", error_description = description }, -- raw
+    } do
+      local http = ims { { answer, { status = 200 } } }
+      local token, err = provider_with(http)()
+      assert.is_nil(token)
+      assert.are.equal("auth", err.kind)
+      assert.are.equal(200, err.status)
+      assert.are.equal("invalid_scope", err.code)
+      assert.matches("IMS token exchange failed: 200 invalid_scope: scope campaign_sdk is not allowed",
+                     err.message, 1, true)
+      assert.is_nil(err.message:find(SECRET, 1, true))
+      assert.is_nil(tostring(err):find(SECRET, 1, true))
+    end
+    -- only error, or only error_description
+    local _, e1 = provider_with(ims { { '{"error":"invalid_scope"}', { status = 200 } } })()
+    assert.are.equal("IMS token exchange failed: 200 invalid_scope", e1.message)
+    local _, e2 = provider_with(ims { { '{"error_description":"no"}', { status = 200 } } })()
+    assert.are.equal("IMS token exchange failed: 200 error: no", e2.message)
+    assert.is_nil(e2.code)
+  end)
+
+  it("words a 400 and a 200 OAuth error the same way", function()
+    local body = { error = "invalid_scope", error_description = "bad scope" }
+    local _, e400 = provider_with(ims { function()
+      return nil, { kind = "http", status = 400, body = body, message = "400 Bad Request" }
+    end })()
+    local _, e200 = provider_with(ims { { body, { status = 200 } } })()
+    assert.are.equal("IMS token exchange failed: 400 invalid_scope: bad scope", e400.message)
+    assert.are.equal("IMS token exchange failed: 200 invalid_scope: bad scope", e200.message)
+    assert.are.equal(e400.code, e200.code)
+    -- a 400 whose body is raw JSON text
+    local _, eraw = provider_with(ims { function()
+      return nil, { kind = "http", status = 400, body = '{"error":"invalid_client","error_description":"x"}' }
+    end })()
+    assert.are.equal("IMS token exchange failed: 400 invalid_client: x", eraw.message)
+    assert.are.equal("invalid_client", eraw.code)
   end)
 
   it("fails with kind auth on a network error, a non-JSON or a token-less answer", function()
