@@ -1,0 +1,51 @@
+-- Discrepancies found by the session-2 audit (clients built from the ACS docs and from
+-- Adobe's Node SDK and its e2e tests): each case failed before its fix.
+local emulator = require "emulator"
+
+local PROFILES = "profileAndServices/profile"
+
+describe("emulator audit fixes", function()
+  local emu
+  setup(function() emu = emulator.shared() end)
+  before_each(function() emu:reset() end)
+  teardown(function() emu:reset() end)
+
+  local function get(path, opts) return emu:call("GET", path, nil, opts) end
+  local function amy()
+    local _, body = get(PROFILES .. "/byEmail?email=amy.dakota%40mail.com")
+    return body.content[1]
+  end
+
+  local function expect_engine_error(status, body, text)
+    assert.equals(500, status)
+    assert.matches("^RST%-360011", body.message)
+    assert.is_truthy(body.message:find(text, 1, true), body.message)
+  end
+
+  describe("string lengths (SDK e2e create -> update -> get)", function()
+    it("stores a firstName longer than its 30-character length as sent", function()
+      local status, created = emu:call("POST", PROFILES, { email = "acssdk.e2e@example.com",
+        firstName = "ACSSDK_Test_First_deadbeef" })
+      assert.equals(201, status)
+      local value = "UPDATED_ACSSDK_Test_First_deadbeef"
+      assert.equals(34, #value)
+      local p_status, p_body = emu:call("PATCH", PROFILES .. "/" .. created.PKey, { firstName = value })
+      assert.equals(200, p_status)
+      assert.equals(created.PKey, p_body.PKey)
+      assert.is_string(p_body.href)
+      local _, again = get(PROFILES .. "/" .. created.PKey)
+      assert.equals(value, again.firstName)
+      -- the metadata still tells the data model's length
+      local _, meta = get("profileAndServices/resourceType/profile")
+      assert.equals("30", meta.content.firstName.length)
+    end)
+
+    it("stores multi-byte text as sent (16 x 'é' is 16 characters, 32 bytes)", function()
+      local pkey = amy().PKey
+      local value = string.rep("é", 16)
+      assert.equals(200, (emu:call("PATCH", PROFILES .. "/" .. pkey, { firstName = value })))
+      local _, again = get(PROFILES .. "/" .. pkey)
+      assert.equals(value, again.firstName)
+    end)
+  end)
+end)
