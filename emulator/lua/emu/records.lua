@@ -483,6 +483,9 @@ end
 local function history(ctx, seg)
   if ctx.method ~= "GET" then return _M.method_not_allowed(ctx) end
   local key = seg[3]
+  if key == "metadata" and seg[4] == nil then
+    return 200, schema.metadata(schema.history, ctx.root, ctx.api, ctx.ext)
+  end
   if key == nil or key == "" or key:sub(1, 2) == "by" then
     local filters = {}
     if key and key ~= "" then filters[1] = key end
@@ -530,6 +533,9 @@ end
 -- ---------------------------------------------------------------- metadata
 
 local function find_resource(api, name)
+  if api ~= "customResources" and (name == "history" or name == util.pkey("resourceType", "history")) then
+    return schema.history
+  end
   for kind, res in pairs(resources) do
     if (kind == name or util.pkey("resourceType", kind) == name) and visible(kind, api) then return res end
   end

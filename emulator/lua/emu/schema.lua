@@ -177,6 +177,39 @@ for name, res in pairs(_M.resources) do
   end
 end
 
+-- profileAndServices/history (acs-api.md section 1: the API covers "profile, service, plus
+-- history, resourceType"; the history of a profile is profileAndServices/history/<PKey>): the
+-- profile's fields, read-only, plus the `events` collection (its link carries metadata
+-- "subHisto"). Not in `resources`: it has no records of its own, it reads the profiles.
+do
+  local profile = _M.resources.profile
+  local fields = {}
+  for _, field in ipairs(profile.fields) do
+    local copy = {}
+    for k, v in pairs(field) do copy[k] = v end
+    copy.readOnly = true
+    fields[#fields + 1] = copy
+  end
+  local events = f("events", "collection", ro_of { target = "subHisto", label = "Events" })
+  local at = #fields + 1
+  for i, field in ipairs(fields) do
+    if field.name > "events" then at = i; break end
+  end
+  table.insert(fields, at, events)
+  local history = {
+    schema = "nms:recipient", label = "History", help = "Marketing history of the profiles",
+    api = "profileAndServices", name = "history", fields = fields, by_name = {},
+    filters = {
+      byEmail = { params = { "email" }, label = "By email",
+        data = "/profileAndServices/history/byEmail?email=$value" },
+      byText = { params = { "text", "filterType" }, label = "By text",
+        data = "/profileAndServices/history/byText?text=$value" },
+    },
+  }
+  for _, field in ipairs(fields) do history.by_name[field.name] = field end
+  _M.history = history
+end
+
 function _M.field(res, name, ext)
   local field = res.by_name[name]
   if field and field.ext and not ext then return nil end
