@@ -72,4 +72,46 @@ describe("emulator audit fixes", function()
       assert.equals(404, (get("customResources/resourceType/history")))
     end)
   end)
+
+  describe("a bad PKey is judged before the resource (SDK e2e updateCustomResource)", function()
+    local function expect_invalid_pkey(status, body, key)
+      expect_engine_error(status, body, "'" .. key .. "' is not a valid constant.")
+    end
+    local HEX = "cus7f3a9c2e4b1d"
+    local WELL_FORMED = "@" .. string.rep("Q", 100)
+
+    it("answers the invalid-PKey 500 for a bad key on an unknown custom resource", function()
+      for _, api in ipairs { "profileAndServicesExt", "customResources", "profileAndServices" } do
+        local path = api .. "/" .. HEX .. "/@gibberish"
+        local status, body = emu:call("PATCH", path, { name = "x" })
+        expect_invalid_pkey(status, body, "@gibberish")
+        status, body = get(path)
+        expect_invalid_pkey(status, body, "@gibberish")
+        status, body = emu:call("DELETE", path)
+        expect_invalid_pkey(status, body, "@gibberish")
+        -- a name without "@": a PATCH/DELETE takes it as a key; a GET may be a projection (404)
+        status, body = emu:call("PATCH", api .. "/" .. HEX .. "/notapkey", { name = "x" })
+        expect_invalid_pkey(status, body, "notapkey")
+        assert.equals(404, (get(api .. "/" .. HEX .. "/email")))
+      end
+      -- a well-formed key, or no key: the resource does not exist
+      assert.equals(404, (emu:call("PATCH", "profileAndServicesExt/" .. HEX .. "/" .. WELL_FORMED, { a = 1 })))
+      assert.equals(404, (get("profileAndServicesExt/" .. HEX)))
+      assert.equals(404, (get("profileAndServicesExt/" .. HEX .. "/byName?name=x")))
+    end)
+
+    it("answers it for a write whose body is the key (the SDK's swapped arguments)", function()
+      for _, raw in ipairs { "@gibberish", '"@gibberish"', ' "@gibberish"\n' } do
+        for _, path in ipairs { "profileAndServicesExt/" .. HEX .. "/", "profileAndServicesExt/" .. HEX,
+          "profileAndServicesExt/cusProduct/", "customResources/cusStore/" .. WELL_FORMED } do
+          local status, body = emu:call("PATCH", path, nil, { raw = raw })
+          expect_invalid_pkey(status, body, "@gibberish")
+        end
+      end
+      local p_status, p_body = emu:call("POST", "profileAndServicesExt/cusProduct", nil, { raw = "@gibberish" })
+      expect_invalid_pkey(p_status, p_body, "@gibberish")
+      -- other non-object bodies stay 400
+      assert.equals(400, (emu:call("PATCH", PROFILES .. "/" .. amy().PKey, nil, { raw = '"gibberish"' })))
+    end)
+  end)
 end)

@@ -17,9 +17,28 @@ local resources = schema.resources
 local EXT = "profileAndServicesExt"
 local STD = "profileAndServices"
 
--- Decodes the request body as a JSON object: table, or nil, status, body (400).
+-- A body that is a bare string or a JSON string starting with "@" (e.g. `@gibberish` or
+-- `"@gibberish"`): the string, else nil. Adobe's SDK e2e test calls updateCustomResource with
+-- its arguments swapped (PKey {}, body "@gibberish"), so the key arrives as the body; ACS
+-- parses it as a PKey and refuses it ('@gibberish' is not a valid constant).
+function _M.key_like_body(ctx)
+  local text = ctx.body
+  if type(text) ~= "string" then return nil end
+  text = text:match("^%s*(.-)%s*$")
+  if text:sub(1, 1) == "@" then return text end
+  if text:sub(1, 2) == '"@' then
+    local value = json.decode(text)
+    if type(value) == "string" then return value end
+  end
+  return nil
+end
+
+-- Decodes the request body as a JSON object: table, or nil, status, body (400; a key-like
+-- string body: ACS's invalid-PKey 500).
 function _M.body_object(ctx)
   local text = ctx.body
+  local key = _M.key_like_body(ctx)
+  if key then return nil, util.invalid_pkey(key) end
   if text == nil or text == "" then
     return nil, 400, { code = 400, message = "The request body is empty: a JSON object is expected." }
   end
@@ -608,11 +627,26 @@ function _M.handle(ctx, seg)
   if kind == nil or kind == "" then return api_root(ctx) end
   if kind == "resourceType" then return metadata(ctx, seg) end
   if kind == "history" and ctx.api ~= "customResources" then return history(ctx, seg) end
+  local third = seg[3]
+  if method == "POST" or method == "PATCH" or method == "PUT" then
+    local key = _M.key_like_body(ctx)
+    if key then return util.invalid_pkey(key) end
+  end
   if not visible(kind, ctx.api) then
+    -- The key's shape is judged before the resource (the SDK e2e PATCHes a random custom
+    -- resource name with @gibberish and expects "not a valid constant"): a key that cannot be
+    -- a PKey is ACS's 500. A GET of a name without "@" may be a projection or a filter: 404.
+    if third and third ~= "" and seg[4] == nil and not util.well_formed_pkey(third)
+      and third:sub(1, 2) ~= "by" and third ~= "_count" and third ~= "metadata" then
+      local at = third:sub(1, 1) == "@"
+      if (at and (method == "GET" or method == "PATCH" or method == "DELETE"))
+        or (not at and (method == "PATCH" or method == "DELETE")) then
+        return util.invalid_pkey(third)
+      end
+    end
     return util.not_found("The '" .. kind .. "' resource does not exist in the '" .. ctx.api .. "' API.")
   end
   local res = resources[kind]
-  local third = seg[3]
   if third == nil or third == "" then
     if method == "GET" then return list(ctx, kind, {}) end
     if method == "POST" then return create(ctx, kind) end
