@@ -114,4 +114,55 @@ describe("emulator audit fixes", function()
       assert.equals(400, (emu:call("PATCH", PROFILES .. "/" .. amy().PKey, nil, { raw = '"gibberish"' })))
     end)
   end)
+
+  describe("count.href of every listing (acs-api.md section 4: GET it -> {count = n})", function()
+    local function count_of(listing_body)
+      assert.is_string(listing_body.count.href)
+      local status, body = get(listing_body.count.href)
+      assert.equals(200, status, listing_body.count.href)
+      for key in pairs(body) do assert.equals("count", key) end
+      return body.count
+    end
+
+    it("counts subscriptions of a profile and of a service", function()
+      local pkey = amy().PKey
+      local _, subs = get(PROFILES .. "/" .. pkey .. "/subscriptions/?_lineCount=1")
+      assert.matches("/subscriptions//_count%?", subs.count.href)
+      local _, all = get(PROFILES .. "/" .. pkey .. "/subscriptions/?_lineCount=500")
+      assert.equals(#all.content, count_of(subs))
+      local _, services = get("profileAndServices/service")
+      local svc = services.content[1]
+      local _, svc_subs = get(svc.subscriptions.href .. "?_lineCount=1")
+      local _, svc_all = get(svc.subscriptions.href .. "?_lineCount=500")
+      assert.equals(#svc_all.content, count_of(svc_subs))
+    end)
+
+    it("counts privacy requests, history, history events and filtered history", function()
+      for i = 1, 3 do
+        assert.equals(201, (emu:call("POST", "privacy/privacyTool", { name = "PT" .. i, namespaceName = "AMCDS2",
+          reconciliationValue = "amy.dakota@mail.com", type = "access" })))
+      end
+      local _, privacy = get("privacy/privacyTool?_lineCount=1")
+      assert.equals(3, count_of(privacy))
+      local _, history = get("profileAndServices/history?_lineCount=2")
+      local _, profiles = get(PROFILES .. "?_lineCount=1")
+      assert.equals(count_of(profiles), count_of(history))
+      local _, by_email = get("profileAndServices/history/byEmail?email=amy.dakota%40mail.com")
+      assert.matches("/history/byEmail/_count%?", by_email.count.href)
+      assert.equals(1, count_of(by_email))
+      local _, hist = get("profileAndServices/history/" .. amy().PKey)
+      local _, events = get(hist.events.href .. "?_lineCount=1")
+      local _, all_events = get(hist.events.href)
+      assert.equals(#all_events.content, count_of(events))
+    end)
+
+    it("counts a projection, and refuses _count after a single record (404)", function()
+      local _, emails = get(PROFILES .. "/email?_lineCount=3")
+      local _, profiles = get(PROFILES .. "?_lineCount=1")
+      assert.equals(count_of(profiles), count_of(emails))
+      assert.equals(count_of(profiles), select(2, get(PROFILES .. "/email/_count")).count)
+      assert.equals(404, (get(PROFILES .. "/" .. amy().PKey .. "/_count")))
+      assert.equals(404, (get("workflow/execution/WKF1/_count")))
+    end)
+  end)
 end)

@@ -91,6 +91,13 @@ local function route(ctx)
   end
   local api = {}
   for i = 3, #seg do api[#api + 1] = seg[i] end
+  -- A listing's count.href is the listing's own path plus "/_count" (ACS writes
+  -- "profile//_count" for an unfiltered one; split() drops the empty segment): strip it and
+  -- let the listing answer {"count": n} (listing.page, with the same filters).
+  if ctx.method == "GET" and #api >= 3 and api[#api] == "_count" then
+    api[#api] = nil
+    ctx.count_only = true
+  end
   local first = api[1]
   ctx.root = ctx.origin .. "/" .. org .. "/campaign/"
   if first == "profileAndServices" or first == "profileAndServicesExt" or first == "customResources" then
@@ -134,6 +141,10 @@ function _M.handle()
   local ctx = { method = method, path = path, args = ngx.req.get_uri_args(100), body = body,
     origin = util.origin() }
   local ok, name, status, resp, resp_headers = xpcall(route, traceback, ctx)
+  if ok and ctx.count_only and not ctx.counted and status >= 200 and status < 300 then
+    -- "<x>/_count" where <x> is not a listing (a single record, a command...)
+    status, resp = util.not_found("'" .. path .. "' is not the count of a listing.")
+  end
   if not ok then
     ngx.log(ngx.ERR, "emulator handler failed: ", name)
     return send(500, { code = 500, message = "Emulator internal error (see its error.log)." },

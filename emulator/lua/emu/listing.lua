@@ -101,6 +101,11 @@ end
 -- path (collection URL, with trailing slash when unfiltered), count_path, table_size}.
 function _M.page(ctx, opts)
   local args = ctx.args
+  if ctx.count_only then
+    -- GET <listing>/_count: the total the listing pages over, with the same filters.
+    ctx.counted = true
+    return 200, { count = #opts.items }
+  end
   local line_count = state.config("default_line_count")
   if args._lineCount ~= nil then
     line_count = tonumber(args._lineCount)

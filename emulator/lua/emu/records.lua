@@ -202,6 +202,8 @@ _M.visible = visible
 
 local function list(ctx, kind, filters, count_only)
   local res = resources[kind]
+  count_only = count_only or ctx.count_only
+  if count_only then ctx.counted = true end
   local preds = {}
   for _, name in ipairs(filters) do
     local make = filter_impl[kind] and filter_impl[kind][name]
