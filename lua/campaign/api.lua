@@ -5,8 +5,8 @@
 -- `campaign.ngx.new`: only their methods are used). It returns what the client returns:
 -- `body, res` on success, `nil, err` on failure. Wrong argument types raise.
 -- Methods and encodings follow the ACS documentation, not the official Node SDK's bugs: `_order`
--- is encoded once (the client does it), the transactional-event status is a GET, and absolute
--- hrefs are passed through untouched (the client accepts same-origin absolute URLs).
+-- is encoded once (the client does it), the transactional-event status is a GET, and hrefs from
+-- ACS, absolute (same origin) or relative, are passed to the client verbatim, query included.
 local type, pairs, ipairs, tostring, error, pcall, tonumber = type, pairs, ipairs, tostring, error,
   pcall, tonumber
 local string_format, string_char, math_floor = string.format, string.char, math.floor
@@ -188,7 +188,12 @@ local function listing(fname, client, base, params)
 end
 
 -- ACS answers a single GET with the bare record; the documentation's seed example shows it
--- wrapped as {content = {record}}. Unwrap that shape so callers always get the record.
+-- wrapped as {content = {record}}. Unwrap that shape so callers always get the record. Every
+-- getter of one record by its key goes through it: get_profile, get_service,
+-- get_history_of_profile, get_custom_resource, get_profile_with_org_unit, get_workflow,
+-- get_transactional_event. Not the listings, nor the metadata getters (a resource type's
+-- description, whose `content` is its map of fields), nor the href followers
+-- (get_data_from_relative_url answers whatever the href names, a listing page included).
 local function unwrap_single(body, ...)
   if type(body) == "table" and body.PKey == nil and type(body.content) == "table"
     and body.content[1] ~= nil and body.content[2] == nil and type(body.content[1]) == "table" then
@@ -197,38 +202,36 @@ local function unwrap_single(body, ...)
   return body, ...
 end
 
--- "path?a=b&c=d" -> "path", {a = "b", c = "d"} (values percent-decoded: the client encodes them
--- again, once). Relative hrefs from ACS may carry a query; the client takes it as a table.
+-- Hrefs given by ACS (next.href, count.href, a subscription's or trigger's href, a relative
+-- transactional href) go to the client verbatim, their own query included: `_lineStart=@…` is an
+-- opaque cursor (acs-api.md §4), so it is never decoded and re-encoded here. Both clients keep a
+-- query given inside the path as it is (only bytes that may not appear raw are escaped) and
+-- append opts.query after it. Extra parameters therefore travel as opts.query; one that the
+-- href's own query already names is refused, as sending both would leave the choice to ACS.
 local function percent_decode(s)
   return (s:gsub("%%(%x%x)", function(h) return string_char(tonumber(h, 16)) end))
 end
 
-local function split_relative(url, extra)
-  local path, qs = url:match("^([^?]*)%?(.*)$")
-  if not path then path = url end
-  path = path:gsub("^/+", "")
-  local query
-  if qs and qs ~= "" then
-    query = {}
+local function href_options(fname, url, extra)
+  if extra == nil then return nil end
+  local query = {}
+  for k, v in pairs(extra) do
+    if type(k) ~= "string" then
+      error("campaign.api." .. fname .. ": query parameter names must be strings", 3)
+    end
+    query[k] = query_value(v)
+  end
+  local qs = url:match("^[^?#]*%?([^#]*)")
+  if qs then
     for pair in qs:gmatch("[^&]+") do
-      local k, v = pair:match("^([^=]*)=(.*)$")
-      if not k then k, v = pair, "" end
-      k, v = percent_decode(k), percent_decode(v)
-      local prev = query[k]
-      if prev == nil then query[k] = v
-      elseif type(prev) == "table" then prev[#prev + 1] = v
-      else query[k] = { prev, v } end
+      local k = percent_decode(pair:match("^[^=]*"))
+      if query[k] ~= nil then
+        error(string_format("campaign.api.%s: query parameter '%s' is already in the href's own "
+          .. "query (the href is sent verbatim): give it once", fname, k), 3)
+      end
     end
   end
-  if extra then
-    query = query or {}
-    for k, v in pairs(extra) do query[k] = query_value(v) end
-  end
-  return path, query
-end
-
-local function is_absolute(url)
-  return url:find("^[%a][%w+.-]*://") ~= nil
+  return { query = query }
 end
 
 -- Profiles -------------------------------------------------------------------------------------
@@ -270,11 +273,12 @@ function api.delete_profile(client, pkey)
   return client:delete("profileAndServices/profile/" .. pkey)
 end
 
---- GET profileAndServices/history/<pkey>: the profile's marketing history.
+--- GET profileAndServices/history/<pkey>: the profile's marketing history (unwrapped if ACS
+-- wraps it).
 function api.get_history_of_profile(client, pkey)
   check_client("get_history_of_profile", client)
   check_segment("get_history_of_profile", 2, "pkey", pkey)
-  return client:get("profileAndServices/history/" .. pkey)
+  return unwrap_single(client:get("profileAndServices/history/" .. pkey))
 end
 
 -- Services -------------------------------------------------------------------------------------
@@ -284,7 +288,7 @@ function api.get_all_services(client, params)
   return listing("get_all_services", client, "profileAndServices/service", params)
 end
 
---- GET profileAndServices/service/<pkey>.
+--- GET profileAndServices/service/<pkey>: the service (unwrapped if ACS wraps it).
 function api.get_service(client, pkey)
   check_client("get_service", client)
   check_segment("get_service", 2, "pkey", pkey)
@@ -363,7 +367,7 @@ local function custom_base(opts)
   return (opts and opts.basic) and "customResources/" or "profileAndServicesExt/"
 end
 
---- GET profileAndServicesExt/<resource>/<pkey>.
+--- GET profileAndServicesExt/<resource>/<pkey>: the record (unwrapped if ACS wraps it).
 function api.get_custom_resource(client, resource, pkey, opts)
   check_client("get_custom_resource", client)
   check_segment("get_custom_resource", 2, "resource", resource)
@@ -432,11 +436,11 @@ end
 
 -- Workflows ------------------------------------------------------------------------------------
 
---- GET workflow/execution/<workflow_id>.
+--- GET workflow/execution/<workflow_id>: the workflow (unwrapped if ACS wraps it).
 function api.get_workflow(client, workflow_id)
   check_client("get_workflow", client)
   check_segment("get_workflow", 2, "workflow_id", workflow_id)
-  return client:get("workflow/execution/" .. workflow_id)
+  return unwrap_single(client:get("workflow/execution/" .. workflow_id))
 end
 
 local workflow_commands = { start = true, pause = true, resume = true, stop = true }
@@ -481,11 +485,8 @@ function api.trigger_signal_activity(client, trigger_url, params)
   check_table("trigger_signal_activity", 3, "params", params, true)
   local body = { source = "API" }
   for k, v in pairs(params or {}) do body[k] = v end
-  if is_absolute(trigger_url) then
-    return signal_answer(trigger_url, client:post(trigger_url, body, { raw = true }))
-  end
-  local path, query = split_relative(trigger_url)
-  return signal_answer(path, client:post(path, body, { query = query, raw = true }))
+  -- the href as given, its query included (see href_options)
+  return signal_answer(trigger_url, client:post(trigger_url, body, { raw = true }))
 end
 
 -- Transactional messages -----------------------------------------------------------------------
@@ -526,15 +527,15 @@ function api.send_transactional_event(client, event_id, event, opts)
   return client:post("mc" .. tenant .. "/" .. event_id, event)
 end
 
---- GET mc<tenant>/<event_id>/<event_pkey>: the event with its current status. (The SDK sends
--- this as POST; the ACS documentation says GET.)
+--- GET mc<tenant>/<event_id>/<event_pkey>: the event with its current status, unwrapped if ACS
+-- wraps it. (The SDK sends this as POST; the ACS documentation says GET.)
 function api.get_transactional_event(client, event_id, event_pkey, opts)
   check_client("get_transactional_event", client)
   check_segment("get_transactional_event", 2, "event_id", event_id)
   check_segment("get_transactional_event", 3, "event_pkey", event_pkey)
   check_table("get_transactional_event", 4, "opts", opts, true)
   local tenant = transactional_tenant("get_transactional_event", client, opts)
-  return client:get("mc" .. tenant .. "/" .. event_id .. "/" .. event_pkey)
+  return unwrap_single(client:get("mc" .. tenant .. "/" .. event_id .. "/" .. event_pkey))
 end
 
 -- Privacy (GDPR/CCPA) --------------------------------------------------------------------------
@@ -558,23 +559,16 @@ function api.get_gdpr_data_file(client, privacy_request_data_url, request_intern
   check_string("get_gdpr_data_file", 2, "privacy_request_data_url", privacy_request_data_url)
   check_string("get_gdpr_data_file", 3, "request_internal_name", request_internal_name)
   local body = { name = request_internal_name }
-  if is_absolute(privacy_request_data_url) then return client:post(privacy_request_data_url, body) end
-  local path, query = split_relative(privacy_request_data_url)
-  return client:post(path, body, query and { query = query } or nil)
+  return client:post(privacy_request_data_url, body)
 end
 
 -- Subscriptions and counts (documented by ACS, absent from the SDK) -----------------------------
 
--- A href given by ACS (absolute, or relative to the campaign root) -> method call on the client.
+-- A href given by ACS (absolute, or relative to the campaign root) -> method call on the client,
+-- the href verbatim (see href_options).
 local function call_href(client, method, url, body)
-  if is_absolute(url) then
-    if body == nil then return client[method](client, url) end
-    return client[method](client, url, body)
-  end
-  local path, query = split_relative(url)
-  local opts = query and { query = query } or nil
-  if body == nil then return client[method](client, path, opts) end
-  return client[method](client, path, body, opts)
+  if body == nil then return client[method](client, url) end
+  return client[method](client, url, body)
 end
 
 -- The subscriptions collection of a profile or service: `owner` is its PKey, or its record
@@ -608,7 +602,8 @@ function api.get_service_subscriptions(client, service, params)
 end
 
 --- POST <profile.subscriptions.href> {service = {PKey = service_pkey}}: subscribe a profile to a
--- service. Answers the subscription record (its `href` is what unsubscribe takes).
+-- service. Answers the subscription record: PKey, service{PKey, href, ...}, subscriber{...}, and no
+-- top-level `href` in ACS's documented answer; unsubscribe takes that record as it is.
 function api.subscribe(client, profile, service_pkey)
   check_client("subscribe", client)
   check_string("subscribe", 3, "service_pkey", service_pkey)
@@ -624,13 +619,47 @@ function api.add_subscriber(client, service, profile_pkey)
   return call_href(client, "post", href, { subscriber = { PKey = profile_pkey } })
 end
 
---- DELETE <subscription href>: unsubscribe. `subscription` is the subscription's href or record
--- (…/profile/<PKEY>/subscriptions/<PKEY> or …/service/<PKEY>/subscriptions/<PKEY>). ACS answers
--- 204 without a body: the client gives `{}`.
+-- A key usable as one path segment (non-empty, no "/", "?" or "#"), else nil.
+local function segment_or_nil(v)
+  if type(v) == "string" and v ~= "" and not v:find("[/?#]") then return v end
+end
+
+-- The href of a subscription record that has none (ACS's answer to subscribe and add_subscriber
+-- documents no top-level `href`): <service>/subscriptions/<PKey>, the service being the record's
+-- `service.href`, else profileAndServices/service/<service.PKey> (acs-api.md §5: "DELETE
+-- …/service/<PKEY>/subscriptions/<PKEY>"). nil when the record has not enough for that.
+local function subscription_href(record)
+  local pkey, service = segment_or_nil(record.PKey), record.service
+  if not pkey or type(service) ~= "table" then return nil end
+  local base = service.href
+  if type(base) == "string" and base ~= "" and not base:find("[?#]") then
+    base = base:gsub("/+$", "")
+  else
+    local service_pkey = segment_or_nil(service.PKey)
+    if not service_pkey then return nil end
+    base = "profileAndServices/service/" .. service_pkey
+  end
+  return base .. "/subscriptions/" .. pkey
+end
+
+--- DELETE <subscription href>: unsubscribe. `subscription` is the subscription's href
+-- (…/profile/<PKEY>/subscriptions/<PKEY> or …/service/<PKEY>/subscriptions/<PKEY>) or its record:
+-- the record's `href` when it has one, else …/service/<service PKey>/subscriptions/<PKey> built
+-- from its `PKey` and `service` (`service.href`, else `service.PKey`), as subscribe and
+-- add_subscriber answer it. ACS answers 204 without a body: the client gives `{}`.
 function api.unsubscribe(client, subscription)
   check_client("unsubscribe", client)
   local href = subscription
-  if type(subscription) == "table" then href = subscription.href end
+  if type(subscription) == "table" then
+    href = subscription.href
+    if href == nil then
+      href = subscription_href(subscription)
+      if href == nil then
+        error("campaign.api.unsubscribe: bad argument #2 'subscription' (the record has no href, "
+          .. "and no PKey with a service{href or PKey} to build it from)", 2)
+      end
+    end
+  end
   if type(href) ~= "string" or not href:find("/subscriptions/[^/?]+/?$") then
     bad_argument("unsubscribe", 2, "subscription", "subscription href or record",
       type(href) == "string" and "'" .. href .. "'" or type(href))
@@ -674,28 +703,18 @@ function api.post_data_to_url(client, url, body)
   check_client("post_data_to_url", client)
   check_string("post_data_to_url", 2, "url", url)
   if body ~= nil then check_body("post_data_to_url", 3, "body", body) end
-  if is_absolute(url) then return client:post(url, body or {}) end
-  local path, query = split_relative(url)
-  return client:post(path, body or {}, query and { query = query } or nil)
+  return client:post(url, body or {})
 end
 
 --- GET <url>: a path relative to the campaign root ("mcAcme/EVT/@x", "/profileAndServices/..."
--- with or without a query) or an absolute href of the same origin (a next.href). `query` adds
--- parameters.
+-- with or without a query) or an absolute href of the same origin (a next.href). The url goes to
+-- the client verbatim, its own query untouched (a `_lineStart` cursor is opaque); `query` adds
+-- parameters after it (opts.query), and naming a parameter the url's query has already raises.
 function api.get_data_from_relative_url(client, url, query)
   check_client("get_data_from_relative_url", client)
   check_string("get_data_from_relative_url", 2, "url", url)
   check_table("get_data_from_relative_url", 3, "query", query, true)
-  if is_absolute(url) then
-    local q
-    if query then
-      q = {}
-      for k, v in pairs(query) do q[k] = query_value(v) end
-    end
-    return client:get(url, q and { query = q } or nil)
-  end
-  local path, q = split_relative(url, query)
-  return client:get(path, q and { query = q } or nil)
+  return client:get(url, href_options("get_data_from_relative_url", url, query))
 end
 
 --- operationId of Adobe's OpenAPI description (and of the Node SDK) -> function name here.

@@ -96,8 +96,9 @@ local rows = {
   { "get_count",
     { "https://mc.adobe.io/acme/campaign/profileAndServices/profile//_count?_lineCount=1" },
     "GET", "https://mc.adobe.io/acme/campaign/profileAndServices/profile//_count?_lineCount=1" },
+  -- a relative href goes out verbatim, its own query included (acs-api.md §4)
   { "get_data_from_relative_url", { "/profileAndServices/profile/byText?text=Doe%20J&filterType=lastName" },
-    "GET", "profileAndServices/profile/byText", { text = "Doe J", filterType = "lastName" } },
+    "GET", "/profileAndServices/profile/byText?text=Doe%20J&filterType=lastName" },
 }
 
 describe("campaign.api with a fake client", function()
@@ -381,5 +382,207 @@ describe("campaign.api.operations", function()
       end
     end
     assert.is_true(count >= 28, "only " .. count .. " operations found")
+  end)
+end)
+
+-- acs-api.md §3: "client unwraps a one-element `content` when it gets one". Every getter of one
+-- record by its key; each row: function, arguments after the client, the path it GETs.
+local single_getters = {
+  { "get_profile", { "@p" }, "profileAndServices/profile/@p" },
+  { "get_service", { "@p" }, "profileAndServices/service/@p" },
+  { "get_history_of_profile", { "@p" }, "profileAndServices/history/@p" },
+  { "get_custom_resource", { "cusProduct", "@p" }, "profileAndServicesExt/cusProduct/@p" },
+  { "get_custom_resource", { "cusShop", "@p", { basic = true } }, "customResources/cusShop/@p" },
+  { "get_profile_with_org_unit", { "@p" }, "profileAndServicesExt/profile/@p" },
+  { "get_workflow", { "WKF1" }, "workflow/execution/WKF1" },
+  { "get_transactional_event", { "EVTcart", "@p", { tenant = "acme" } }, "mcacme/EVTcart/@p" },
+}
+
+describe("campaign.api single-record getters", function()
+  for _, row in ipairs(single_getters) do
+    local name, args, path = row[1], row[2], row[3]
+    it(name .. " unwraps {content = {record}} from GET " .. path, function()
+      local record = { PKey = "@p", label = "one" }
+      local res = { status = 200, headers = {}, attempts = 1 }
+      local wrapped = fake.new(function() return { content = { record } }, res end)
+      local got, r = api[name](wrapped, unpack_args(args))
+      assert.are.equal(record, got)
+      assert.are.equal(res, r)
+      assert.are.equal(path, wrapped.calls[1].path)
+      local bare = fake.new(function() return record, res end)
+      assert.are.equal(record, (api[name](bare, unpack_args(args))))
+    end)
+  end
+
+  it("leave a record with its own PKey, or a content of two, as ACS gave it", function()
+    for _, row in ipairs(single_getters) do
+      local own = { PKey = "@p", content = { { PKey = "@q" } } }
+      assert.are.equal(own, (api[row[1]](fake.new(function() return own, {} end), unpack_args(row[2]))))
+      local two = { content = { { PKey = "@a" }, { PKey = "@b" } } }
+      assert.are.equal(two, (api[row[1]](fake.new(function() return two, {} end), unpack_args(row[2]))))
+    end
+  end)
+
+  it("pass failures through", function()
+    local err = { kind = "http", status = 404 }
+    for _, row in ipairs(single_getters) do
+      local body, e = api[row[1]](fake.new(function() return nil, err end), unpack_args(row[2]))
+      assert.is_nil(body)
+      assert.are.equal(err, e)
+    end
+  end)
+end)
+
+-- acs-api.md §5: subscribe answers the subscription record (PKey, created, service{PKey, href,
+-- label, name, title}, serviceName, subscriber{...}) without a top-level href; unsubscribe is
+-- DELETE …/service/<PKEY>/subscriptions/<PKEY>.
+describe("campaign.api.unsubscribe with the record subscribe answers", function()
+  local ROOT = "https://mc.adobe.io/acme/campaign/"
+  local function record(service)
+    return { PKey = "@sub1", created = "2019-09-25 00:19:14.569Z", serviceName = "news",
+      service = service, subscriber = { PKey = "@p", href = ROOT .. "profileAndServices/profile/@p",
+      title = "amy" }, email = "amy@mail.com", expirationDate = "", metadata = "subscriptionRcp" }
+  end
+
+  it("DELETEs <service.href>/subscriptions/<PKey>", function()
+    local subscribed = record { PKey = "@s", href = ROOT .. "profileAndServices/service/@s", label = "News",
+      name = "news", title = "News (news)" }
+    local client = fake.new(fake.routes {
+      ["POST profileAndServices/profile/@p/subscriptions/"] = { subscribed, { status = 201 } },
+    })
+    local sub = assert(api.subscribe(client, "@p", "@s"))
+    local gone = api.unsubscribe(client, sub)
+    assert.is_table(gone)
+    assert.are.equal(2, #client.calls)
+    assert.are.equal("DELETE", client.calls[2].method)
+    assert.are.equal(ROOT .. "profileAndServices/service/@s/subscriptions/@sub1", client.calls[2].path)
+    assert.is_nil(client.calls[2].opts)
+  end)
+
+  it("a relative service.href, with or without its trailing slash", function()
+    for _, href in ipairs { "profileAndServices/service/@s", "profileAndServices/service/@s/" } do
+      local client = fake.new()
+      api.unsubscribe(client, record { PKey = "@s", href = href })
+      assert.are.equal("profileAndServices/service/@s/subscriptions/@sub1", client.calls[1].path)
+    end
+  end)
+
+  it("builds profileAndServices/service/<service.PKey>/subscriptions/<PKey> without service.href", function()
+    local client = fake.new()
+    api.unsubscribe(client, record { PKey = "@s", label = "News" })
+    assert.are.equal("DELETE", client.calls[1].method)
+    assert.are.equal("profileAndServices/service/@s/subscriptions/@sub1", client.calls[1].path)
+  end)
+
+  it("still takes a record's own href first", function()
+    local client = fake.new()
+    local sub = record { PKey = "@s", href = ROOT .. "profileAndServices/service/@s" }
+    sub.href = "profileAndServices/profile/@p/subscriptions/@sub1"
+    api.unsubscribe(client, sub)
+    assert.are.equal("profileAndServices/profile/@p/subscriptions/@sub1", client.calls[1].path)
+  end)
+
+  it("raises a usage error, sending nothing, when the record has neither href nor enough to build it",
+    function()
+      local client = fake.new()
+      local cases = {
+        record(nil),                                          -- no service
+        record { label = "News" },                            -- a service without href or PKey
+        { service = { PKey = "@s" } },                        -- no PKey
+        { PKey = "@a/../@b", service = { PKey = "@s" } },     -- a PKey that is not one segment
+        record { PKey = "@s/x" },
+        record { PKey = "@s?x=1" },
+      }
+      for i, sub in ipairs(cases) do
+        local ok, msg = pcall(api.unsubscribe, client, sub)
+        assert.is_false(ok, "case " .. i)
+        assert.matches("campaign.api.unsubscribe: bad argument #2 'subscription'", msg, 1, true)
+      end
+      local _, msg = pcall(function() api.unsubscribe(client, { service = { PKey = "@s" } }) end)
+      assert.matches("api_spec.lua:%d+: campaign.api.unsubscribe:", msg)
+      assert.matches("no href", msg, 1, true)
+      assert.are.equal(0, #client.calls)
+    end)
+end)
+
+-- acs-api.md §4: "`_lineStart=@…` is an opaque cursor — only use the `next.href` verbatim".
+describe("campaign.api hands hrefs to the client verbatim", function()
+  local ROOT = "https://mc.adobe.io/acme/campaign/"
+  local NEXT = "profileAndServices/profile/?_lineStart=@a+b&_lineCount=1"
+
+  it("get_data_from_relative_url: a relative href and its query, as given", function()
+    for _, href in ipairs { NEXT, "/" .. NEXT, "/acme/campaign/" .. NEXT, ROOT .. NEXT,
+        ROOT .. "profileAndServices/profile//_count?_lineCount=1&_lineStart=@x%2Fy%3D" } do
+      local client = fake.new()
+      api.get_data_from_relative_url(client, href)
+      assert.are.equal(href, client.calls[1].path)
+      assert.is_nil(client.calls[1].opts)
+    end
+  end)
+
+  it("get_data_from_relative_url: extra parameters go as opts.query, after the href's", function()
+    local client = fake.new()
+    api.get_data_from_relative_url(client, NEXT, { _forcePagination = true, n = 2 })
+    assert.are.equal(NEXT, client.calls[1].path)
+    assert.are.same({ _forcePagination = "true", n = "2" }, client.calls[1].query)
+    api.get_data_from_relative_url(client, ROOT .. "x/y", { a = "b" })
+    assert.are.equal(ROOT .. "x/y", client.calls[2].path)
+    assert.are.same({ a = "b" }, client.calls[2].query)
+  end)
+
+  it("get_data_from_relative_url: a parameter the href already has raises and sends nothing", function()
+    local client = fake.new()
+    local ok, msg = pcall(api.get_data_from_relative_url, client, NEXT, { _lineCount = 5 })
+    assert.is_false(ok)
+    assert.matches("'_lineCount' is already in the href's own query", msg, 1, true)
+    ok = pcall(api.get_data_from_relative_url, client, "x?a%5Fb=1", { a_b = 5 })
+    assert.is_false(ok)
+    assert.are.equal(0, #client.calls)
+  end)
+
+  it("get_count, the signal trigger, the privacy file and post_data_to_url too", function()
+    local client = fake.new(function(c)
+      if c.method == "GET" then return { count = 3 }, { status = 200 } end
+      return {}, { status = 200 }
+    end)
+    local count = "profileAndServices/profile//_count?_lineStart=@a+b&_lineCount=1"
+    assert.are.equal(3, (api.get_count(client, count)))
+    assert.are.equal(3, (api.get_count(client, { count = { href = ROOT .. count } })))
+    local trigger = "workflow/execution/@w/activities/activity/@a/trigger/?x=a+b&a=1"
+    api.trigger_signal_activity(client, trigger)
+    local data = "privacy/privacyTool/@r/privacyRequestData?k=%2B+&a=1"
+    api.get_gdpr_data_file(client, data, "PT1")
+    api.post_data_to_url(client, data, { name = "PT1" })
+    local want = { ROOT .. count, count, trigger, data, data }
+    table.sort(want)
+    local got = {}
+    for i, c in ipairs(client.calls) do got[i] = c.path end
+    table.sort(got)
+    assert.are.same(want, got)
+    for _, c in ipairs(client.calls) do assert.is_nil(c.query) end
+    assert.are.same({ raw = true }, client.calls[3].opts)
+  end)
+
+  it("subscriptions: the owner's subscriptions.href and the subscription's href", function()
+    local client = fake.new()
+    local href = ROOT .. "profileAndServices/profile/@p/subscriptions/?_lineStart=@c+d"
+    api.get_profile_subscriptions(client, { PKey = "@p", subscriptions = { href = href } })
+    assert.are.equal(href, client.calls[1].path)
+    api.get_service_subscriptions(client, "@s", { _lineCount = 5 })
+    assert.are.equal("profileAndServices/service/@s/subscriptions/", client.calls[2].path)
+    assert.are.same({ _lineCount = "5" }, client.calls[2].query)
+  end)
+
+  -- The C client's own URL builder: the bytes that would go on the wire.
+  it("so the C client sends the cursor's bytes unchanged", function()
+    local real = require("campaign").new { org = "acme", api_key = "k", token = "t",
+      base_url = "https://mc.adobe.io" }
+    local client = fake.new()
+    api.get_data_from_relative_url(client, NEXT)
+    api.get_data_from_relative_url(client, ROOT .. NEXT, { _forcePagination = true })
+    local urls = {}
+    for i, c in ipairs(client.calls) do urls[i] = real:url(c.path, c.opts) end
+    assert.are.equal(ROOT .. NEXT, urls[1])
+    assert.are.equal(ROOT .. NEXT .. "&_forcePagination=true", urls[2])
   end)
 end)
