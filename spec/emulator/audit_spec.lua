@@ -95,7 +95,8 @@ describe("emulator audit fixes", function()
         assert.equals(404, (get(api .. "/" .. HEX .. "/email")))
       end
       -- a well-formed key, or no key: the resource does not exist
-      assert.equals(404, (emu:call("PATCH", "profileAndServicesExt/" .. HEX .. "/" .. WELL_FORMED, { a = 1 })))
+      assert.equals(404, (emu:call("PATCH", "profileAndServicesExt/" .. HEX .. "/" .. WELL_FORMED,
+        { a = 1 })))
       assert.equals(404, (get("profileAndServicesExt/" .. HEX)))
       assert.equals(404, (get("profileAndServicesExt/" .. HEX .. "/byName?name=x")))
     end)
@@ -108,7 +109,8 @@ describe("emulator audit fixes", function()
           expect_invalid_pkey(status, body, "@gibberish")
         end
       end
-      local p_status, p_body = emu:call("POST", "profileAndServicesExt/cusProduct", nil, { raw = "@gibberish" })
+      local p_status, p_body = emu:call("POST", "profileAndServicesExt/cusProduct", nil,
+        { raw = "@gibberish" })
       expect_invalid_pkey(p_status, p_body, "@gibberish")
       -- other non-object bodies stay 400
       assert.equals(400, (emu:call("PATCH", PROFILES .. "/" .. amy().PKey, nil, { raw = '"gibberish"' })))
@@ -139,7 +141,8 @@ describe("emulator audit fixes", function()
 
     it("counts privacy requests, history, history events and filtered history", function()
       for i = 1, 3 do
-        assert.equals(201, (emu:call("POST", "privacy/privacyTool", { name = "PT" .. i, namespaceName = "AMCDS2",
+        assert.equals(201, (emu:call("POST", "privacy/privacyTool", { name = "PT" .. i,
+          namespaceName = "AMCDS2",
           reconciliationValue = "amy.dakota@mail.com", type = "access" })))
       end
       local _, privacy = get("privacy/privacyTool?_lineCount=1")
@@ -163,6 +166,27 @@ describe("emulator audit fixes", function()
       assert.equals(count_of(profiles), select(2, get(PROFILES .. "/email/_count")).count)
       assert.equals(404, (get(PROFILES .. "/" .. amy().PKey .. "/_count")))
       assert.equals(404, (get("workflow/execution/WKF1/_count")))
+    end)
+  end)
+
+  describe("transactional events (acs-api.md section 7)", function()
+    it("echoes scheduled and expiration as sent, on the POST and on later GETs", function()
+      local sent = { email = "test@example.com", scheduled = "2017-12-01 08:00:00.768Z",
+        expiration = "2017-12-31T08:00:00.768Z",
+        ctx = { cartAmount = "$ 125", lastProduct = "Leather motorbike jacket", firstName = "Jack" } }
+      local status, ev = emu:call("POST", "mcacme/EVTcartAbandonment", sent)
+      assert.equals(201, status)
+      assert.equals("", ev.email)
+      assert.same({ cartAmount = "", lastProduct = "", firstName = "" }, ev.ctx)
+      assert.equals(sent.scheduled, ev.scheduled)
+      assert.equals(sent.expiration, ev.expiration)
+      for _, method in ipairs { "GET", "POST" } do
+        local g_status, again = emu:call(method, ev.href)
+        assert.equals(200, g_status)
+        assert.equals(sent.scheduled, again.scheduled)
+        assert.equals(sent.expiration, again.expiration)
+        assert.equals("", again.email)
+      end
     end)
   end)
 end)

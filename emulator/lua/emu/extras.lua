@@ -181,8 +181,10 @@ function _M.transactional(ctx, seg)
     if not body then return status, err end
     local rec = blank(body)
     rec.ctx = rec.ctx or {}
-    for _, k in ipairs { "email", "mobilePhone", "scheduled", "expiration" } do
-      if body[k] ~= nil then rec[k] = "" end
+    -- ACS blanks the ctx values and the email (acs-api.md section 7) but echoes the
+    -- scheduled and expiration dates as sent (ACS:managing-transactional-messages sample).
+    for _, k in ipairs { "scheduled", "expiration" } do
+      if body[k] ~= nil then rec[k] = body[k] end
     end
     rec.email = rec.email or ""
     rec.PKey = store.next_pkey("event")
