@@ -189,4 +189,30 @@ describe("emulator audit fixes", function()
       end
     end)
   end)
+
+  describe("privacy requests (OpenAPI GDPRRequest, ACS docs)", function()
+    it("takes namespace as namespaceName, any case of regulation, and titles 'label (name)'", function()
+      local status, req = emu:call("POST", "privacy/privacyTool", { name = "PT11832", namespace = "AMCDS2",
+        reconciliationValue = "amy.dakota@mail.com", regulation = "GDPR", label = "Delete customers",
+        type = "access" })
+      assert.equals(201, status)
+      assert.equals("AMCDS2", req.namespaceName)
+      assert.equals("AMCDS2", req.namespace.title)
+      assert.equals("gdpr", req.regulation)
+      assert.equals("Delete customers (PT11832)", req.title)
+      local _, again = get(req.href)
+      assert.equals("Delete customers (PT11832)", again.title)
+      local c_status, ccpa = emu:call("POST", "privacy/privacyTool", { name = "PT2", namespaceName = "AMCDS2",
+        reconciliationValue = "x@y.z", regulation = "CCPA", type = "delete" })
+      assert.equals(201, c_status)
+      assert.equals("ccpa", ccpa.regulation)
+      assert.equals("PT2", ccpa.title)
+      local d_status, d_body = emu:call("POST", "privacy/privacyTool", { namespace = "AMCDS2",
+        namespaceName = "OTHER", reconciliationValue = "x@y.z", type = "access" })
+      expect_engine_error(d_status, d_body, "name different namespaces")
+      local e_status, e_body = emu:call("POST", "privacy/privacyTool", { namespace = "AMCDS2",
+        reconciliationValue = "x@y.z", regulation = "HIPAA", type = "access" })
+      expect_engine_error(e_status, e_body, "enumeration")
+    end)
+  end)
 end)

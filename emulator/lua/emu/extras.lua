@@ -243,6 +243,17 @@ function _M.privacy(ctx, seg)
     if ctx.method ~= "POST" then return records.method_not_allowed(ctx) end
     local body, status, err = records.body_object(ctx)
     if not body then return status, err end
+    -- The OpenAPI's GDPRRequest and the ACS docs' parameter list name the namespace
+    -- `namespace` (a string); the docs' sample sends `namespaceName`: both are accepted.
+    if type(body.namespace) == "string" then
+      if body.namespaceName ~= nil and body.namespaceName ~= body.namespace then
+        return bad("The 'namespace' and 'namespaceName' properties name different namespaces ('"
+          .. body.namespace .. "', '" .. tostring(body.namespaceName) .. "').", "namespace")
+      end
+      body.namespaceName, body.namespace = body.namespace, nil
+    end
+    -- The docs write the regulation "GDPR" and "CCPA" as well as "gdpr": stored lower-case.
+    if type(body.regulation) == "string" then body.regulation = body.regulation:lower() end
     status, err = schema.validate(res, body, false, "create")
     if status then return status, err end
     local pkey, n = store.next_pkey("privacyTool")
@@ -252,7 +263,7 @@ function _M.privacy(ctx, seg)
       namespace = { PKey = util.pkey("namespace", body.namespaceName), title = body.namespaceName },
       reconciliationValue = body.reconciliationValue, regulation = body.regulation or "gdpr", retryCount = 0,
       status = "new", type = body.type }
-    rec.title = rec.label ~= "" and rec.label or rec.name
+    rec.title = rec.label ~= "" and (rec.label .. " (" .. rec.name .. ")") or rec.name
     store.put("privacyTool", rec)
     return 201, render_privacy(ctx, rec)
   end
