@@ -215,4 +215,26 @@ describe("emulator audit fixes", function()
       expect_engine_error(e_status, e_body, "enumeration")
     end)
   end)
+
+  describe("signal trigger (ACS:triggering-a-signal-activity sample)", function()
+    it("accepts the docs' parameters but contentURL, refused with the published lines", function()
+      local _, wf = get("workflow/execution/WKF1")
+      local trigger = wf.activities.activity.signal1.trigger.href
+      local params = { audience = "audience", email = "anna.varney@mail.com", template = "05",
+        contentURL = "http://www.adobe.com", test = "true", segmentCode = "my segment",
+        attribute = "2019-04-03 08:17:19.100Z" }
+      local status, body = emu:call("POST", trigger, { source = "API", parameters = params })
+      assert.equals(500, status)
+      assert.equals("RST-360011 An error has occurred - please contact your administrator.\n"
+        .. "'contentURL' parameter isn't defined in signal activity.\n"
+        .. "XTK-170006 Unable to parse expression 'HandleTrigger(@name, $(source), $({parameters}))'.\n"
+        .. "RST-360000 Error while assessing 'HandleTrigger(@name, $(source), $({parameters}))' expression "
+        .. "('xtk:workflow:execution/activities/signal/trigger' resource)", body.message)
+      params.contentURL = nil
+      assert.equals(200, (emu:call("POST", trigger, { source = "API", parameters = params })))
+      local t_status, t_body = emu:call("POST", trigger, { source = "API", parameters = { test = "maybe" } })
+      expect_engine_error(t_status, t_body, "'test' parameter must be of type 'boolean'.\nXTK-170006 "
+        .. "Unable to parse expression 'HandleTrigger(")
+    end)
+  end)
 end)

@@ -76,6 +76,14 @@ local function param_ok(kind, v)
   return false
 end
 
+-- The lines ACS chains after a refused signal parameter, verbatim from
+-- ACS:triggering-a-signal-activity.
+local HANDLE_TRIGGER = {
+  "XTK-170006 Unable to parse expression 'HandleTrigger(@name, $(source), $({parameters}))'.",
+  "RST-360000 Error while assessing 'HandleTrigger(@name, $(source), $({parameters}))' expression "
+    .. "('xtk:workflow:execution/activities/signal/trigger' resource)",
+}
+
 local function trigger(ctx, wf, activity)
   if #(ctx.body or "") > 64 * 1024 then
     return util.engine_error(500, "The signal payload exceeds 64 KB.",
@@ -111,12 +119,12 @@ local function trigger(ctx, wf, activity)
     local kind = activity.parameters[name]
     if not kind then
       return util.engine_error(500, "'" .. name .. "' parameter isn't defined in signal activity.",
-        "XTK-170006 Unable to parse expression '" .. name .. "'.", "RST-360000 Unable to trigger the signal.")
+        HANDLE_TRIGGER[1], HANDLE_TRIGGER[2])
     end
     if not param_ok(kind, params[name]) then
       return util.engine_error(500,
         "The value of the '" .. name .. "' parameter must be of type '" .. kind .. "'.",
-        "XTK-170006 Unable to parse expression '" .. name .. "'.", "RST-360000 Unable to trigger the signal.")
+        HANDLE_TRIGGER[1], HANDLE_TRIGGER[2])
     end
   end
   wf.lastTriggered = wf.lastTriggered or {}

@@ -113,7 +113,10 @@ local STORES = {
 local WORKFLOWS = {
   { id = "WKF1", label = "Abandoned cart follow-up", state = "started",
     activities = { signal1 = { label = "External signal", parameters = {
-      audience = "string", test = "boolean", attribute = "datetime", amount = "number" } } } },
+      audience = "string", test = "boolean", attribute = "datetime", amount = "number",
+      -- the parameters of the docs' sample trigger (ACS:triggering-a-signal-activity), but
+      -- contentURL, which the docs show being refused
+      email = "string", template = "string", segmentCode = "string" } } } },
   { id = "WKF2", label = "Monthly newsletter", state = "stopped",
     activities = { signal2 = { label = "External signal", parameters = { audience = "string" } } } },
 }
