@@ -590,7 +590,7 @@ function api.get_profile_subscriptions(client, profile, params)
   check_client("get_profile_subscriptions", client)
   check_table("get_profile_subscriptions", 3, "params", params, true)
   local href = subscriptions_href("get_profile_subscriptions", "profile", profile)
-  return api.get_data_from_relative_url(client, href, params)
+  return client:get(href, href_options("get_profile_subscriptions", href, params))
 end
 
 --- GET <service>/subscriptions/: the subscribers of a service. `service`: PKey or record.
@@ -598,7 +598,7 @@ function api.get_service_subscriptions(client, service, params)
   check_client("get_service_subscriptions", client)
   check_table("get_service_subscriptions", 3, "params", params, true)
   local href = subscriptions_href("get_service_subscriptions", "service", service)
-  return api.get_data_from_relative_url(client, href, params)
+  return client:get(href, href_options("get_service_subscriptions", href, params))
 end
 
 --- POST <profile.subscriptions.href> {service = {PKey = service_pkey}}: subscribe a profile to a

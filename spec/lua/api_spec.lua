@@ -586,3 +586,15 @@ describe("campaign.api hands hrefs to the client verbatim", function()
     assert.are.equal(ROOT .. NEXT .. "&_forcePagination=true", urls[2])
   end)
 end)
+
+describe("campaign.api subscription listings with extra parameters", function()
+  it("raise under their own name, at the caller's line, when the href already has the key", function()
+    local client = fake.new()
+    local profile = { PKey = "@p",
+      subscriptions = { href = "profileAndServices/profile/@p/subscriptions/?_lineCount=2" } }
+    local _, msg = pcall(function() api.get_profile_subscriptions(client, profile, { _lineCount = 5 }) end)
+    assert.matches("api_spec.lua:%d+: campaign.api.get_profile_subscriptions: query parameter "
+      .. "'_lineCount'", msg)
+    assert.are.equal(0, #client.calls)
+  end)
+end)
