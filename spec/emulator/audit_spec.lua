@@ -237,4 +237,73 @@ describe("emulator audit fixes", function()
         .. "Unable to parse expression 'HandleTrigger(")
     end)
   end)
+
+  describe("IMS: legacy JWT exchange, IMS profile (acs-api.md section 2, ACS:troubleshooting)", function()
+    local function b64url(s)
+      local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      local out = {}
+      for i = 1, #s, 3 do
+        local a, b, c = s:byte(i, i + 2)
+        local n = a * 65536 + (b or 0) * 256 + (c or 0)
+        local chars = 2 + (b and 1 or 0) + (c and 1 or 0)
+        for j = 1, chars do
+          local idx = math.floor(n / 2 ^ (6 * (4 - j))) % 64
+          out[#out + 1] = alphabet:sub(idx + 1, idx + 1)
+        end
+      end
+      return table.concat(out)
+    end
+    local function jwt(claims)
+      return b64url('{"alg":"RS256"}') .. "." .. b64url(claims) .. ".c2lnbmF0dXJl"
+    end
+    local function exchange(fields)
+      local parts = {}
+      for _, kv in ipairs(fields) do parts[#parts + 1] = kv[1] .. "=" .. kv[2] end
+      return emu:call("POST", emu.ims_url .. "/ims/exchange/jwt", nil,
+        { auth = false, form = table.concat(parts, "&") })
+    end
+
+    it("exchanges a JWT for a token whose expires_in is in milliseconds", function()
+      local claims = '{"exp":' .. (os.time() + 3600) .. ',"iss":"X@AdobeOrg","aud":"https://ims-na1.'
+        .. 'adobelogin.com/c/' .. emu.client_id
+        .. '","https://ims-na1.adobelogin.com/s/ent_campaign_sdk":true}'
+      local status, body = exchange { { "client_id", emu.client_id }, { "client_secret", emu.client_secret },
+        { "jwt_token", jwt(claims) } }
+      assert.equals(200, status)
+      assert.equals("bearer", body.token_type)
+      assert.equals(86399000, body.expires_in)
+      assert.equals(200, (emu:call("GET", PROFILES .. "?_lineCount=1", nil, { token = body.access_token })))
+      -- the same credential checks as the token endpoint, and a JWT-shaped, unexpired jwt_token
+      local w_status, w_body = exchange { { "client_id", emu.client_id }, { "client_secret", "nope" },
+        { "jwt_token", jwt(claims) } }
+      assert.equals(400, w_status)
+      assert.equals("invalid_client", w_body.error)
+      local m_status, m_body = exchange { { "client_id", emu.client_id },
+        { "client_secret", emu.client_secret } }
+      assert.equals(400, m_status)
+      assert.equals("invalid_request", m_body.error)
+      for _, token in ipairs { "notajwt", jwt('{"exp":' .. (os.time() - 10) .. '}') } do
+        local b_status, b_body = exchange { { "client_id", emu.client_id },
+          { "client_secret", emu.client_secret }, { "jwt_token", token } }
+        assert.equals(400, b_status)
+        assert.equals("invalid_token", b_body.error)
+      end
+      assert.equals(405, (emu:call("GET", emu.ims_url .. "/ims/exchange/jwt", nil, { auth = false })))
+    end)
+
+    it("answers the IMS profile with the tenant as prodCtx.organization_id; Bearer required", function()
+      local status, body = emu:call("GET", emu.ims_url .. "/ims/profile/v1", nil,
+        { headers = { Authorization = "Bearer " .. emu.access_token } })
+      assert.equals(200, status)
+      local ctx = body.projectedProductContext[1].prodCtx
+      assert.equals(emu.org, ctx.organization_id)
+      assert.equals("dma_tartan", ctx.serviceCode)
+      assert.equals("ACTIVE", ctx.statusCode)
+      local n_status, n_body = emu:call("GET", emu.ims_url .. "/ims/profile/v1", nil, { auth = false })
+      assert.equals(401, n_status)
+      assert.equals("invalid_token", n_body.error)
+      assert.equals(401, (emu:call("GET", emu.ims_url .. "/ims/profile/v1", nil, { auth = false,
+        headers = { Authorization = "Bearer nope" } })))
+    end)
+  end)
 end)

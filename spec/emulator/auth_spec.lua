@@ -62,7 +62,7 @@ describe("emulator auth", function()
         { "client_secret", emu.client_secret }, { "scope", "openid,AdobeID,campaign_sdk" } }
       assert.equals(200, status)
       assert.equals("bearer", body.token_type)
-      assert.equals(86400, body.expires_in)
+      assert.equals(86399, body.expires_in)
       assert.is_string(body.access_token)
       assert.are_not.equal(emu.access_token, body.access_token)
       assert.equals(200, (emu:call("GET", PATH, nil, { token = body.access_token })))

@@ -79,6 +79,8 @@ end
 local function route(ctx)
   local path = ctx.path
   if path == "/ims/token/v3" then return "ims", ims.token(ctx) end
+  if path == "/ims/exchange/jwt" then return "ims", ims.exchange_jwt(ctx) end
+  if path == "/ims/profile/v1" then return "ims", ims.profile(ctx) end
   local seg = split(path)
   if seg[2] ~= "campaign" then
     return "none", util.not_found("No route for " .. ctx.method .. " " .. path)
