@@ -13,6 +13,7 @@ local https = opts.url:match("^https:") and require "ssl.https"
 local headers = {
   ["Authorization"] = "Bearer " .. opts.token, ["X-Api-Key"] = opts.api_key,
   ["Cache-Control"] = "no-cache", ["Accept"] = "application/json",
+  ["Content-Type"] = "application/json;charset=utf-8", -- every request, as the client sends it
 }
 
 local function get()

@@ -147,7 +147,8 @@ int main(int argc, char **argv) {
   parse_args(argc, argv, &o);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   for (int i = 0; i < o.nheaders; i++) headers = curl_slist_append(headers, o.headers[i]);
-  if (o.data) headers = curl_slist_append(headers, "Content-Type: application/json;charset=utf-8");
+  /* on every request, as the client sends it (ACS's docs list it for every call) */
+  headers = curl_slist_append(headers, "Content-Type: application/json;charset=utf-8");
   memset(slots, 0, sizeof slots);
   for (int i = 0; i < o.concurrency; i++) {
     slots[i].easy = curl_easy_init();

@@ -7,7 +7,7 @@ wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "")
 wrk.headers["X-Api-Key"] = os.getenv("BENCH_API_KEY") or ""
 wrk.headers["Cache-Control"] = "no-cache"
 wrk.headers["Accept"] = "application/json"
+wrk.headers["Content-Type"] = "application/json;charset=utf-8" -- every request, as the client sends it
 if method ~= "GET" then
   wrk.body = os.getenv("BENCH_BODY") or "{}"
-  wrk.headers["Content-Type"] = "application/json;charset=utf-8"
 end
