@@ -73,8 +73,15 @@ local function scrub(text, secrets)
   return text
 end
 
+-- A misuse error pointing at the line that called auth.ims: `level` counts the functions
+-- between that line and bad_option_at (error's level), so each helper passes its own depth.
+local function bad_option_at(level, msg)
+  error("campaign.auth.ims: " .. msg, level)
+end
+
+-- From check_options (auth.ims -> check_options -> bad_option -> bad_option_at).
 local function bad_option(msg)
-  error("campaign.auth.ims: " .. msg, 3)
+  bad_option_at(5, msg)
 end
 
 local function is_client(v)
@@ -92,9 +99,9 @@ local function scope_value(scopes)
   local function add(s)
     s = s:match("^%s*(.-)%s*$")
     if s == "" then
-      bad_option("option 'scopes' has an empty scope (give false to send no scope)")
+      bad_option_at(5, "option 'scopes' has an empty scope (give false to send no scope)")
     end
-    if s:find("[%s,]") then bad_option("option 'scopes': separate scopes with commas, not blanks") end
+    if s:find("[%s,]") then bad_option_at(5, "option 'scopes': separate scopes with commas, not blanks") end
     items[#items + 1] = s
   end
   if type(scopes) == "string" then
@@ -102,13 +109,13 @@ local function scope_value(scopes)
   else
     local n = 0
     for _ in pairs(scopes) do n = n + 1 end
-    if n ~= #scopes then bad_option("option 'scopes' must be a list (array) of strings") end
+    if n ~= #scopes then bad_option_at(4, "option 'scopes' must be a list (array) of strings") end
     for _, s in ipairs(scopes) do
-      if type(s) ~= "string" then bad_option("option 'scopes' must contain strings only") end
+      if type(s) ~= "string" then bad_option_at(4, "option 'scopes' must contain strings only") end
       for part in (s .. ","):gmatch("([^,]*),") do add(part) end
     end
   end
-  if #items == 0 then bad_option("option 'scopes' is empty (give false to send no scope)") end
+  if #items == 0 then bad_option_at(4, "option 'scopes' is empty (give false to send no scope)") end
   return table_concat(items, ",")
 end
 

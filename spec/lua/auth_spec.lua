@@ -51,6 +51,19 @@ describe("auth.ims", function()
     assert.is_nil(c.body:find(SECRET, 1, true))   -- form-encoded, not raw
   end)
 
+  it("raises a misuse at the line that called auth.ims, whichever option is wrong", function()
+    for _, opts in ipairs {
+      { client_id = 5, client_secret = "s" },
+      { client_id = "c", client_secret = "s", scopes = "a,,b" },
+      { client_id = "c", client_secret = "s", scopes = {} },
+      { client_id = "c", client_secret = "s", scopes = { 1 } },
+    } do
+      local ok, err = pcall(function() local _ = auth.ims(opts) end)
+      assert.is_false(ok)
+      assert.matches("^spec/lua/auth_spec%.lua:%d+: campaign%.auth%.ims: option '", err)
+    end
+  end)
+
   it("accepts scopes as a comma-separated string", function()
     local http = ims()
     local provider = provider_with(http, { scopes = "openid,campaign_sdk" })
