@@ -56,6 +56,17 @@ describe("token provider", function()
     assert.same({false, true}, calls)
   end)
 
+  it("reads an expires_in above 10^7 as the legacy exchange's milliseconds", function()
+    -- 5e12 ms is 5e9 s, kept; read as seconds it would be past the 1e12 s sanity bound and
+    -- the provider would be asked before every call
+    local calls = 0
+    local c = h.client(emu, {token = function() calls = calls + 1 return emu.access_token, 5e12 end})
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    assert(c:get("profileAndServices/profile", {query = {_lineCount = 1}}))
+    c:close()
+    assert.equal(1, calls)
+  end)
+
   it("a provider with expires_in = 0, negative or not a number is asked before every call", function()
     for _, expires_in in ipairs({0, -5, "soon", true}) do
       local calls = 0

@@ -298,6 +298,18 @@ describe("campaign.ngx in an nginx handler", function()
     assert.same({ false, false, true }, r.calls)
   end)
 
+  it("reads a provider's expires_in above 10^7 as milliseconds, as the C client does", function()
+    local r = eval([[
+      local calls = 0
+      local c = client{ token = function() calls = calls + 1 return params.emu.access_token, 5e12 end }
+      local path = "profileAndServices/profile/" .. params.pkey
+      local ok = c:get(path) ~= nil and c:get(path) ~= nil
+      return { ok = ok, calls = calls }
+    ]], { pkey = first_pkey() })
+    assert.is_true(r.ok)
+    assert.equal(1, r.calls) -- 5e9 s kept; as seconds (past the 1e12 bound) it would be 2
+  end)
+
   it("returns kind 'auth' when the token provider fails, without calling the API", function()
     local r = eval([[
       local _, e1 = client{ token = function() return nil, "IMS is down" end }:get("x")
