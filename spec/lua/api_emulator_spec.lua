@@ -1,6 +1,7 @@
 -- campaign.api against the emulator: every function's request as the server logged it
 -- (method, path, query, body) and the answer it gives back.
 local campaign = require "campaign"
+local seed_records = require "seed_records"
 local emulator = require "emulator"
 local api = require "campaign.api"
 
@@ -55,11 +56,7 @@ describe("campaign.api against the emulator", function()
     client = campaign.new(emu:client_options { retries = 0 })
   end)
 
-  local function amy()
-    local found = assert(api.get_all_profiles(client,
-      { filters = { "byEmail" }, email = "amy.dakota@mail.com" }))
-    return found.content[1]
-  end
+  local function amy() return seed_records.amy(client) end
 
   it("profiles: list, filter, get, create, update, delete, history", function()
     local list = expect(function() return api.get_all_profiles(client, { line_count = 2 }) end,

@@ -1,7 +1,7 @@
 -- campaign.api against the emulator: hrefs go out verbatim (acs-api.md §4), single-record getters
 -- unwrap a one-element `content` (§3), and unsubscribe takes the record subscribe answers (§5).
 local campaign = require "campaign"
-local services = require "services"
+local seed_records = require "seed_records"
 local emulator = require "emulator"
 local api = require "campaign.api"
 
@@ -31,11 +31,7 @@ describe("campaign.api hrefs, single records and subscriptions against the emula
     return out
   end
 
-  local function amy()
-    local found = assert(api.get_all_profiles(client,
-      { filters = { "byEmail" }, email = "amy.dakota@mail.com" }))
-    return found.content[1]
-  end
+  local function amy() return seed_records.amy(client) end
 
   describe("hrefs are sent verbatim", function()
     it("a relative href's query keeps its order and its bytes ('+' is not re-encoded as %2B)", function()
@@ -128,7 +124,7 @@ describe("campaign.api hrefs, single records and subscriptions against the emula
   end)
 
   describe("unsubscribe", function()
-    local function a_service(profile_pkey) return services.unsubscribed(client, profile_pkey) end
+    local function a_service(profile_pkey) return seed_records.unsubscribed_service(client, profile_pkey) end
 
     it("takes the record subscribe answers as ACS documents it (no top-level href)", function()
       local profile = amy()

@@ -2,7 +2,7 @@
 -- our emulator does not give by default: the emulator's faults (status, body, headers) make it
 -- answer each documented shape. See docs/conformance.md for the table of checks.
 local campaign = require "campaign"
-local services = require "services"
+local seed_records = require "seed_records"
 local emulator = require "emulator"
 local api = require "campaign.api"
 local pages = require "campaign.pages"
@@ -33,11 +33,7 @@ describe("conformance with documented ACS answers", function()
     emu:faults(f)
   end
 
-  local function amy()
-    local found = assert(api.get_all_profiles(client,
-      { filters = { "byEmail" }, email = "amy.dakota@mail.com" }))
-    return found.content[1]
-  end
+  local function amy() return seed_records.amy(client) end
 
   local function api_requests()
     local n = 0
@@ -184,7 +180,7 @@ describe("conformance with documented ACS answers", function()
   end)
 
   describe("subscriptions", function()
-    local function a_service(profile_pkey) return services.unsubscribed(client, profile_pkey) end
+    local function a_service(profile_pkey) return seed_records.unsubscribed_service(client, profile_pkey) end
 
     it("subscribe POSTs {service = {PKey}} to the profile's subscriptions href; unsubscribe DELETEs it",
       function()
