@@ -141,7 +141,7 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   batch_item *it = &b->items[i];
   double elapsed;
   campaign_transfer_done(t, code);
-  it->attempts += t->resends;
+  it->attempts += campaign_transfer_resends(t);
   t->item = -1;
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);

@@ -425,7 +425,7 @@ static int call_impl(lua_State *L) {
     t0 = campaign_now();
     code = curl_easy_perform(t->easy);
     campaign_transfer_done(t, code);
-    attempt += t->resends;
+    attempt += campaign_transfer_resends(t);
     ev.attempt = attempt;
     ev.elapsed = campaign_now() - t0;
     if (code == CURLE_OK && !t->too_large) {

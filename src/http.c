@@ -179,7 +179,7 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
   t->status = 0;
   t->code = CURLE_OK;
   t->errbuf[0] = '\0';
-  t->sends = t->resends = t->resend_refused = 0;
+  t->sends = t->resend_refused = 0;
   t->send_once = strcmp(method, "POST") == 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
@@ -207,8 +207,11 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
 void campaign_transfer_done(campaign_transfer *t, CURLcode code) {
   t->code = code;
   t->status = 0;
-  t->resends = t->sends > 1 ? t->sends - 1 - t->resend_refused : 0; /* a refused one never went out */
   if (code == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+}
+
+int campaign_transfer_resends(const campaign_transfer *t) {
+  return t->sends > 1 ? t->sends - 1 - t->resend_refused : 0;
 }
 
 const char *campaign_transfer_kind(const campaign_transfer *t) {

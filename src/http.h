@@ -26,7 +26,6 @@ typedef struct campaign_transfer {
   int sends;                  /* times libcurl put this request on a connection */
   int send_once;              /* a POST: libcurl may not send it a second time by itself */
   int resend_refused;         /* libcurl wanted to resend a POST and was stopped */
-  int resends;                /* after done: extra sends libcurl made by itself (counted as attempts) */
 } campaign_transfer;
 
 /* Creates the easy handle with every per-client option set once (timeouts, TLS, proxy,
@@ -46,6 +45,10 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
 
 /* Records the outcome of curl_easy_perform or of a multi message. */
 void campaign_transfer_done(campaign_transfer *t, CURLcode code);
+
+/* The extra sends libcurl made by itself on a closed kept-alive connection (counted as
+ * attempts); a refused one never went out. */
+int campaign_transfer_resends(const campaign_transfer *t);
 
 /* The error kind of a failed transfer: "timeout", "tls", "too_large" or "network". */
 const char *campaign_transfer_kind(const campaign_transfer *t);

@@ -16,6 +16,11 @@
 #define BODY_EXCERPT 4096
 #define MESSAGE_MAX 1024 /* room for an ACS message chaining several codes */
 
+/* JSON's whitespace, also what is trimmed around a text message. */
+static int is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
 void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
   const char *h = t->head.data, *stop = h + t->head.len, *line, *eol;
   lua_createtable(L, 0, 12); /* sized for a usual response: no rehash while filling */
@@ -101,13 +106,11 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
   if (title != NULL) {
     size_t tlen = 0, rest = len - (size_t)(title - body);
     while (tlen < rest && title[tlen] != '<') tlen++;
-    while (tlen > 0 && (*title == ' ' || *title == '\n' || *title == '\r' || *title == '\t')) {
+    while (tlen > 0 && is_space(*title)) {
       title++;
       tlen--;
     }
-    while (tlen > 0 && (title[tlen - 1] == ' ' || title[tlen - 1] == '\n' ||
-                        title[tlen - 1] == '\r' || title[tlen - 1] == '\t'))
-      tlen--;
+    while (tlen > 0 && is_space(title[tlen - 1])) tlen--;
     if (tlen > 0) {
       lua_pushlstring(L, title, tlen > MESSAGE_MAX ? MESSAGE_MAX : tlen);
       return;
@@ -117,11 +120,9 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
     /* plain text (ACS may send its chained RST/XTK/PGS lines so): all of it, trimmed, so the
      * cause and every code stay (tostring puts the lines on one line) */
     i = 0;
-    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) i++;
+    while (i < len && is_space(body[i])) i++;
     end = len;
-    while (end > i && (body[end - 1] == ' ' || body[end - 1] == '\n' || body[end - 1] == '\r' ||
-                       body[end - 1] == '\t'))
-      end--;
+    while (end > i && is_space(body[end - 1])) end--;
     if (end > i) {
       lua_pushlstring(L, body + i, end - i > MESSAGE_MAX ? MESSAGE_MAX : end - i);
       return;
@@ -134,6 +135,24 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
   }
 }
 
+/* Sets err[key] (err at err_idx) to the first of `fields` in the table on top of the stack that
+ * is a string (or, with numbers_too, a number). Returns 1 when one was found. */
+static int copy_first_field(lua_State *L, int err_idx, const char *key, const char *const *fields,
+                            int numbers_too) {
+  int k;
+  for (k = 0; fields[k] != NULL; k++) {
+    int type;
+    lua_getfield(L, -1, fields[k]);
+    type = lua_type(L, -1);
+    if (type == LUA_TSTRING || (numbers_too && type == LUA_TNUMBER)) {
+      lua_setfield(L, err_idx, key);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
 /* Fills code/message/body of the http error at idx from the response body. */
 static void describe_http_error(lua_State *L, int idx, const campaign_transfer *t) {
   char errbuf[256];
@@ -142,9 +161,7 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
   idx = campaign_absindex(L, idx);
   {
     size_t i = 0; /* JSON only when it looks like JSON: an object, an array or a string */
-    while (i < t->body.len && (t->body.data[i] == ' ' || t->body.data[i] == '\n' ||
-                               t->body.data[i] == '\r' || t->body.data[i] == '\t'))
-      i++;
+    while (i < t->body.len && is_space(t->body.data[i])) i++;
     if (i < t->body.len &&
         (t->body.data[i] == '{' || t->body.data[i] == '[' || t->body.data[i] == '"'))
       decoded = campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset);
@@ -160,45 +177,15 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
       static const char *const CODE_FIELDS[] = {"error_code", "code", NULL};
       static const char *const MESSAGE_FIELDS[] = {"message", "error_description", "detail",
                                                    "title", "error", NULL};
-      int k;
-      for (k = 0; CODE_FIELDS[k] != NULL; k++) {
-        lua_getfield(L, -1, CODE_FIELDS[k]);
-        if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
-          lua_setfield(L, idx, "code");
-          break;
-        }
-        lua_pop(L, 1);
-      }
-      for (k = 0; MESSAGE_FIELDS[k] != NULL && !have_message; k++) {
-        lua_getfield(L, -1, MESSAGE_FIELDS[k]);
-        if (lua_type(L, -1) == LUA_TSTRING) {
-          lua_setfield(L, idx, "message");
-          have_message = 1;
-        } else {
-          lua_pop(L, 1);
-        }
-      }
+      static const char *const NESTED_CODE[] = {"code", NULL};
+      static const char *const NESTED_MESSAGE[] = {"message", NULL};
+      int have_code = copy_first_field(L, idx, "code", CODE_FIELDS, 1);
+      if (!have_message) have_message = copy_first_field(L, idx, "message", MESSAGE_FIELDS, 0);
       /* {"error": {"code": ..., "message": ...}}, as other Adobe APIs answer */
       lua_getfield(L, -1, "error");
       if (lua_istable(L, -1)) {
-        lua_getfield(L, idx, "code");
-        if (lua_isnil(L, -1)) {
-          lua_getfield(L, -2, "code");
-          if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
-            lua_setfield(L, idx, "code");
-          else
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (!have_message) {
-          lua_getfield(L, -1, "message");
-          if (lua_type(L, -1) == LUA_TSTRING) {
-            lua_setfield(L, idx, "message");
-            have_message = 1;
-          } else {
-            lua_pop(L, 1);
-          }
-        }
+        if (!have_code) copy_first_field(L, idx, "code", NESTED_CODE, 1);
+        if (!have_message) have_message = copy_first_field(L, idx, "message", NESTED_MESSAGE, 0);
       }
       lua_pop(L, 1);
     }

@@ -346,11 +346,13 @@ void campaign_url_build(lua_State *L, const char *fname, const char *root, const
     /* root's own path ("/acme/campaign/", after the authority): an href relative to the host
      * that starts with it names the same place, so it is not put under the root twice */
     const char *root_path = strstr(root, "://");
+    size_t root_path_len;
     root_path = root_path != NULL ? strchr(root_path + 3, '/') : NULL;
-    if (root_path != NULL && path_len >= strlen(root_path) &&
-        memcmp(path, root_path, strlen(root_path)) == 0) {
-      path += strlen(root_path);
-      path_len -= strlen(root_path);
+    root_path_len = root_path != NULL ? strlen(root_path) : 0;
+    if (root_path_len > 0 && path_len >= root_path_len &&
+        memcmp(path, root_path, root_path_len) == 0) {
+      path += root_path_len;
+      path_len -= root_path_len;
     }
     add_or_raise(L, out, root, strlen(root));
     while (path_len > 0 && path[0] == '/') {

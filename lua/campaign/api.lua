@@ -9,8 +9,9 @@
 -- ACS, absolute (same origin) or relative, are passed to the client verbatim, query included.
 local type, pairs, ipairs, tostring, error, pcall, tonumber = type, pairs, ipairs, tostring, error,
   pcall, tonumber
-local string_format, string_char, math_floor = string.format, string.char, math.floor
+local string_format, math_floor = string.format, math.floor
 local campaign = require "campaign"
+local hrefs = require "campaign.hrefs"
 local campaign_decode, campaign_error = campaign.decode, campaign.error
 
 local api = {}
@@ -208,10 +209,6 @@ end
 -- query given inside the path as it is (only bytes that may not appear raw are escaped) and
 -- append opts.query after it. Extra parameters therefore travel as opts.query; one that the
 -- href's own query already names is refused, as sending both would leave the choice to ACS.
-local function percent_decode(s)
-  return (s:gsub("%%(%x%x)", function(h) return string_char(tonumber(h, 16)) end))
-end
-
 local function href_options(fname, url, extra)
   if extra == nil then return nil end
   local query = {}
@@ -221,14 +218,10 @@ local function href_options(fname, url, extra)
     end
     query[k] = query_value(v)
   end
-  local qs = url:match("^[^?#]*%?([^#]*)")
-  if qs then
-    for pair in qs:gmatch("[^&]+") do
-      local k = percent_decode(pair:match("^[^=]*"))
-      if query[k] ~= nil then
-        error(string_format("campaign.api.%s: query parameter '%s' is already in the href's own "
-          .. "query (the href is sent verbatim): give it once", fname, k), 3)
-      end
+  for k in pairs(query) do
+    if hrefs.query_value(url, k) ~= nil then
+      error(string_format("campaign.api.%s: query parameter '%s' is already in the href's own "
+        .. "query (the href is sent verbatim): give it once", fname, k), 3)
     end
   end
   return { query = query }

@@ -14,9 +14,9 @@
 -- appends it after the href's own query. Without it a big listing would end silently after its
 -- second page.
 local campaign = require "campaign"
+local hrefs = require "campaign.hrefs"
 
 local type, error, setmetatable, pairs, tonumber = type, error, setmetatable, pairs, tonumber
-local string_char = string.char
 
 local pages = {}
 
@@ -50,21 +50,9 @@ end
 
 local FORCE = "_forcePagination"
 
-local function percent_decode(s)
-  return (s:gsub("%%(%x%x)", function(h) return string_char(tonumber(h, 16)) end))
-end
-
--- The value of `_forcePagination` in a URL's or path's own query string (percent-decoded;
--- "" for a bare key), or nil when it has none.
+-- The value of `_forcePagination` in a URL's or path's own query string, or nil.
 local function force_in_url(url)
-  local qs = url:match("^[^?#]*%?([^#]*)")
-  if not qs then return nil end
-  for pair in qs:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=(.*)$")
-    if not k then k, v = pair, "" end
-    if percent_decode(k) == FORCE then return percent_decode(v) end
-  end
-  return nil
+  return hrefs.query_value(url, FORCE)
 end
 
 local iterator_mt = {
