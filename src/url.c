@@ -4,8 +4,11 @@
  * Path segments keep RFC 3986 unreserved characters, `@` (PKeys start with it), `:` and the
  * sub-delimiters other than `+` (which some servers read as a space); everything else is
  * percent-encoded, a space as %20. A valid %XX escape already in a path is kept as is, so an
- * href taken from a response goes out unchanged. Segments `.` and `..` (also written %2E) are
- * refused: the server would resolve them and the request could leave the API.
+ * href taken from a response goes out unchanged. What the server would read as structure is
+ * refused, since nginx (and ACS's gateway) decode %XX before resolving the path and the request
+ * could leave the addressed resource, or the API: segments `.` and `..` (also written with %2E),
+ * an encoded separator (%2F, %5C) or a backslash in a segment, and a '#' anywhere. A '?' starts
+ * the path's own query (an href's `?_lineStart=...`); keys are encoded by campaign.api.
  */
 #include "url.h"
 
@@ -143,14 +146,29 @@ static int is_dot_segment(const char *s, size_t len) {
   return dots == 1 || dots == 2;
 }
 
+/* Why a segment would be read as structure once the server decodes it, or NULL. The order of
+ * the checks is campaign.ngx's too, so both clients name the same problem. */
+static const char *segment_problem(const char *s, size_t len) {
+  size_t i;
+  if (is_dot_segment(s, len)) return "path segments '.' and '..' are refused";
+  if (memchr(s, '\\', len) != NULL) return "backslashes are refused in paths";
+  for (i = 0; i + 2 < len; i++) {
+    if (s[i] == '%' && ((s[i + 1] == '2' && (s[i + 2] | 0x20) == 'f') ||
+                        (s[i + 1] == '5' && (s[i + 2] | 0x20) == 'c')))
+      return "encoded '/' and '\\' (%2F, %5C) are refused in paths (no ACS key contains one)";
+  }
+  return NULL;
+}
+
 /* Appends the path part (segments separated by '/'), encoding each segment. */
 static void add_path(lua_State *L, const char *fname, const char *p, size_t len, campaign_buf *out) {
   size_t i = 0;
   while (i <= len) {
     size_t j = i;
+    const char *problem;
     while (j < len && p[j] != '/') j++;
-    if (is_dot_segment(p + i, j - i))
-      url_fail(L, fname, "path segments '.' and '..' are refused");
+    problem = segment_problem(p + i, j - i);
+    if (problem != NULL) url_fail(L, fname, problem);
     for (; i < j; i++) {
       unsigned char ch = (unsigned char)p[i];
       size_t run = i;
@@ -329,6 +347,9 @@ void campaign_url_build(lua_State *L, const char *fname, const char *root, const
     if (is_control((unsigned char)path[i]))
       url_fail(L, fname, "control characters (CR, LF, ...) are refused in paths");
   }
+  /* Dropping a fragment silently turned ".../profile/#" into the collection: refused instead. */
+  if (memchr(path, '#', path_len) != NULL)
+    url_fail(L, fname, "'#' is refused in paths (a fragment is never sent; encode it as %23)");
   campaign_buf_clear(out);
   if (campaign_url_is_absolute(path, path_len)) {
     int r = campaign_url_origin(path, path_len, out, &rest);
@@ -361,18 +382,13 @@ void campaign_url_build(lua_State *L, const char *fname, const char *root, const
     }
   }
   path_end = 0;
-  while (path_end < path_len && path[path_end] != '?' && path[path_end] != '#') path_end++;
+  while (path_end < path_len && path[path_end] != '?') path_end++;
   add_path(L, fname, path, path_end, out);
-  if (path_end < path_len && path[path_end] == '?') {
-    size_t q = path_end + 1, qend = q;
-    while (qend < path_len && path[qend] != '#') qend++;
-    if (qend > q) {
-      add_or_raise(L, out, "?", 1);
-      add_verbatim_query(L, fname, path + q, qend - q, out);
-      has_query = 1;
-    }
+  if (path_end + 1 < path_len) {
+    add_or_raise(L, out, "?", 1);
+    add_verbatim_query(L, fname, path + path_end + 1, path_len - path_end - 1, out);
+    has_query = 1;
   }
-  /* a fragment (#...) is never sent */
   if (query_idx && !lua_isnil(L, query_idx)) {
     if (!lua_istable(L, query_idx)) url_fail(L, fname, "option 'query' must be a table");
     add_query_table(L, fname, query_idx, !has_query, out);

@@ -1,7 +1,8 @@
 /*
  * url.h - request URLs: origin checks, percent-encoding of path segments, query tables.
- * Every refusal (a `..` segment, a control character, CR/LF, another origin) is a usage error:
- * it raises before anything is sent. See docs/client.md "URLs".
+ * Every refusal (a `.` or `..` segment, also percent-encoded; %2F, %5C or a backslash in a
+ * segment; a '#'; a control character, CR/LF; another origin) is a usage error: it raises before
+ * anything is sent. See docs/client.md "URLs".
  */
 #ifndef CAMPAIGN_URL_H
 #define CAMPAIGN_URL_H

@@ -110,15 +110,25 @@ local function is_dot_segment(seg)
   return s == "." or s == ".."
 end
 
+-- Why a segment would be read as structure once the server decodes it (nginx decodes %XX, then
+-- resolves dot segments), or nil; url.c's segment_problem, same order and messages.
+local function segment_problem(seg)
+  if is_dot_segment(seg) then return "path segments '.' and '..' are refused" end
+  if str_find(seg, "\\", 1, true) then return "backslashes are refused in paths" end
+  if str_find(seg, "%%2[fF]") or str_find(seg, "%%5[cC]") then
+    return "encoded '/' and '\\' (%2F, %5C) are refused in paths (no ACS key contains one)"
+  end
+  return nil
+end
+
 local function encode_path(fname, path)
   local out, n = {}, 0
   local start = 1
   while true do
     local slash = str_find(path, "/", start, true)
     local seg = str_sub(path, start, (slash or 0) - 1)
-    if is_dot_segment(seg) then
-      error(fname .. ": path segments '.' and '..' are refused", 4)
-    end
+    local problem = segment_problem(seg)
+    if problem then error(fname .. ": " .. problem, 4) end
     n = n + 1
     out[n] = encode_segment(seg)
     if not slash then break end
@@ -213,6 +223,10 @@ local function build_url(self, fname, path, query)
   if has_control(path) then
     error(fname .. ": control characters (CR, LF, ...) are refused in paths", 3)
   end
+  -- dropping a fragment silently turned ".../profile/#" into the collection: refused instead
+  if str_find(path, "#", 1, true) then
+    error(fname .. ": '#' is refused in paths (a fragment is never sent; encode it as %23)", 3)
+  end
   local prefix, rest
   if str_find(path, "^[%a][%w+.-]*://") then
     local scheme, host, port, _, tail = split_url(path)
@@ -236,7 +250,6 @@ local function build_url(self, fname, path, query)
     end
     rest = str_gsub(path, "^/+", "")
   end
-  rest = str_gsub(rest, "#.*$", "") -- a fragment is never sent
   local p, q = str_match(rest, "^([^?]*)%??(.*)$")
   local url = prefix .. encode_path(fname, p)
   local has_query = false

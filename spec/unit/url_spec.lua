@@ -96,8 +96,10 @@ describe("client:url", function()
     assert.equal(href, c:url(href))
   end)
 
-  it("drops a fragment", function()
-    assert.equal("https://mc.example.test/acme/campaign/a", c:url("a#frag"))
+  it("refuses a fragment instead of dropping it (dropped, profile/# was the collection)", function()
+    local ok, err = pcall(c.url, c, "a#frag")
+    assert.is_false(ok)
+    assert.matches("'#' is refused in paths", err, 1, true)
   end)
 
   it("refuses another host, port or scheme (credentials never leave the origin)", function()
