@@ -47,14 +47,24 @@ local function check_body(fname, n, name, v)
   if t ~= "table" and t ~= "string" then bad_argument(fname, n, name, "table or JSON string", t) end
 end
 
--- A path segment that is a caller-supplied key (PKey, resource name, workflow id...). A "/"
--- would silently address another resource, so it is refused.
-local function check_segment(fname, n, name, v)
+-- A caller-supplied key (PKey, resource name, workflow id...) -> ONE path segment, percent-encoded
+-- (hrefs.key_segment): a '?', '#' or '%' in it is data, never the URL's structure. A key that
+-- cannot be one segment ('/', '\\', '.', '..', control characters) raises: it would silently
+-- address another resource.
+local key_segment = hrefs.key_segment
+
+local function segment(fname, n, name, v)
   check_string(fname, n, name, v)
-  if v:find("/", 1, true) then
-    error(string_format("campaign.api.%s: argument #%d '%s' must not contain '/'", fname, n, name), 3)
+  local seg, problem = key_segment(v)
+  if not seg then
+    error(string_format("campaign.api.%s: argument #%d '%s' %s", fname, n, name, problem), 3)
   end
+  return seg
 end
+
+--- api.key_segment(key) -> segment | nil, problem: the check and encoding every function here
+-- applies to a key, for callers that validate input before calling (a webhook's PKey).
+api.key_segment = key_segment
 
 -- Query values go to the client as strings so that every client encodes them the same way:
 -- integral numbers without a fraction (25, not 25.0), booleans as true/false.
@@ -151,10 +161,12 @@ function api.listing(base, params)
       error("campaign.api: 'filters' must be a list of filter names", 3)
     end
     for _, f in ipairs(filters) do
-      if type(f) ~= "string" or f == "" or f:find("/", 1, true) then
-        error("campaign.api: each filter must be a non-empty name without '/'", 3)
+      local seg, problem = key_segment(f)
+      if not seg then
+        error("campaign.api: each filter must be a non-empty name without '/'"
+          .. (type(f) == "string" and " (" .. shown(f) .. " " .. problem .. ")" or ""), 3)
       end
-      path = path .. "/" .. f
+      path = path .. "/" .. seg
     end
   end
   local query = {}
@@ -237,7 +249,7 @@ end
 --- GET profileAndServices/profile/<pkey>: the bare profile (unwrapped if ACS wraps it).
 function api.get_profile(client, pkey)
   check_client("get_profile", client)
-  check_segment("get_profile", 2, "pkey", pkey)
+  pkey = segment("get_profile", 2, "pkey", pkey)
   return unwrap_single(client:get("profileAndServices/profile/" .. pkey))
 end
 
@@ -254,7 +266,7 @@ end
 --- PATCH profileAndServices/profile/<pkey> with only the fields to change -> {PKey, href}.
 function api.update_profile(client, pkey, fields)
   check_client("update_profile", client)
-  check_segment("update_profile", 2, "pkey", pkey)
+  pkey = segment("update_profile", 2, "pkey", pkey)
   check_body("update_profile", 3, "fields", fields)
   return client:patch("profileAndServices/profile/" .. pkey, fields)
 end
@@ -262,7 +274,7 @@ end
 --- DELETE profileAndServices/profile/<pkey>.
 function api.delete_profile(client, pkey)
   check_client("delete_profile", client)
-  check_segment("delete_profile", 2, "pkey", pkey)
+  pkey = segment("delete_profile", 2, "pkey", pkey)
   return client:delete("profileAndServices/profile/" .. pkey)
 end
 
@@ -270,7 +282,7 @@ end
 -- wraps it).
 function api.get_history_of_profile(client, pkey)
   check_client("get_history_of_profile", client)
-  check_segment("get_history_of_profile", 2, "pkey", pkey)
+  pkey = segment("get_history_of_profile", 2, "pkey", pkey)
   return unwrap_single(client:get("profileAndServices/history/" .. pkey))
 end
 
@@ -284,7 +296,7 @@ end
 --- GET profileAndServices/service/<pkey>: the service (unwrapped if ACS wraps it).
 function api.get_service(client, pkey)
   check_client("get_service", client)
-  check_segment("get_service", 2, "pkey", pkey)
+  pkey = segment("get_service", 2, "pkey", pkey)
   return unwrap_single(client:get("profileAndServices/service/" .. pkey))
 end
 
@@ -304,7 +316,7 @@ end
 -- not linked to profiles (acs-api.md §5).
 function api.get_metadata_for_resource(client, resource, opts)
   check_client("get_metadata_for_resource", client)
-  check_segment("get_metadata_for_resource", 2, "resource", resource)
+  resource = segment("get_metadata_for_resource", 2, "resource", resource)
   check_table("get_metadata_for_resource", 3, "opts", opts, true)
   local api_name = (opts and opts.basic) and "customResources" or "profileAndServices"
   return client:get(api_name .. "/resourceType/" .. resource)
@@ -315,7 +327,7 @@ end
 -- not metadata: that is api.get_all_profile_and_services_ext.)
 function api.get_metadata_for_resource_ext(client, resource)
   check_client("get_metadata_for_resource_ext", client)
-  check_segment("get_metadata_for_resource_ext", 2, "resource", resource)
+  resource = segment("get_metadata_for_resource_ext", 2, "resource", resource)
   return client:get("profileAndServicesExt/resourceType/" .. resource)
 end
 
@@ -323,7 +335,7 @@ end
 -- API (custom fields included), e.g. "profile" or a linked custom resource.
 function api.get_all_profile_and_services_ext(client, resource, params)
   check_client("get_all_profile_and_services_ext", client)
-  check_segment("get_all_profile_and_services_ext", 2, "resource", resource)
+  resource = segment("get_all_profile_and_services_ext", 2, "resource", resource)
   check_table("get_all_profile_and_services_ext", 3, "params", params, true)
   local path, query = api.listing("profileAndServicesExt/" .. resource, params)
   return client:get(path, { query = query })
@@ -340,7 +352,7 @@ end
 --- GET customResources/<resource>[/filters...]: a custom resource not linked to profiles.
 function api.get_all_basic_custom_resources(client, resource, params)
   check_client("get_all_basic_custom_resources", client)
-  check_segment("get_all_basic_custom_resources", 2, "resource", resource)
+  resource = segment("get_all_basic_custom_resources", 2, "resource", resource)
   check_table("get_all_basic_custom_resources", 3, "params", params, true)
   local path, query = api.listing("customResources/" .. resource, params)
   return client:get(path, { query = query })
@@ -349,7 +361,7 @@ end
 --- GET profileAndServicesExt/<resource>[/filters...].
 function api.get_all_custom_resources(client, resource, params)
   check_client("get_all_custom_resources", client)
-  check_segment("get_all_custom_resources", 2, "resource", resource)
+  resource = segment("get_all_custom_resources", 2, "resource", resource)
   check_table("get_all_custom_resources", 3, "params", params, true)
   local path, query = api.listing("profileAndServicesExt/" .. resource, params)
   return client:get(path, { query = query })
@@ -363,8 +375,8 @@ end
 --- GET profileAndServicesExt/<resource>/<pkey>: the record (unwrapped if ACS wraps it).
 function api.get_custom_resource(client, resource, pkey, opts)
   check_client("get_custom_resource", client)
-  check_segment("get_custom_resource", 2, "resource", resource)
-  check_segment("get_custom_resource", 3, "pkey", pkey)
+  resource = segment("get_custom_resource", 2, "resource", resource)
+  pkey = segment("get_custom_resource", 3, "pkey", pkey)
   check_table("get_custom_resource", 4, "opts", opts, true)
   return unwrap_single(client:get(custom_base(opts) .. resource .. "/" .. pkey))
 end
@@ -372,7 +384,7 @@ end
 --- POST profileAndServicesExt/<resource>.
 function api.create_custom_resource(client, resource, record, opts)
   check_client("create_custom_resource", client)
-  check_segment("create_custom_resource", 2, "resource", resource)
+  resource = segment("create_custom_resource", 2, "resource", resource)
   check_body("create_custom_resource", 3, "record", record)
   check_table("create_custom_resource", 4, "opts", opts, true)
   return client:post(custom_base(opts) .. resource, record)
@@ -381,8 +393,8 @@ end
 --- PATCH profileAndServicesExt/<resource>/<pkey>.
 function api.update_custom_resource(client, resource, pkey, fields, opts)
   check_client("update_custom_resource", client)
-  check_segment("update_custom_resource", 2, "resource", resource)
-  check_segment("update_custom_resource", 3, "pkey", pkey)
+  resource = segment("update_custom_resource", 2, "resource", resource)
+  pkey = segment("update_custom_resource", 3, "pkey", pkey)
   check_body("update_custom_resource", 4, "fields", fields)
   check_table("update_custom_resource", 5, "opts", opts, true)
   return client:patch(custom_base(opts) .. resource .. "/" .. pkey, fields)
@@ -391,8 +403,8 @@ end
 --- DELETE profileAndServicesExt/<resource>/<pkey>.
 function api.delete_custom_resource(client, resource, pkey, opts)
   check_client("delete_custom_resource", client)
-  check_segment("delete_custom_resource", 2, "resource", resource)
-  check_segment("delete_custom_resource", 3, "pkey", pkey)
+  resource = segment("delete_custom_resource", 2, "resource", resource)
+  pkey = segment("delete_custom_resource", 3, "pkey", pkey)
   check_table("delete_custom_resource", 4, "opts", opts, true)
   return client:delete(custom_base(opts) .. resource .. "/" .. pkey)
 end
@@ -407,14 +419,14 @@ end
 --- GET profileAndServicesExt/profile/<pkey>: the profile with its orgUnit link.
 function api.get_profile_with_org_unit(client, pkey)
   check_client("get_profile_with_org_unit", client)
-  check_segment("get_profile_with_org_unit", 2, "pkey", pkey)
+  pkey = segment("get_profile_with_org_unit", 2, "pkey", pkey)
   return unwrap_single(client:get("profileAndServicesExt/profile/" .. pkey))
 end
 
 --- PATCH profileAndServicesExt/profile/<pkey> {orgUnit = {PKey = org_unit_pkey}}.
 function api.update_profile_org_unit(client, pkey, org_unit_pkey)
   check_client("update_profile_org_unit", client)
-  check_segment("update_profile_org_unit", 2, "pkey", pkey)
+  pkey = segment("update_profile_org_unit", 2, "pkey", pkey)
   check_string("update_profile_org_unit", 3, "org_unit_pkey", org_unit_pkey)
   return client:patch("profileAndServicesExt/profile/" .. pkey, { orgUnit = { PKey = org_unit_pkey } })
 end
@@ -422,7 +434,7 @@ end
 --- PATCH profileAndServicesExt/orgUnitBase/<org_unit_pkey> with the fields to change.
 function api.update_org_unit(client, org_unit_pkey, fields)
   check_client("update_org_unit", client)
-  check_segment("update_org_unit", 2, "org_unit_pkey", org_unit_pkey)
+  org_unit_pkey = segment("update_org_unit", 2, "org_unit_pkey", org_unit_pkey)
   check_body("update_org_unit", 3, "fields", fields)
   return client:patch("profileAndServicesExt/orgUnitBase/" .. org_unit_pkey, fields)
 end
@@ -432,7 +444,7 @@ end
 --- GET workflow/execution/<workflow_id>: the workflow (unwrapped if ACS wraps it).
 function api.get_workflow(client, workflow_id)
   check_client("get_workflow", client)
-  check_segment("get_workflow", 2, "workflow_id", workflow_id)
+  workflow_id = segment("get_workflow", 2, "workflow_id", workflow_id)
   return unwrap_single(client:get("workflow/execution/" .. workflow_id))
 end
 
@@ -441,7 +453,7 @@ local workflow_commands = { start = true, pause = true, resume = true, stop = tr
 --- POST workflow/execution/<workflow_id>/commands {method = "start"|"pause"|"resume"|"stop"}.
 function api.control_workflow(client, workflow_id, command)
   check_client("control_workflow", client)
-  check_segment("control_workflow", 2, "workflow_id", workflow_id)
+  workflow_id = segment("control_workflow", 2, "workflow_id", workflow_id)
   check_string("control_workflow", 3, "command", command)
   local method = command:lower()
   if not workflow_commands[method] then
@@ -492,20 +504,26 @@ end
 
 local function transactional_tenant(fname, client, opts)
   if opts and opts.tenant ~= nil then
-    if type(opts.tenant) ~= "string" or opts.tenant == "" then
-      error("campaign.api." .. fname .. ": opts.tenant must be a non-empty string", 3)
+    local seg, problem = key_segment(opts.tenant)
+    if not seg then
+      error("campaign.api." .. fname .. ": opts.tenant must be a non-empty string"
+        .. ((type(opts.tenant) == "string" and opts.tenant ~= "") and " (it " .. problem .. ")" or ""), 3)
     end
-    return opts.tenant
+    return seg
   end
   local ok, org = pcall(function() return client.org end)
   if ok and type(org) == "function" then ok, org = pcall(org, client) end
-  if ok and type(org) == "string" and org ~= "" then return bare_org(org) end
+  if ok and type(org) == "string" and org ~= "" then
+    -- the client checked its org; encoded all the same, as every other segment here
+    local seg = key_segment(bare_org(org))
+    if seg then return seg end
+  end
   -- client:url(path) gives <base_url>/<org>/campaign/<path>: the org is the segment before
   -- "/campaign/".
   ok, org = pcall(function() return client:url("x") end)
   if ok and type(org) == "string" then
     org = org:match("^[%a][%w+.-]*://[^/]+/.-([^/]+)/campaign/x$")
-    if org then return bare_org(org) end
+    if org then return bare_org(org) end -- taken from a URL: already encoded
   end
   error("campaign.api." .. fname .. ": pass opts.tenant (this client does not expose its org)", 3)
 end
@@ -513,7 +531,7 @@ end
 --- POST mc<tenant>/<event_id> with the event ({email=, ctx={...}, scheduled=, expiration=}).
 function api.send_transactional_event(client, event_id, event, opts)
   check_client("send_transactional_event", client)
-  check_segment("send_transactional_event", 2, "event_id", event_id)
+  event_id = segment("send_transactional_event", 2, "event_id", event_id)
   check_body("send_transactional_event", 3, "event", event)
   check_table("send_transactional_event", 4, "opts", opts, true)
   local tenant = transactional_tenant("send_transactional_event", client, opts)
@@ -524,8 +542,8 @@ end
 -- wraps it. (The SDK sends this as POST; the ACS documentation says GET.)
 function api.get_transactional_event(client, event_id, event_pkey, opts)
   check_client("get_transactional_event", client)
-  check_segment("get_transactional_event", 2, "event_id", event_id)
-  check_segment("get_transactional_event", 3, "event_pkey", event_pkey)
+  event_id = segment("get_transactional_event", 2, "event_id", event_id)
+  event_pkey = segment("get_transactional_event", 3, "event_pkey", event_pkey)
   check_table("get_transactional_event", 4, "opts", opts, true)
   local tenant = transactional_tenant("get_transactional_event", client, opts)
   return unwrap_single(client:get("mc" .. tenant .. "/" .. event_id .. "/" .. event_pkey))
@@ -574,7 +592,7 @@ local function subscriptions_href(fname, kind, owner)
     end
     owner = owner.PKey
   end
-  check_segment(fname, 2, kind, owner)
+  owner = segment(fname, 2, kind, owner)
   return "profileAndServices/" .. kind .. "/" .. owner .. "/subscriptions/"
 end
 
@@ -612,9 +630,10 @@ function api.add_subscriber(client, service, profile_pkey)
   return call_href(client, "post", href, { subscriber = { PKey = profile_pkey } })
 end
 
--- A key usable as one path segment (non-empty, no "/", "?" or "#"), else nil.
+-- A record's key as one path segment (encoded; hrefs.key_segment), else nil. A record's PKey
+-- with '?' or '#' is not ACS's: refused rather than encoded.
 local function segment_or_nil(v)
-  if type(v) == "string" and v ~= "" and not v:find("[/?#]") then return v end
+  if type(v) == "string" and not v:find("[?#]") then return (key_segment(v)) end
 end
 
 -- The href of a subscription record that has none (ACS's answer to subscribe and add_subscriber

@@ -9,6 +9,7 @@
 -- else the C module's campaign.sleep). No state lives at module level.
 local campaign = require "campaign"
 local default_clock = require "campaign.clock"
+local hrefs = require "campaign.hrefs"
 
 local type, pairs, ipairs, error, pcall, tostring =
   type, pairs, ipairs, error, pcall, tostring
@@ -264,8 +265,10 @@ local function read_only_fields(changes, set)
   return found
 end
 
+-- The record's path: the PKey as ONE encoded segment (hrefs.key_segment), so "..%2F" or "?x"
+-- in it is data, never structure. Only called with a PKey valid_pkey accepted.
 local function record_path(opts, pkey)
-  return (opts.resource or DEFAULT_RESOURCE) .. "/" .. pkey
+  return (opts.resource or DEFAULT_RESOURCE) .. "/" .. hrefs.key_segment(pkey)
 end
 
 -- ACS may wrap a single record as {content = {record}} (the documentation's seed example).
@@ -296,15 +299,19 @@ local function diff(changes, record, compare)
   return mismatches
 end
 
--- A PKey is one path segment: no "/", no control character, not "." or "..".
+-- A PKey is one path segment: campaign.api's rule (hrefs.key_segment: not empty, ".", "..",
+-- no "/", "\\" or control character, also once percent-decoded). Returns true, or false and why.
 local function valid_pkey(pkey)
-  return type(pkey) == "string" and pkey ~= "" and pkey ~= "." and pkey ~= ".."
-    and not pkey:find("[/%c]")
+  if type(pkey) ~= "string" then return false, nil end
+  local seg, problem = hrefs.key_segment(pkey)
+  return seg ~= nil, problem
 end
 
 local function check_item_args(fname, pkey, changes)
-  if not valid_pkey(pkey) then
-    error("campaign.workflow." .. fname .. ": bad argument #2 'pkey' (a PKey string expected)", 3)
+  local ok, problem = valid_pkey(pkey)
+  if not ok then
+    error("campaign.workflow." .. fname .. ": bad argument #2 'pkey' (a PKey string expected"
+      .. (problem and "; it " .. problem or "") .. ")", 3)
   end
   if type(changes) ~= "table" then
     error("campaign.workflow." .. fname .. ": bad argument #3 'changes' (table expected, got "
