@@ -3,11 +3,14 @@
 --   200 the verified profile (JSON)
 --   409 the error object as JSON when the profile does not read back as sent (kind "verify")
 --   502 the error object as JSON for any other failure (API, network, token)
---   400 {"error": "..."} when the request body is not such an object; 405 for other methods
+--   400 {"error": "..."} when the request body is not such an object, or its PKey cannot be
+--       one path segment (campaign.api.key_segment's check: "..%2F", "/", "\\"...); 405 for
+--       other methods
 -- The settings come from the environment (nginx.conf's `env`), read per request: no state is
 -- kept at module level, and the token never reaches a log line or an answer.
 -- luacheck: globals ngx (a handler sets ngx.status and ngx.header)
 local campaign = require "campaign"
+local api = require "campaign.api"
 local cngx = require "campaign.ngx"
 local workflow = require "campaign.workflow"
 
@@ -50,8 +53,12 @@ function M.handle()
       or type(payload.changes) ~= "table" then
     return reply(400, { error = "expected a JSON object {\"PKey\": \"@...\", \"changes\": {...}}" })
   end
-  -- a raise is a request the client refuses before sending anything (a `..` in the PKey, a
-  -- value JSON cannot carry): the caller's mistake, so 400
+  -- The PKey comes from outside: checked here with the api functions' own rule, so that a bad
+  -- one is a clear 400 before any client exists (the workflow would raise on it anyway).
+  local segment, problem = api.key_segment(payload.PKey)
+  if not segment then return reply(400, { error = "PKey " .. problem }) end
+  -- a raise is a request the client refuses before sending anything (a value JSON cannot
+  -- carry): the caller's mistake, so 400
   local client = new_client() -- raises (500, logged) when the environment lacks a setting
   local called, profile, err = pcall(workflow.update_and_verify, client, payload.PKey, payload.changes)
   if not called then return reply(400, { error = tostring(profile) }) end

@@ -98,6 +98,21 @@ describe("examples/openresty", function()
     assert.equal(400, (post("/webhook", harness.json.encode { PKey = "../../x", changes = { a = 1 } })))
   end)
 
+  it("answers 400 naming the problem for a PKey with an encoded separator, and sends nothing", function()
+    local _, units = emu:call("GET", "profileAndServicesExt/orgUnitBase")
+    local ou = units.content[1]
+    emu:clear_requests()
+    local escape = "..%2F..%2FprofileAndServicesExt%2ForgUnitBase%2F" .. ou.PKey
+    for _, pkey in ipairs { escape, "@a\\b", "%2E%2E" } do
+      local status, body = webhook(pkey, { label = "X" })
+      assert.equal(400, status, pkey)
+      assert.matches("^PKey must ", body.error)
+    end
+    assert.equal(0, #emu:requests())
+    local _, after = emu:call("GET", "profileAndServicesExt/orgUnitBase")
+    assert.equal(ou.label, after.content[1].label)
+  end)
+
   it("keeps the token and the API key out of its files, logs and answers", function()
     local _, _, raw = webhook(MISSING, { lastName = "X" })
     local files = sh("cat " .. quote(prefix .. "/nginx.conf") .. " " .. quote(prefix .. "/error.log"))
