@@ -124,6 +124,122 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- text from the server ------------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0 when there is none
+ * (overlong forms, UTF-16 surrogates and code points above U+10FFFF are not well formed). */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  size_t k, len;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4;
+  else return 0;
+  if (n < len) return 0;
+  if (c == 0xE0) lo = 0xA0;
+  else if (c == 0xED) hi = 0x9F;
+  else if (c == 0xF0) lo = 0x90;
+  else if (c == 0xF4) hi = 0x8F;
+  if (s[1] < lo || s[1] > hi) return 0;
+  for (k = 2; k < len; k++)
+    if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+  return len;
+}
+
+size_t campaign_utf8_cut(const char *s, size_t n, size_t max) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t j = max;
+  if (n <= max) return n;
+  while (j > 0 && max - j < 3) {
+    j--;
+    if ((u[j] & 0xC0) != 0x80) { /* the lead byte before the edge */
+      size_t k = utf8_sequence(u + j, n - j);
+      return k > 0 && j + k > max ? j : max;
+    }
+  }
+  return max;
+}
+
+#define MAX_SECRETS 8
+
+/* Bytes of a secret that start at s (n bytes left): a whole secret, or the longest run of at
+ * least CAMPAIGN_SECRET_PREFIX bytes that a (longer) secret starts with; 0 when none. */
+static size_t secret_at(const char *s, size_t n, const char *const *sec, const size_t *len,
+                        int count) {
+  size_t best = 0;
+  int i;
+  for (i = 0; i < count; i++) {
+    size_t k;
+    if (s[0] != sec[i][0]) continue;
+    if (len[i] < CAMPAIGN_SECRET_PREFIX) {
+      if (n >= len[i] && len[i] > best && memcmp(s, sec[i], len[i]) == 0) best = len[i];
+      continue;
+    }
+    if (n < CAMPAIGN_SECRET_PREFIX || memcmp(s, sec[i], CAMPAIGN_SECRET_PREFIX) != 0) continue;
+    for (k = CAMPAIGN_SECRET_PREFIX; k < len[i] && k < n && s[k] == sec[i][k]; k++) {}
+    if (k > best) best = k;
+  }
+  return best;
+}
+
+void campaign_error_push_text(lua_State *L, const char *s, size_t n, size_t max, int utf8,
+                              const char *const *secrets) {
+  const char *sec[MAX_SECRETS];
+  size_t len[MAX_SECRETS], i, run, rn, cut;
+  const char *r;
+  int count = 0;
+  luaL_Buffer b;
+  for (i = 0; secrets != NULL && secrets[i] != NULL && count < MAX_SECRETS; i++) {
+    size_t l = strlen(secrets[i]);
+    if (l >= CAMPAIGN_SECRET_MIN) {
+      sec[count] = secrets[i];
+      len[count++] = l;
+    }
+  }
+  /* redacted first, on the whole text: a cut made before would hide a secret's end from it */
+  luaL_buffinit(L, &b);
+  for (i = 0, run = 0; i < n;) {
+    size_t k = count > 0 ? secret_at(s + i, n - i, sec, len, count) : 0;
+    if (k == 0) {
+      i++;
+      continue;
+    }
+    luaL_addlstring(&b, s + run, i - run);
+    luaL_addstring(&b, "<redacted>");
+    i += k;
+    run = i;
+  }
+  luaL_addlstring(&b, s + run, n - run);
+  luaL_pushresult(&b);
+  r = lua_tolstring(L, -1, &rn);
+  if (!utf8) {
+    cut = max > 0 ? campaign_utf8_cut(r, rn, max) : rn;
+    if (cut < rn) {
+      lua_pushlstring(L, r, cut);
+      lua_remove(L, -2);
+    }
+    return;
+  }
+  luaL_buffinit(L, &b);
+  for (i = 0, run = 0, cut = 0; i < rn;) {
+    size_t k = utf8_sequence((const unsigned char *)r + i, rn - i);
+    size_t add = k > 0 ? k : 3; /* U+FFFD is 3 bytes */
+    if (max > 0 && cut + add > max) break;
+    cut += add;
+    if (k > 0) {
+      i += k;
+      continue;
+    }
+    luaL_addlstring(&b, r + run, i - run);
+    luaL_addstring(&b, "\xEF\xBF\xBD");
+    run = ++i;
+  }
+  luaL_addlstring(&b, r + run, i - run);
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
 static int is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
 static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 static int is_alnum(char ch) {
@@ -193,6 +309,34 @@ static int error_make(lua_State *L) {
   return 1;
 }
 
+/* campaign._error_text(text[, max[, secrets[, raw]]]) -> text made fit for an error field by
+ * campaign_error_push_text: the rule campaign.ngx and campaign.auth share with the C client.
+ * secrets: a list (non-strings skipped). Internal: docs/errors.md "Text from the server". */
+static int error_text(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  const char *secrets[MAX_SECRETS + 1];
+  int n = 0, i;
+  if (max < 0) luaL_argerror(L, 2, "non-negative byte count expected");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    for (i = 1; n < MAX_SECRETS; i++) {
+      lua_rawgeti(L, 3, i);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        break;
+      }
+      /* the strings stay alive in the table for the call */
+      if (lua_type(L, -1) == LUA_TSTRING) secrets[n++] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  secrets[n] = NULL;
+  campaign_error_push_text(L, s, len, (size_t)max, !lua_toboolean(L, 4), secrets);
+  return 1;
+}
+
 static int error_check(lua_State *L) {
   lua_pushboolean(L, campaign_is_error(L, 1));
   return 1;
@@ -210,4 +354,6 @@ void campaign_error_register(lua_State *L, int module_idx) {
   lua_setfield(L, module_idx, "error");
   lua_pushcfunction(L, error_check);
   lua_setfield(L, module_idx, "is_error");
+  lua_pushcfunction(L, error_text);
+  lua_setfield(L, module_idx, "_error_text");
 }

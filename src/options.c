@@ -1,7 +1,9 @@
 /* options.c - campaign.new's options (see options.h and docs/client.md "Options"). */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,7 @@
 static const char *const OPTION_NAMES[] = {
   "org", "api_key", "token", "base_url", "timeout", "connect_timeout", "retries",
   "retry_base", "retry_max", "cafile", "insecure", "proxy", "user_agent", "max_body",
-  "http2", "on_event", NULL};
+  "http2", "on_event", "allow_http", NULL};
 
 int campaign_header_value_ok(const char *s, size_t len) {
   size_t i;
@@ -144,8 +146,33 @@ static void check_org(lua_State *L, const char *org, size_t len) {
     option_fail(L, "org", "must be a tenant id (letters, digits, '-', '_', '.')");
 }
 
-/* base_url: http(s)://host[:port][/prefix], no query, fragment or user information. */
-static void parse_base_url(lua_State *L, const char *s, size_t len, campaign_options *o) {
+/* 1 when the host of a normalised origin ("http://host:port", host lower case, IPv6 in
+ * brackets) is a loopback one: 127.0.0.0/8, ::1 or localhost (the emulator, a local proxy). */
+static int loopback_origin(const char *origin) {
+  const char *host = strstr(origin, "://"), *colon = strrchr(origin, ':');
+  char text[64];
+  size_t len;
+  if (host == NULL || colon == NULL) return 0;
+  host += 3;
+  len = (size_t)(colon - host);
+  if (len == 0 || len >= sizeof text) return 0;
+  memcpy(text, host, len);
+  text[len] = '\0';
+  if (strcmp(text, "localhost") == 0) return 1;
+  if (text[0] == '[' && text[len - 1] == ']') {
+    struct in6_addr a6;
+    text[len - 1] = '\0';
+    return inet_pton(AF_INET6, text + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+  } else {
+    struct in_addr a4; /* inet_pton takes the dotted quad only: "127.1" is not loopback here */
+    return inet_pton(AF_INET, text, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+  }
+}
+
+/* base_url: http(s)://host[:port][/prefix], no query, fragment or user information; plain
+ * http only to a loopback host unless allow_http (the token and API key go in every request). */
+static void parse_base_url(lua_State *L, const char *s, size_t len, campaign_options *o,
+                           int allow_http) {
   campaign_buf origin = {NULL, 0, 0};
   size_t rest = 0, i;
   int r;
@@ -161,6 +188,10 @@ static void parse_base_url(lua_State *L, const char *s, size_t len, campaign_opt
     if (s[i] == '?' || s[i] == '#' || s[i] == ' ')
       option_fail(L, "base_url", "must not have a query, a fragment or spaces");
   }
+  if (!allow_http && strncmp(o->origin, "http://", 7) == 0 && !loopback_origin(o->origin))
+    option_fail(L, "base_url", "is plain http:// to a host that is not loopback (127.0.0.0/8, "
+                "::1, localhost): the token and API key would travel in cleartext; use "
+                "https://, or set allow_http = true");
   o->base_url = copy_string(L, s, len);
 }
 
@@ -198,7 +229,7 @@ void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options 
     s = CAMPAIGN_DEFAULT_BASE_URL;
     len = strlen(s);
   }
-  parse_base_url(L, s, len, o);
+  parse_base_url(L, s, len, o, boolean_option(L, idx, "allow_http", 0));
   {
     size_t blen = strlen(o->base_url), olen = strlen(o->org);
     o->root = malloc(blen + olen + sizeof "//campaign/");

@@ -91,12 +91,47 @@ double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int 
   return campaign_retry_wait(&c->rng, n, c->opt.retry_base, c->opt.retry_max, after);
 }
 
+/* The client's secrets, for what an error copies from the server's answer (a gateway may echo
+ * the request's headers): the API key and the current token. */
+static void client_secrets(const campaign_client *c, const char *out[3]) {
+  int n = 0;
+  if (c->opt.api_key != NULL) out[n++] = c->opt.api_key;
+  if (c->token != NULL) out[n++] = c->token;
+  out[n] = NULL;
+}
+
+/* Pushes the start of a body as err.body: at most BODY_EXCERPT bytes, secrets redacted before
+ * the cut (a bit more than the excerpt is searched, so a secret across the edge goes whole). */
+static void push_body_excerpt(lua_State *L, const char *body, size_t len,
+                              const char *const *secrets) {
+  size_t k, more = 0;
+  for (k = 0; secrets[k] != NULL; k++) {
+    size_t l = strlen(secrets[k]);
+    if (l > more) more = l;
+  }
+  if (len > BODY_EXCERPT + more) len = BODY_EXCERPT + more;
+  campaign_error_push_text(L, body, len, BODY_EXCERPT, 0, secrets);
+}
+
+/* Replaces the string err[key] (err at idx) by its cleaned text (campaign_error_push_text). */
+static void clean_field(lua_State *L, int idx, const char *key, const char *const *secrets) {
+  lua_getfield(L, idx, key);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    size_t len;
+    const char *v = lua_tolstring(L, -1, &len);
+    campaign_error_push_text(L, v, len, 0, 1, secrets);
+    lua_setfield(L, idx, key);
+  }
+  lua_pop(L, 1);
+}
+
 /* A readable message from a body that is not a JSON error: an HTML page's <title>, else the
- * first line of text; pushes it. */
-static void push_text_message(lua_State *L, const char *body, size_t len, long status) {
+ * first line of text; pushes it, secrets redacted, valid UTF-8, at most MESSAGE_MAX bytes. */
+static void push_text_message(lua_State *L, const char *body, size_t len, long status,
+                              const char *const *secrets) {
   size_t i = 0, end;
   const char *title = NULL;
-  if (len > BODY_EXCERPT) len = BODY_EXCERPT;
+  if (len > BODY_EXCERPT) len = campaign_utf8_cut(body, len, BODY_EXCERPT);
   for (i = 0; i + 7 <= len; i++) {
     if (strncasecmp(body + i, "<title>", 7) == 0) {
       title = body + i + 7;
@@ -112,7 +147,7 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
     }
     while (tlen > 0 && is_space(title[tlen - 1])) tlen--;
     if (tlen > 0) {
-      lua_pushlstring(L, title, tlen > MESSAGE_MAX ? MESSAGE_MAX : tlen);
+      campaign_error_push_text(L, title, tlen, MESSAGE_MAX, 1, secrets);
       return;
     }
   }
@@ -124,7 +159,7 @@ static void push_text_message(lua_State *L, const char *body, size_t len, long s
     end = len;
     while (end > i && is_space(body[end - 1])) end--;
     if (end > i) {
-      lua_pushlstring(L, body + i, end - i > MESSAGE_MAX ? MESSAGE_MAX : end - i);
+      campaign_error_push_text(L, body + i, end - i, MESSAGE_MAX, 1, secrets);
       return;
     }
   }
@@ -154,7 +189,8 @@ static int copy_first_field(lua_State *L, int err_idx, const char *key, const ch
 }
 
 /* Fills code/message/body of the http error at idx from the response body. */
-static void describe_http_error(lua_State *L, int idx, const campaign_transfer *t) {
+static void describe_http_error(lua_State *L, int idx, const campaign_transfer *t,
+                                const char *const *secrets) {
   char errbuf[256];
   size_t offset = 0;
   int decoded = 0;
@@ -191,21 +227,24 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
     }
     lua_setfield(L, idx, "body");
     if (!have_message) {
-      push_text_message(L, "", 0, t->status);
+      push_text_message(L, "", 0, t->status, secrets);
       lua_setfield(L, idx, "message");
     }
+    /* decoded JSON is valid UTF-8 already; a gateway may still have echoed a secret */
+    clean_field(L, idx, "message", secrets);
+    clean_field(L, idx, "code", secrets);
   } else {
-    size_t n = t->body.len > BODY_EXCERPT ? BODY_EXCERPT : t->body.len;
-    if (n > 0) {
-      lua_pushlstring(L, t->body.data, n);
+    if (t->body.len > 0) {
+      push_body_excerpt(L, t->body.data, t->body.len, secrets);
       lua_setfield(L, idx, "body");
     }
-    push_text_message(L, t->body.data ? t->body.data : "", t->body.len, t->status);
+    push_text_message(L, t->body.data ? t->body.data : "", t->body.len, t->status, secrets);
     lua_setfield(L, idx, "message");
   }
 }
 
-static void set_request_id(lua_State *L, int idx, const campaign_transfer *t) {
+static void set_request_id(lua_State *L, int idx, const campaign_transfer *t,
+                           const char *const *secrets) {
   static const char *const NAMES[] = {"x-request-id", "x-adobe-request-id", "x-correlation-id",
                                       "request-id", NULL};
   int k;
@@ -213,7 +252,7 @@ static void set_request_id(lua_State *L, int idx, const campaign_transfer *t) {
     size_t len;
     const char *v = campaign_transfer_header(t, NAMES[k], &len);
     if (v != NULL && len > 0) {
-      lua_pushlstring(L, v, len);
+      campaign_error_push_text(L, v, len, 0, 1, secrets);
       lua_setfield(L, idx, "request_id");
       return;
     }
@@ -223,6 +262,8 @@ static void set_request_id(lua_State *L, int idx, const campaign_transfer *t) {
 int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
                          const campaign_request *r, int attempts, double elapsed) {
   int err_idx;
+  const char *secrets[3];
+  client_secrets(c, secrets);
   if (t->code != CURLE_OK || t->too_large) {
     lua_pushnil(L);
     campaign_error_new(L, campaign_transfer_kind(t), campaign_transfer_message(t));
@@ -231,6 +272,10 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
     if (t->too_large) {
       lua_pushinteger(L, (lua_Integer)c->opt.max_body);
       lua_setfield(L, err_idx, "max_body");
+    } else {
+      /* false: certainly never reached the server; true: it may have acted on it */
+      lua_pushboolean(L, !campaign_transfer_never_sent(t));
+      lua_setfield(L, err_idx, "sent");
     }
     lua_pushinteger(L, (lua_Integer)t->code);
     lua_setfield(L, err_idx, "curl_code");
@@ -255,7 +300,7 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
         lua_setfield(L, err_idx, "status");
         lua_pushinteger(L, (lua_Integer)offset);
         lua_setfield(L, err_idx, "offset");
-        lua_pushlstring(L, t->body.data, t->body.len > BODY_EXCERPT ? BODY_EXCERPT : t->body.len);
+        push_body_excerpt(L, t->body.data, t->body.len, secrets);
         lua_setfield(L, err_idx, "body");
         campaign_result_headers(L, t);
         lua_setfield(L, err_idx, "headers");
@@ -294,10 +339,10 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
   lua_pushinteger(L, t->status);
   lua_setfield(L, err_idx, "status");
   campaign_result_locate(L, err_idx, c, r, attempts);
-  describe_http_error(L, err_idx, t);
+  describe_http_error(L, err_idx, t, secrets);
   campaign_result_headers(L, t);
   lua_setfield(L, err_idx, "headers");
-  set_request_id(L, err_idx, t);
+  set_request_id(L, err_idx, t, secrets);
   {
     size_t len;
     const char *v = campaign_transfer_header(t, "retry-after", &len);

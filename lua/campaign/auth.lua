@@ -11,8 +11,8 @@
 local campaign = require "campaign"
 local default_clock = require "campaign.clock"
 
-local type, pairs, ipairs, error, pcall, tostring, tonumber =
-  type, pairs, ipairs, error, pcall, tostring, tonumber
+local type, pairs, ipairs, error, pcall, tostring, tonumber, select =
+  type, pairs, ipairs, error, pcall, tostring, tonumber, select
 local string_format, string_byte, table_concat, math_min, math_max =
   string.format, string.byte, table.concat, math.min, math.max
 
@@ -53,7 +53,10 @@ local function form_encode(fields)
   return table_concat(parts, "&")
 end
 
--- Removes every occurrence of a secret from a text (plain match, not a pattern).
+-- Removes every occurrence of a secret from a text (plain match, not a pattern), then what
+-- campaign._error_text removes too: the start (16+ characters) of a secret that a cut left
+-- behind (an IMS answer echoing the form, cut at 1,024 bytes by the client), and bytes that
+-- are not UTF-8 (docs/errors.md "Text from the server").
 local function scrub(text, secrets)
   if type(text) ~= "string" then return text end
   for _, secret in ipairs(secrets) do
@@ -70,7 +73,20 @@ local function scrub(text, secrets)
       text = table_concat(out)
     end
   end
-  return text
+  return campaign._error_text(text, 0, secrets)
+end
+
+-- True when host (lower case, IPv6 in brackets) is a loopback one: 127.0.0.0/8, ::1 (any
+-- zero-padded spelling) or localhost. The rule src/options.c applies to base_url.
+local function loopback_host(host)
+  if host == "localhost" then return true end
+  local v6 = host:match("^%[([%x:]+)%]$")
+  if v6 then
+    return not v6:find(":::", 1, true) and v6:match("^[0:]*:0*1$") ~= nil
+      and (v6:find("::", 1, true) ~= nil or select(2, v6:gsub(":", "")) == 7)
+  end
+  local a, b, c, d = host:match("^(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$")
+  return a == "127" and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256
 end
 
 -- A misuse error pointing at the line that called auth.ims: `level` counts the functions
@@ -143,7 +159,7 @@ local function check_options(opts)
   if type(opts) ~= "table" then bad_option("options table expected, got " .. type(opts)) end
   local known = {
     client_id = true, client_secret = true, scopes = true, ims_url = true, http = true,
-    refresh_margin = true, clock = true, cache = true,
+    refresh_margin = true, clock = true, cache = true, allow_http = true,
   }
   for k in pairs(opts) do
     if not known[k] then bad_option("unknown option '" .. tostring(k) .. "'") end
@@ -161,6 +177,19 @@ local function check_options(opts)
   if opts.ims_url ~= nil and (type(opts.ims_url) ~= "string"
       or not opts.ims_url:match("^https?://[^/?#]+")) then
     bad_option("option 'ims_url' must be an http(s) URL")
+  end
+  if opts.allow_http ~= nil and type(opts.allow_http) ~= "boolean" then
+    bad_option("option 'allow_http' must be a boolean")
+  end
+  -- the client secret goes in the form, the token comes back: plain http only on this machine
+  local authority = opts.ims_url and opts.ims_url:match("^http://([^/?#]+)")
+  if authority and not opts.allow_http then
+    local host = authority:match("^(%[[^%]]*%])") or authority:match("^([^:]*)")
+    if not loopback_host(host:lower()) then
+      bad_option("option 'ims_url' is plain http:// to a host that is not loopback (127.0.0.0/8, "
+        .. "::1, localhost): the client secret and the token would travel in cleartext; use "
+        .. "https://, or set allow_http = true")
+    end
   end
   if opts.refresh_margin ~= nil and (type(opts.refresh_margin) ~= "number" or opts.refresh_margin < 0) then
     bad_option("option 'refresh_margin' must be a non-negative number of seconds")
@@ -182,7 +211,8 @@ local function check_options(opts)
   end
 end
 
---- auth.ims{client_id, client_secret, scopes, ims_url, http, refresh_margin, clock, cache}
+--- auth.ims{client_id, client_secret, scopes, ims_url, http, refresh_margin, clock, cache,
+-- allow_http}
 -- -> provider(force_refresh) -> token, expires_in | nil, err
 -- scopes: a list or a comma-separated string; default auth.DEFAULT_SCOPES; false: no scope sent.
 -- ims_url: default https://ims-na1.adobelogin.com; a URL ending in /ims/token/v3 is the token URL.
@@ -193,6 +223,8 @@ end
 -- seconds. cache: {get = function(key) -> token, valid_until; set = function(key, token,
 -- valid_until, expires_in); lock = function(key) -> true | nil, err; unlock = function(key)}
 -- (lock/unlock optional, both or neither: one refresh at a time across workers).
+-- allow_http: true accepts an http:// ims_url to a host that is not loopback (default: only
+-- 127.0.0.0/8, ::1 and localhost, such as the emulator, may be plain http).
 -- expires_in returned by the provider = seconds left before the provider refreshes the token.
 function auth.ims(opts)
   check_options(opts)
@@ -230,6 +262,7 @@ function auth.ims(opts)
     client_opts.org = client_opts.org or "ims"
     client_opts.api_key = client_opts.api_key or client_id
     if client_opts.token == nil then client_opts.token = false end -- no Authorization header
+    if opts.allow_http then client_opts.allow_http = true end
     http = campaign.new(client_opts)
     return http
   end

@@ -22,13 +22,13 @@ local KNOWN = {
   query = "list", json = "value", verify = "flag", email = "value", filter = "list",
   param = "list", order = "value", desc = "flag", limit = "value", all = "flag",
   concurrency = "value", report = "value", format = "value", progress_interval = "value",
-  no_progress = "flag", show = "flag", version = "flag",
+  no_progress = "flag", show = "flag", version = "flag", allow_http = "flag",
 }
 local SHORT = {h = "help", v = "verbose"}
 
 local GLOBAL_OPTIONS = {"help", "verbose", "pretty", "compact", "emulator", "emulator_prefix", "org",
   "api_key", "access_token", "client_id", "client_secret", "scopes", "ims_url", "base_url", "cafile",
-  "timeout", "retries"}
+  "timeout", "retries", "allow_http"}
 
 local GLOBAL_HELP = [[
 Connection (flags win over the environment; --emulator over the environment too):
@@ -41,6 +41,8 @@ Connection (flags win over the environment; --emulator over the environment too)
   --ims-url URL         IMS server                 CAMPAIGN_IMS_URL (https://ims-na1.adobelogin.com)
   --base-url URL        API server                 CAMPAIGN_BASE_URL (https://mc.adobe.io)
   --cafile FILE         CA certificates (PEM)      CAMPAIGN_CAFILE
+  --allow-http          plain http:// to a host    CAMPAIGN_ALLOW_HTTP=1
+                          that is not loopback
   --emulator            use the running emulator's values (--emulator-prefix DIR or
                         CAMPAIGN_EMULATOR_PREFIX picks which one)
   --timeout S, --retries N

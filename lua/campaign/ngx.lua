@@ -11,7 +11,7 @@ local campaign = require "campaign"
 
 local ngx = ngx -- nil outside OpenResty: `require` still works, `new` then raises
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
-local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
+local setmetatable, getmetatable, error, pcall, select = setmetatable, getmetatable, error, pcall, select
 local str_byte, str_find, str_format = string.byte, string.find, string.format
 local str_gsub, str_lower, str_match, str_sub, str_upper = string.gsub, string.lower, string.match,
   string.sub, string.upper
@@ -35,7 +35,7 @@ local OPTIONS = {
   org = "string", api_key = "string", base_url = "string", user_agent = "string",
   location = "string", upstream = "string",
   timeout = "number", connect_timeout = "number", retry_base = "number", retry_max = "number",
-  retries = "number", max_body = "number",
+  retries = "number", max_body = "number", allow_http = "boolean",
   token = "token", on_event = "function", transport = "function",
 }
 -- Options of campaign.new that nginx.conf decides here: naming them is a mistake worth a raise,
@@ -486,6 +486,19 @@ local function check_options(opts)
   end
 end
 
+-- True when host (lower case, IPv6 in brackets) is a loopback one: 127.0.0.0/8, ::1 (any
+-- zero-padded spelling) or localhost. The rule src/options.c applies to base_url.
+local function loopback_host(host)
+  if host == "localhost" then return true end
+  local v6 = str_match(host, "^%[([%x:]+)%]$")
+  if v6 then
+    return not str_find(v6, ":::", 1, true) and str_match(v6, "^[0:]*:0*1$") ~= nil
+      and (str_find(v6, "::", 1, true) ~= nil or select(2, str_gsub(v6, ":", "")) == 7)
+  end
+  local a, b, c, d = str_match(host, "^(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$")
+  return a == "127" and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256
+end
+
 local function default_user_agent()
   local parts = { "lua-campaign/" .. VERSION }
   local cfg = ngx and ngx.config
@@ -511,6 +524,12 @@ function _M.new(self_or_opts, maybe_opts)
   local scheme, host, port, _, rest = split_url(base_url)
   if not scheme or str_find(rest, "[?#]") then
     error("campaign.ngx.new: option 'base_url' must be an http or https URL without query", 2)
+  end
+  -- the token and API key go in every request: plain http only on this machine unless asked
+  if scheme == "http" and not opts.allow_http and not loopback_host(host) then
+    error("campaign.ngx.new: option 'base_url' is plain http:// to a host that is not loopback "
+      .. "(127.0.0.0/8, ::1, localhost): the token and API key would travel in cleartext; use "
+      .. "https://, or set allow_http = true", 2)
   end
   local client = {
     _org = opts.org,
@@ -602,19 +621,25 @@ local function status_message(status)
   return reason and (status .. " " .. reason) or ("HTTP status " .. status)
 end
 
+-- What an error copies from the answer, as the C client makes it (docs/errors.md "Text from
+-- the server"): the client's secrets redacted (whole, or a 16+ character start of one), then
+-- valid UTF-8 (U+FFFD for a stray byte), then cut to max bytes on a character boundary.
+local error_text = campaign._error_text
+
 -- A readable message from a body that is not a JSON error (as the C client does): an HTML
 -- page's <title>, else the whole text trimmed (ACS may chain its RST/XTK/PGS lines in plain
 -- text: the cause and every code stay), else the status line.
-local function text_message(text, status)
-  local excerpt = str_sub(text, 1, ERROR_BODY_LIMIT)
+local function text_message(text, status, secrets)
+  -- the first ERROR_BODY_LIMIT bytes, not cutting a character in two (raw: nothing replaced)
+  local excerpt = #text > ERROR_BODY_LIMIT and error_text(text, ERROR_BODY_LIMIT, nil, true) or text
   local title = str_match(excerpt, "<[Tt][Ii][Tt][Ll][Ee]>([^<]*)")
   if title then
     title = str_match(title, "^%s*(.-)%s*$")
-    if title ~= "" then return str_sub(title, 1, MESSAGE_MAX) end
+    if title ~= "" then return error_text(title, MESSAGE_MAX, secrets) end
   end
   if excerpt ~= "" and str_sub(excerpt, 1, 1) ~= "<" then
     local trimmed = str_match(excerpt, "^[ \t\r\n]*(.-)[ \t\r\n]*$")
-    if trimmed and trimmed ~= "" then return str_sub(trimmed, 1, MESSAGE_MAX) end
+    if trimmed and trimmed ~= "" then return error_text(trimmed, MESSAGE_MAX, secrets) end
   end
   return status_message(status)
 end
@@ -631,19 +656,35 @@ local function relative_path(self, url)
   return (str_match(url, "^[^?]*"))
 end
 
-local function excerpt(text)
-  return #text > ERROR_BODY_LIMIT and str_sub(text, 1, ERROR_BODY_LIMIT) or text
+-- err.body of a text answer: its first ERROR_BODY_LIMIT bytes, the secrets redacted before the
+-- cut (a bit more is searched, so a secret across the edge goes whole), bytes kept otherwise.
+local function excerpt(text, secrets)
+  local more = 0
+  for _, secret in ipairs(secrets) do
+    if #secret > more then more = #secret end
+  end
+  return error_text(str_sub(text, 1, ERROR_BODY_LIMIT + more), ERROR_BODY_LIMIT, secrets, true)
+end
+
+-- The secrets an answer may echo (a gateway repeating the request's headers): the API key and
+-- the token this request sent.
+local function client_secrets(self, token)
+  local secrets = { self._api_key }
+  if type(token) == "string" then secrets[2] = token end
+  return secrets
 end
 
 local CODE_FIELDS = { "error_code", "code" }
 local MESSAGE_FIELDS = { "message", "error_description", "detail", "title", "error" }
 
 -- Turns an HTTP answer >= 400 into the error object (fields as the C client sets them).
-local function http_error(self, req, status, headers, text, attempts, retry_after)
+local function http_error(self, req, status, headers, text, attempts, retry_after, token)
+  local secrets = client_secrets(self, token)
+  local rid = request_id(headers)
   local err = {
     kind = "http", status = status, method = req.method, url = req.url,
     path = relative_path(self, req.url), attempts = attempts, headers = headers,
-    request_id = request_id(headers), retry_after = retry_after,
+    request_id = type(rid) == "string" and error_text(rid, 0, secrets) or rid, retry_after = retry_after,
   }
   local decoded
   if text ~= "" and str_find(text, "^[ \t\r\n]*[{%[\"]") then -- an object, an array or a string
@@ -671,9 +712,12 @@ local function http_error(self, req, status, headers, text, attempts, retry_afte
       err.message = decoded -- a JSON string: the text itself
     end
     err.message = err.message or status_message(status)
+    -- decoded JSON is valid UTF-8 already; a gateway may still have echoed a secret
+    err.message = error_text(err.message, 0, secrets)
+    if type(err.code) == "string" then err.code = error_text(err.code, 0, secrets) end
   else
-    if text ~= "" then err.body = excerpt(text) end
-    err.message = text_message(text, status)
+    if text ~= "" then err.body = excerpt(text, secrets) end
+    err.message = text_message(text, status, secrets)
   end
   return make_error(err)
 end
@@ -813,7 +857,12 @@ local function perform(self, req, index)
       if sent == nil then sent = true end -- unknown: assume it went out (a POST is not resent)
       kind = kind or "network"
       err = locate(self, make_error { kind = kind, message = message or kind }, req, attempts)
-      if kind == "too_large" then err.max_body = self._max_body end
+      if kind == "too_large" then
+        err.max_body = self._max_body
+      else
+        -- false: certainly never reached the server; true: it may have acted on it
+        err.sent = sent and true or false
+      end
       emit(self, { type = "error", method = method, url = url, attempt = attempts, elapsed = elapsed,
         kind = kind, message = err.message, index = index })
       if (kind == "network" or kind == "timeout") and (RETRIED_METHODS[method] or not sent)
@@ -846,7 +895,7 @@ local function perform(self, req, index)
           wait = 0, index = index })
       elseif status >= 400 then
         local retry_after = parse_retry_after(headers["retry-after"])
-        err = http_error(self, req, status, headers, text, attempts, retry_after)
+        err = http_error(self, req, status, headers, text, attempts, retry_after, token)
         if TRANSIENT_STATUS[status] and RETRIED_METHODS[method] and retried < self._retries then
           wait = retry_after and min(retry_after, self._retry_max) or backoff(self, retried + 1)
         end
@@ -857,7 +906,8 @@ local function perform(self, req, index)
         local ok, decoded, derr = pcall(campaign.decode, text)
         if ok and decoded ~= nil then return decoded, res end
         local cause = ok and derr or decoded
-        err = make_error { kind = "json", status = status, headers = headers, body = excerpt(text),
+        err = make_error { kind = "json", status = status, headers = headers,
+          body = excerpt(text, client_secrets(self, token)),
           offset = is_error(cause) and cause.offset or nil,
           message = is_error(cause) and cause.message or tostring(cause or "the response is not valid JSON") }
         return nil, locate(self, err, req, attempts)

@@ -38,7 +38,8 @@ end
 
 --- Resolves the settings. `options`: parsed command-line options; `getenv(name)`; `emulator`:
 -- the emulator's key=value table when --emulator is given, else nil.
--- Returns settings {org, api_key, base_url, cafile, ims_url, scopes, token = {kind = "static",
+-- Returns settings {org, api_key, base_url, cafile, ims_url, scopes, allow_http (boolean),
+-- token = {kind = "static",
 -- value =, source =} or {kind = "ims", client_id =, client_secret =}, sources = {name = where}}
 -- or nil, message naming every missing setting.
 function config.resolve(options, getenv, emulator)
@@ -57,6 +58,10 @@ function config.resolve(options, getenv, emulator)
   end
   settings.sources = sources
   settings.base_url = settings.base_url or config.DEFAULT_BASE_URL
+  -- --allow-http or CAMPAIGN_ALLOW_HTTP=1: plain http:// base and IMS URLs to a host that is not
+  -- loopback (campaign.new and campaign.auth.ims refuse them otherwise: docs/client.md)
+  local allow = getenv("CAMPAIGN_ALLOW_HTTP")
+  settings.allow_http = options.allow_http == true or allow == "1" or allow == "true" or allow == "yes"
 
   local missing = {}
   local function need(name)

@@ -6,7 +6,31 @@ local output = {}
 -- ordinary words in a response body. Real API keys, client secrets and tokens are far longer.
 local MIN_SECRET_LENGTH = 6
 
---- Returns redact(text) -> text with every occurrence of each secret replaced by "***", and
+-- A run of at least this many characters that a secret starts with is that secret cut short
+-- (a message cut inside it, an excerpt's edge): hidden too.
+local SECRET_PREFIX = 16
+
+-- text with every occurrence of secret, and every run of SECRET_PREFIX+ characters that starts
+-- it, replaced by "***". Plain search (no patterns).
+local function redact_one(text, secret)
+  local head = #secret > SECRET_PREFIX and secret:sub(1, SECRET_PREFIX) or secret
+  local out, start = {}, 1
+  while true do
+    local i = text:find(head, start, true)
+    if not i then break end
+    local k = #head
+    while k < #secret and text:byte(i + k) == secret:byte(k + 1) do k = k + 1 end
+    out[#out + 1] = text:sub(start, i - 1)
+    out[#out + 1] = "***"
+    start = i + k
+  end
+  if start == 1 then return text end
+  out[#out + 1] = text:sub(start)
+  return table.concat(out)
+end
+
+--- Returns redact(text) -> text with every occurrence of each secret, and every run of 16 or
+-- more characters a secret starts with (what a cut left of it), replaced by "***", and
 -- add(secret) for a secret learnt later (a token fetched from IMS). Plain search (no
 -- patterns), longest secret first so that a token containing the API key is hidden whole.
 function output.redactor(secrets)
@@ -22,13 +46,7 @@ function output.redactor(secrets)
   for _, secret in pairs(secrets) do add(secret) end
   return function(text)
     text = tostring(text)
-    for _, secret in ipairs(list) do
-      local start = text:find(secret, 1, true)
-      while start do
-        text = text:sub(1, start - 1) .. "***" .. text:sub(start + #secret)
-        start = text:find(secret, start + 3, true)
-      end
-    end
+    for _, secret in ipairs(list) do text = redact_one(text, secret) end
     return text
   end, add
 end
