@@ -335,6 +335,7 @@ local function get_client(ctx)
       client_secret = settings.token.client_secret,
       scopes = settings.scopes,
       ims_url = settings.ims_url,
+      allow_http = settings.allow_http,
       http = {cafile = settings.cafile, on_event = on_event},
     }
     -- Every token fetched joins the secrets that are never printed.
@@ -351,6 +352,7 @@ local function get_client(ctx)
     token = token,
     base_url = settings.base_url,
     cafile = settings.cafile,
+    allow_http = settings.allow_http,
   }
   if options.timeout then
     client_options.timeout = args.non_negative_number(options.timeout, "timeout")

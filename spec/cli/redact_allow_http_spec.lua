@@ -60,3 +60,31 @@ describe("--allow-http and CAMPAIGN_ALLOW_HTTP", function()
     assert.matches("--allow-http", table.concat(out), 1, true)
   end)
 end)
+
+describe("--allow-http reaches the client", function()
+  local function run(argv)
+    local out, err = {}, {}
+    local code = cli.main(argv, {
+      getenv = function(name)
+        return ({CAMPAIGN_ORG = "o", CAMPAIGN_API_KEY = "k", CAMPAIGN_ACCESS_TOKEN = "t",
+          CAMPAIGN_BASE_URL = "http://campaign-allow-http.invalid"})[name]
+      end,
+      isatty = function() return false end,
+      stdout = {write = function(_, s) out[#out + 1] = s end, flush = function() end},
+      stderr = {write = function(_, s) err[#err + 1] = s end, flush = function() end},
+    })
+    return code, table.concat(out), table.concat(err)
+  end
+
+  it("refuses a plain-http base URL to another host without it (usage, nothing sent)", function()
+    local code, _, err = run({"profile", "get", "@abc"})
+    assert.equal(cli.EXIT.usage, code)
+    assert.matches("allow_http", err, 1, true)
+  end)
+
+  it("lets the request go with it (here: an unknown host, a network failure)", function()
+    local code, _, err = run({"--allow-http", "--retries", "0", "profile", "get", "@abc"})
+    assert.equal(cli.EXIT.api, code, err)
+    assert.not_matches("allow_http", err, 1, true)
+  end)
+end)
