@@ -2,6 +2,7 @@
 local json = require "emu.json"
 local state = require "emu.state"
 local faults = require "emu.faults"
+local load_model = require "emu.load"
 local boot = require "emu.boot"
 local store = require "emu.store"
 local records = require "emu.records"
@@ -105,6 +106,36 @@ handlers["POST config"] = function()
   local ok, msg = state.set_config(body)
   if not ok then return bad_request(msg) end
   return send(200, state.all_config())
+end
+
+-- The load model (emu.load): latency, jitter, capacity, 429 limits; calls per UTC day.
+handlers["GET load"] = function()
+  return send(200, load_model.config())
+end
+
+handlers["POST load"] = function()
+  local body, err = read_json()
+  if not body then return bad_request(err) end
+  local config, msg = load_model.set(body)
+  if not config then return bad_request(msg) end
+  return send(200, config)
+end
+
+handlers["DELETE load"] = function()
+  return send(200, load_model.clear())
+end
+
+handlers["GET calls"] = function()
+  local day = ngx.req.get_uri_args().day
+  if day ~= nil and (type(day) ~= "string" or not day:match("^%d%d%d%d%-%d%d%-%d%d$")) then
+    return bad_request("'day' must be a UTC date YYYY-MM-DD")
+  end
+  return send(200, load_model.calls(day))
+end
+
+handlers["DELETE calls"] = function()
+  load_model.clear_calls()
+  return send(200, load_model.calls())
 end
 
 function _M.handle()

@@ -5,6 +5,7 @@ local json = require "emu.json"
 local util = require "emu.util"
 local state = require "emu.state"
 local faults = require "emu.faults"
+local load_model = require "emu.load"
 local ims = require "emu.ims"
 local records = require "emu.records"
 local extras = require "emu.extras"
@@ -131,6 +132,13 @@ function _M.handle()
   ngx.header["X-Request-Id"] = request_id
   state.log_request { method = method, uri = ngx.var.request_uri, headers = ngx.req.get_headers(100),
     body = body, time = ngx.now(), request_id = request_id }
+
+  -- The load model (latency, capacity, 429 limits, day counter) is the tenant's, before any
+  -- fault: a fault's delay_ms adds to it.
+  if load_model.is_acs(path) then
+    local refused, refused_headers = load_model.enter(method)
+    if refused then return send(429, refused, refused_headers, "load") end
+  end
 
   local extra_headers
   local fault = faults.take(method, path)

@@ -2,11 +2,13 @@
 -- both put the emulator back in its launch state.
 local state = require "emu.state"
 local seed = require "emu.seed"
+local load_model = require "emu.load"
 
 local _M = {}
 
 -- Everything but the request log sequence returns to the launch state: seed records,
--- config defaults, no faults, only the launch access token valid, an empty request log.
+-- config defaults, the launch load flags (load counters zeroed), no faults, only the launch
+-- access token valid, an empty request log.
 function _M.reset()
   local settings = state.settings()
   seed.load(settings)
@@ -15,10 +17,12 @@ function _M.reset()
   state.expire_tokens()
   state.add_token(settings.access_token, settings.token_ttl)
   state.clear_requests()
+  load_model.reset()
 end
 
 function _M.init(settings)
   state.store_settings(settings)
+  load_model.init(settings.load)
   math.randomseed(os.time())
   _M.reset()
 end
