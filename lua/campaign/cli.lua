@@ -180,7 +180,9 @@ failed lines finishes the job:  grep '"ok":false' report.ndjson | campaign bulk-
 ]]
   elseif name == "emulator" then
     lines[#lines + 1] = "The arguments go to emulator/campaign-emulator (start: --port, --tls, --http2, " ..
-      "--prefix,\n--profiles, --token-ttl; stop/status: --prefix).\n"
+      "--prefix,\n--profiles, --token-ttl; a distant, loaded tenant: --latency MS, --jitter MS,\n" ..
+      "--seed N, --latency-methods M,M, --capacity N, --limit-inflight N, --limit-rate R,\n" ..
+      "--retry-after S (docs/emulator.md \"Load\"); stop/status: --prefix).\n"
   elseif command.usage:find("FIELDS", 1, true) then
     lines[#lines + 1] = FIELDS_HELP
   end
