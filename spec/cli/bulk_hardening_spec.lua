@@ -152,6 +152,31 @@ describe("bulk-update --report and its input (item 2)", function()
     assert.same({3, 3, 0}, {json_out(result).total, json_out(result).ok, json_out(result).failed})
   end)
 
+  it("tells the same file by device and inode with LuaFileSystem and with stat(1) alone", function()
+    local cli = require "campaign.cli"
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. sh(dir)))
+    finally(function() os.execute("rm -rf " .. sh(dir)) end)
+    local a = write_file(dir .. "/it's a.ndjson", "{}\n")
+    local copy = write_file(dir .. "/copy.ndjson", "{}\n")
+    assert(os.execute("ln " .. sh(a) .. " " .. sh(dir .. "/hard")))
+    assert(os.execute("ln -s " .. sh(a) .. " " .. sh(dir .. "/soft")))
+    local function check()
+      assert.is_true(cli._same_file(a, dir .. "/hard"))
+      assert.is_true(cli._same_file(dir .. "/soft", a))
+      assert.is_false(cli._same_file(a, copy))
+      assert.is_false(cli._same_file(a, dir .. "/missing"))
+    end
+    check()
+    -- as where LuaFileSystem is not installed
+    local saved_loaded, saved_preload = package.loaded.lfs, package.preload.lfs
+    package.loaded.lfs, package.preload.lfs = nil, function() error("no lfs here") end
+    local ok, err = pcall(check)
+    package.loaded.lfs, package.preload.lfs = saved_loaded, saved_preload
+    assert(ok, err)
+  end)
+
   it("counts what was sent, not what the first pass counted, when the file changes meanwhile", function()
     local list = profiles(5)
     local rows = {}
