@@ -632,10 +632,13 @@ function workflow.bulk_update(client, items, opts)
     end
   end
 
+  local current = {}               -- the window being filled or sent
+
   local function one_window()
     if signal_seen() then stop_run("interrupted") return end
     -- Fill: waiting rows first (one per record, input order), then fresh items.
     local slots, requests, in_window = {}, {}, {}
+    current = slots
     local keep = {}
     for _, slot in ipairs(deferred) do
       if #slots < window and not in_window[slot.path] then
@@ -703,8 +706,16 @@ function workflow.bulk_update(client, items, opts)
     abandon(slots)
   end
 
-  while (not exhausted or #deferred > 0) and not stop do
-    one_window()
+  -- The interpreter's SIGINT hook may raise in any Lua code, this loop's too: what is known
+  -- is kept as for a raise out of client:batch.
+  local ran, raised = pcall(function()
+    while (not exhausted or #deferred > 0) and not stop do
+      one_window()
+    end
+  end)
+  if not ran then
+    stop_run(is_interrupt_raise(raised) and "interrupted" or "callback", raised, true)
+    abandon(current)
   end
   -- A stop leaves the waiting rows unsent.
   for _, slot in ipairs(deferred) do settle(slot.index, "not_sent", not_sent_error(slot.path)) end

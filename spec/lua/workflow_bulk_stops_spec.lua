@@ -239,6 +239,30 @@ describe("bulk_update: stopped by a signal (item 4)", function()
     assert.are.equal(6, counter.taken)
   end)
 
+  it("keeps the report when the interrupt is raised in bulk_update's own code between batches", function()
+    -- Here through opts.sleep between two read-back attempts, as the hook would in any Lua code.
+    local reads = 0
+    local client = client_with(function(r)
+      if r[1] == "GET" then
+        reads = reads + 1
+        return { status = 200, body = { a = r[2]:find("@p2", 1, true) and 0 or 1 } }
+      end
+      return ok_result()
+    end)
+    local ok, err = pcall(workflow.bulk_update, client, {
+      { pkey = "@p1", changes = { a = 1 } }, { pkey = "@p2", changes = { a = 1 } },
+      { pkey = "@p1", changes = { a = 1 } },
+    }, { verify = true, verify_attempts = 2, sleep = function() error("interrupted!", 0) end })
+    assert.is_false(ok)
+    assert.are.equal("interrupted", err.kind)
+    local report = err.report
+    sums_up(report)
+    assert.are.same({ 3, 1, 1, 1, 1 }, { report.total, report.ok, report.failed, report.unknown,
+      report.not_sent })
+    assert.are.same({ [2] = "unknown", [3] = "not_sent" }, report.outcomes)
+    assert.are.equal(2, reads)
+  end)
+
   it("settles rows waiting for their PKey as not sent", function()
     local flag
     local client = client_with(function() flag = 2 return ok_result() end)
