@@ -491,7 +491,7 @@ function workflow.bulk_update(client, items, opts)
 
   local function call_back(fn, ...)
     local ok, err = pcall(fn, ...)
-    if not ok then stop_run("callback", err, true) end
+    if not ok then stop_run(is_interrupt_raise(err) and "interrupted" or "callback", err, true) end
     return ok
   end
 
