@@ -1,7 +1,9 @@
 --- The `campaign` command-line tool: `cli.main(argv, env) -> exit code`.
 -- bin/campaign is a thin wrapper around this module; docs/cli.md is the user's manual.
 -- Exit codes: 0 ok, 1 API or network error, 2 usage error (also a missing setting),
--- 3 verification mismatch, 4 bulk run with failures.
+-- 3 verification mismatch, 4 bulk run with failures, 5 bulk run whose only problems are
+-- items of unknown outcome (sent, no answer), 128 + signal when interrupted (130 SIGINT,
+-- 143 SIGTERM).
 local args = require "campaign.cli.args"
 local config = require "campaign.cli.config"
 local input = require "campaign.cli.input"
@@ -9,8 +11,9 @@ local output = require "campaign.cli.output"
 
 local cli = {}
 
-local EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_VERIFY, EXIT_BULK = 0, 1, 2, 3, 4
-cli.EXIT = {ok = EXIT_OK, api = EXIT_API, usage = EXIT_USAGE, verify = EXIT_VERIFY, bulk = EXIT_BULK}
+local EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_VERIFY, EXIT_BULK, EXIT_UNKNOWN = 0, 1, 2, 3, 4, 5
+cli.EXIT = {ok = EXIT_OK, api = EXIT_API, usage = EXIT_USAGE, verify = EXIT_VERIFY, bulk = EXIT_BULK,
+  unknown = EXIT_UNKNOWN, sigint = 130, sigterm = 143}
 
 -- Every option of every command with its kind; `commands[...].options` says where each is valid.
 local KNOWN = {
@@ -104,7 +107,8 @@ local COMMANDS = {
   },
   ["bulk-update"] = {
     usage = "campaign bulk-update FILE [--concurrency N] [--verify] [--report FILE] [--format csv|ndjson]",
-    summary = "PATCH many profiles from NDJSON or CSV (FILE '-' reads stdin); exit 4 if any failed",
+    summary = "PATCH many profiles from NDJSON or CSV (FILE '-' reads stdin); exit 4 if any failed, " ..
+      "5 if some are unknown",
     options = {"concurrency", "verify", "report", "format", "progress_interval", "no_progress"},
     example = "campaign bulk-update changes.csv --concurrency 16 --verify --report report.ndjson",
   },
@@ -157,7 +161,8 @@ local function main_help()
   lines[#lines + 1] = ""
   lines[#lines + 1] = "'campaign COMMAND --help' shows a command's options and an example."
   lines[#lines + 1] = "Exit codes: 0 ok, 1 API or network error, 2 usage error, 3 verification mismatch,"
-  lines[#lines + 1] = "4 bulk run with failures."
+  lines[#lines + 1] = "4 bulk run with failures, 5 bulk run with items of unknown outcome (sent, no answer),"
+  lines[#lines + 1] = "130/143 interrupted by SIGINT/SIGTERM."
   lines[#lines + 1] = ""
   return table.concat(lines, "\n") .. "\n" .. FIELDS_HELP .. "\n" .. GLOBAL_HELP
 end
@@ -175,8 +180,13 @@ local function command_help(name)
 FILE is NDJSON ({"PKey": "@...", "phone": "..."} per line, or a report line {"PKey": ...,
 "changes": {...}}) or CSV with a header row and a PKey column (RFC 4180 quoting; an empty cell
 leaves the field alone, "" sets it to the empty string; a header 'name:=' makes a JSON column).
-Progress goes to stderr: a bar on a terminal, plain lines otherwise. A rerun on the report's
-failed lines finishes the job:  grep '"ok":false' report.ndjson | campaign bulk-update -
+Progress goes to stderr: a bar on a terminal, plain lines otherwise. Rows of one PKey are
+applied in file order (the last one wins). Each report line has "outcome": applied, failed,
+unknown (sent, no answer: it may have been applied) or not_sent (stopped by Ctrl-C/SIGTERM).
+Exit 4 when an item failed, else 5 when some are unknown, 130/143 when interrupted.
+A rerun on the report's failed lines finishes the job:
+  grep '"ok":false' report.ndjson | campaign bulk-update -
+The report must not be the input file (also through a link): that is refused.
 ]]
   elseif name == "emulator" then
     lines[#lines + 1] = "The arguments go to emulator/campaign-emulator (start: --port, --tls, --http2, " ..
@@ -273,8 +283,32 @@ end
 
 local function encode_json(ctx, value)
   local campaign = load_campaign()
-  if ctx.pretty then return campaign.encode(value, {pretty = true}) end
-  return campaign.encode(value)
+  if ctx.pretty then return output.json_safe(campaign.encode(value, {pretty = true})) end
+  return output.json_safe(campaign.encode(value))
+end
+
+-- Signals: 128 + the signal number, the shell's convention (130 SIGINT, 143 SIGTERM).
+local SIGNAL_NAMES = {[2] = "SIGINT", [15] = "SIGTERM"}
+local function interrupt_code(signal)
+  if type(signal) == "number" and signal > 0 and signal < 128 then return 128 + signal end
+  return 130
+end
+
+-- The signal campaign.trap_signals caught, or nil (also where the C module has no trap).
+local function current_signal()
+  local campaign = load_campaign()
+  if type(campaign.interrupted) == "function" then return campaign.interrupted() end
+  return nil
+end
+
+local function signal_name(signal)
+  return SIGNAL_NAMES[signal] or (type(signal) == "number" and "signal " .. signal) or "SIGINT"
+end
+
+-- The interpreter's own SIGINT hook raises "interrupted!" (lua.c) wherever Lua code runs.
+local function is_interrupt(e)
+  if type(e) == "table" then return e.kind == "interrupted" end
+  return type(e) == "string" and e:find("interrupted!$") ~= nil
 end
 
 local function print_json(ctx, value)
@@ -326,7 +360,7 @@ local function get_client(ctx)
   local on_event
   if options.verbose then
     on_event = function(ev)
-      ctx.err(ctx.redact("campaign: " .. describe_event(ev)) .. "\n")
+      ctx.err(output.escape(ctx.redact("campaign: " .. describe_event(ev))) .. "\n")
     end
   end
   local token = settings.token.value
@@ -371,15 +405,26 @@ local function get_client(ctx)
   local ok, client = pcall(campaign.new, client_options)
   if not ok then usage_error(tostring(client)) end
   ctx.client = client
+  -- From here on the command sends. With campaign.trap_signals, SIGINT and SIGTERM only set a
+  -- flag: the client's calls return kind "interrupted" and the command stops in order (a bulk
+  -- run writes its whole report). Without it the interpreter's own SIGINT hook stays.
+  if type(campaign.trap_signals) == "function" then campaign.trap_signals() end
   return client
 end
 
 -- Prints a runtime failure (one line) and returns exit code 1.
+-- An interrupted call (after SIGINT/SIGTERM) exits 128 + the signal instead. The text comes
+-- from the server: control characters are escaped (no terminal escape gets through).
 local function api_failure(ctx, err)
+  if type(err) == "table" and err.kind == "interrupted" then
+    local signal = current_signal()
+    ctx.err("campaign: interrupted by " .. signal_name(signal) .. "\n")
+    return interrupt_code(signal)
+  end
   local text = tostring(err)
   if not text:match("^campaign: ") then text = "campaign: " .. text end
   text = text:gsub("[\r\n].*", "")
-  ctx.err(ctx.redact(text) .. "\n")
+  ctx.err(output.escape(ctx.redact(text)) .. "\n")
   return EXIT_API
 end
 
@@ -450,6 +495,8 @@ local function generic_request(ctx, method)
   if ctx.options.raw then
     local text, err = client:request(method, path, {query = query, body = body, raw = true})
     if text == nil then return api_failure(ctx, err) end
+    -- As received, but a terminal gets no control sequence of the server's.
+    if ctx.isatty(1) then text = output.escape(text, "\n\r\t") end
     ctx.out(text)
     return EXIT_OK
   end
@@ -519,7 +566,7 @@ handlers["profile update"] = function(ctx)
           ", got " .. describe_value(mismatch.got)
       end
       local text = "campaign: verification failed for " .. pkey .. ": " .. table.concat(parts, "; ")
-      ctx.err(ctx.redact(text) .. "\n")
+      ctx.err(output.escape(ctx.redact(text)) .. "\n")
       return EXIT_VERIFY
     end
     return api_failure(ctx, err)
@@ -553,10 +600,10 @@ local function print_listing(ctx, path, query, limit)
     end
     local text
     if ctx.pretty then
-      text = campaign.encode(record, {pretty = true}):gsub("\n", "\n  ")
+      text = output.json_safe(campaign.encode(record, {pretty = true})):gsub("\n", "\n  ")
       ctx.out((count == 0 and "[\n  " or ",\n  ") .. text)
     else
-      ctx.out((count == 0 and "[" or ",") .. campaign.encode(record))
+      ctx.out((count == 0 and "[" or ",") .. output.json_safe(campaign.encode(record)))
     end
     count = count + 1
   end
@@ -702,7 +749,7 @@ end
 -- bulk-update -------------------------------------------------------------------------------
 
 -- Copies standard input into a temporary file: the input is read once to count and check it,
--- once to send it, and once more to write the report in input order.
+-- and once more to send it (the report is written as the items settle).
 local function spool_stdin(stdin)
   local name = os.tmpname()
   local file = assert(io.open(name, "wb"))
@@ -715,9 +762,101 @@ local function spool_stdin(stdin)
   return name
 end
 
-handlers["bulk-update"] = function(ctx)
-  need_positional(ctx, 1, "FILE")
-  no_extra_positional(ctx, 1)
+-- The identity of the file at `path` (symlinks followed) as "device:inode"; nil when nothing is
+-- there; false when this system gives no way to ask. Lua has no stat(): LuaFileSystem when it
+-- is installed (busted brings it; it is not a dependency), else stat(1) in its GNU (-c) or BSD
+-- (-f) spelling, the path shell-quoted.
+local function file_identity(path)
+  local ok, lfs = pcall(require, "lfs")
+  if ok and type(lfs) == "table" and type(lfs.attributes) == "function" then
+    local attr = lfs.attributes(path)
+    if type(attr) == "table" and attr.dev and attr.ino then return attr.dev .. ":" .. attr.ino end
+    return nil
+  end
+  local probe = io.open(path, "rb")
+  if not probe then return nil end
+  probe:close()
+  for _, flags in ipairs({"-L -c %d:%i", "-L -f %d:%i"}) do
+    local pipe = io.popen("stat " .. flags .. " -- " .. shell_quote(path) .. " 2>/dev/null")
+    if pipe then
+      local text = pipe:read("a") or ""
+      pipe:close()
+      local id = text:match("^(%d+:%d+)%s*$")
+      if id then return id end
+    end
+  end
+  return false
+end
+
+local function same_content(a, b)
+  local fa, fb = io.open(a, "rb"), io.open(b, "rb")
+  local same = fa ~= nil and fb ~= nil
+  while same do
+    local x, y = fa:read(65536), fb:read(65536)
+    if x ~= y then same = false elseif x == nil then break end
+  end
+  if fa then fa:close() end
+  if fb then fb:close() end
+  return same
+end
+
+--- Whether writing `report` would overwrite `input`: the same device and inode (another name,
+-- a hard link, a symlink). Without any way to read inodes, an existing report with the input's
+-- exact content counts as the same file (refusing to overwrite a copy is harmless).
+local function same_file(input_path, report)
+  local report_id = file_identity(report)
+  if report_id == nil then return false end        -- nothing there yet
+  local input_id = file_identity(input_path)
+  if input_id == nil then return false end         -- the input is missing: said later
+  if input_id and report_id then return input_id == report_id end
+  return same_content(input_path, report)
+end
+cli._same_file = same_file
+
+-- A cheap fingerprint of the items a pass reads (count, line numbers, PKeys): the counting
+-- pass and the sending pass must see the same input.
+local function fingerprint()
+  local state = {count = 0, hash = 0}
+  return function(item)
+    state.count = state.count + 1
+    local pkey = item.pkey or ""
+    local n = #pkey
+    local v = (item.line or 0) * 7 + n * 131 + (pkey:byte(1) or 0) + (pkey:byte(n) or 0) * 17 +
+      (pkey:byte(math.floor(n / 2) + 1) or 0) * 257 + (item.error and 1 or 2)
+    state.hash = (state.hash * 31 + v) % 2147483647
+  end, state
+end
+
+-- A copy of a report line whose strings are made valid UTF-8 (keys too; JSON array marks kept).
+local function utf8_copy(value)
+  if type(value) == "string" then return output.to_utf8(value) end
+  if type(value) ~= "table" then return value end
+  local copy = {}
+  for k, v in pairs(value) do
+    copy[type(k) == "string" and output.to_utf8(k) or k] = utf8_copy(v)
+  end
+  return setmetatable(copy, getmetatable(value))
+end
+
+-- One report line as JSON, whatever it holds: a string that is not valid UTF-8 (a server's
+-- message, a value read back) is written with \xNN escapes instead of failing the encoder.
+local function encode_line(campaign, line)
+  local ok, text = pcall(campaign.encode, line)
+  if ok then return output.json_safe(text) end
+  local clean = utf8_copy(line)
+  ok, text = pcall(campaign.encode, clean)
+  if ok then return output.json_safe(text) end
+  clean.mismatches = nil
+  clean.note = "the mismatches could not be written as JSON"
+  ok, text = pcall(campaign.encode, clean)
+  if ok then return output.json_safe(text) end
+  return campaign.encode({line = clean.line, ok = clean.ok, outcome = clean.outcome,
+    error = "this item's outcome could not be written as JSON"})
+end
+
+local FINISH_RECIPE = "grep '\"ok\":false' %s | campaign bulk-update -"
+
+local function bulk_update(ctx, path, name, file)
   local options = ctx.options
   local campaign = load_campaign()
   local concurrency, err = args.positive_integer(options.concurrency or "8", "concurrency")
@@ -726,113 +865,214 @@ handlers["bulk-update"] = function(ctx)
   interval, err = args.non_negative_number(options.progress_interval or "2", "progress-interval")
   if not interval then usage_error(err, ctx.command) end
 
-  local path, temporary = ctx.positional[1], nil
-  if path == "-" then
-    temporary = spool_stdin(ctx.stdin)
-    path = temporary
-  end
-  local function cleanup()
-    if temporary then os.remove(temporary) end
-  end
-
   -- Pass 1: count the items and find whole-file problems before anything is sent.
-  local items, problem = input.open(path, options.format, campaign.decode)
+  local items, problem = input.open(path, options.format, campaign.decode, file)
   if not items then
-    cleanup()
     problem = tostring(problem)
     -- io.open's message already starts with the file name.
-    if problem:sub(1, #path + 2) ~= path .. ": " then problem = ctx.positional[1] .. ": " .. problem end
+    if problem:sub(1, #path + 2) ~= path .. ": " then problem = name .. ": " .. problem end
     usage_error(problem, ctx.command)
   end
-  local total, invalid = 0, 0
+  local counted, counted_state = fingerprint()
   for item in items do
-    if item.fatal then cleanup(); usage_error(ctx.positional[1] .. ": " .. item.error, ctx.command) end
-    total = total + 1
-    if item.error then invalid = invalid + 1 end
+    if item.fatal then usage_error(name .. ": " .. item.error, ctx.command) end
+    counted(item)
   end
+  local total = counted_state.count
+  local counted_size = file:seek("end")
 
-  local ok_client, client = pcall(get_client, ctx)
-  if not ok_client then cleanup(); error(client, 0) end
+  local client = get_client(ctx)
 
   local report_file
   if options.report then
     local open_err
     report_file, open_err = io.open(options.report, "wb")
-    if not report_file then cleanup(); usage_error("--report: " .. tostring(open_err), ctx.command) end
+    if not report_file then usage_error("--report: " .. tostring(open_err), ctx.command) end
   end
 
-  -- Pass 2: send the valid items; the invalid ones are already failures.
   local update, finish
   if not options.no_progress and total > 0 then
     update, finish = output.progress{
       write = ctx.err, tty = ctx.isatty(2), clock = ctx.clock, interval = interval, total = total,
     }
   end
-  local sending = assert(input.open(path, options.format, campaign.decode))
+
+  -- Pass 2: send, and write each item's report line as soon as it and every item before it
+  -- have settled (input order; what waits is bounded by bulk_update's windows). Nothing about
+  -- an item comes from pass 1: a report line says what was read, sent and answered.
+  local pending, first_pending, next_seq = {}, 1, 0   -- seq -> {item =, outcome =, err =}
+  local seq_of = {}                                  -- bulk_update's index -> seq
+  local counts = {applied = 0, failed = 0, unknown = 0, not_sent = 0}
+  local settled = 0
+  local shown, SHOW_AT_MOST, not_ok = {}, 10, 0
+
+  local function write_entry(entry)
+    local item, outcome, item_err = entry.item, entry.outcome, entry.err
+    local line = {line = item.line, PKey = item.pkey, ok = outcome == "applied", outcome = outcome}
+    local message
+    if item.error then
+      message = item.error:gsub("^line %d+: ", "")
+      line.error, line.kind = message, "input"
+    elseif outcome ~= "applied" then
+      message = ctx.redact(tostring(item_err)):gsub("[\r\n].*", "")
+      line.error, line.changes = output.to_utf8(message), item.changes
+      if type(item_err) == "table" then
+        line.kind, line.status, line.mismatches = item_err.kind, item_err.status, item_err.mismatches
+      end
+    end
+    if message then
+      not_ok = not_ok + 1
+      if #shown < SHOW_AT_MOST then
+        shown[#shown + 1] = "campaign: line " .. item.line ..
+          (item.pkey and " (" .. item.pkey .. ")" or "") ..
+          (outcome == "unknown" and " (outcome unknown)" or "") .. ": " .. message
+      end
+    end
+    if report_file then report_file:write(ctx.redact(encode_line(campaign, line)), "\n") end
+  end
+
+  local function settle(seq, outcome, item_err)
+    local entry = pending[seq]
+    entry.outcome, entry.err = outcome, item_err
+    settled = settled + 1
+    counts[outcome] = counts[outcome] + 1
+    if outcome == "not_sent" then counts.failed = counts.failed + 1 end
+    if update then update(settled, counts.failed, counts.unknown) end
+    while pending[first_pending] and pending[first_pending].outcome do
+      write_entry(pending[first_pending])
+      pending[first_pending] = nil
+      first_pending = first_pending + 1
+    end
+  end
+
+  local sending = assert(input.open(path, options.format, campaign.decode, file))
+  local seen, seen_state = fingerprint()
+  local given = 0
+  local function register(item)
+    seen(item)
+    next_seq = next_seq + 1
+    pending[next_seq] = {item = item}
+    return next_seq
+  end
   local function next_valid()
     while true do
       local item = sending()
       if item == nil then return nil end
-      if not item.error then return {pkey = item.pkey, changes = item.changes} end
+      local seq = register(item)
+      if item.error then
+        settle(seq, "failed")
+      else
+        given = given + 1
+        seq_of[given] = seq
+        return {pkey = item.pkey, changes = item.changes}
+      end
     end
   end
+
   local ran, report = pcall(require("campaign.workflow").bulk_update, client, next_valid, {
     concurrency = concurrency,
     verify = options.verify and true or false,
-    on_progress = update and function(done, _, failed) update(invalid + done, invalid + failed) end,
+    on_item = function(i, outcome, item_err)
+      local seq = seq_of[i]
+      seq_of[i] = nil
+      settle(seq, outcome, item_err)
+    end,
   })
+  local stopped              -- the error bulk_update raised with its report, if it did
   if not ran then
-    -- A raise is misuse that the input checks did not catch: clean up, then report it.
-    cleanup()
-    if report_file then report_file:close() end
-    error(report, 0)
+    if not (campaign.is_error(report) and type(report.report) == "table") then
+      -- A raise before anything was sent: misuse that the input checks did not catch.
+      error(report, 0)
+    end
+    stopped, report = report, report.report
   end
-  local failed = invalid + report.failed
-  if finish then finish(invalid + report.ok + report.failed, failed) end
-
-  -- Pass 3: the report file and the first failures on stderr, in input order.
-  local shown, SHOW_AT_MOST = 0, 10
-  local reading = assert(input.open(path, options.format, campaign.decode))
-  local sent_index = 0
-  for item in reading do
-    local line = {line = item.line, PKey = item.pkey}
-    local message
+  local interrupted = report.interrupted or (stopped and stopped.kind == "interrupted")
+  -- Taken but never settled (the run raised in the middle of a window): unknown.
+  for _, seq in pairs(seq_of) do
+    settle(seq, "unknown", campaign.error{kind = "interrupted",
+      message = "the run stopped while this item was in progress"})
+  end
+  -- What bulk_update never took: not sent (the run stopped), or a bad row.
+  for item in sending do
+    local seq = register(item)
     if item.error then
-      message = item.error:gsub("^line %d+: ", "")
-      line.ok, line.error, line.kind = false, message, "input"
+      settle(seq, "failed")
     else
-      sent_index = sent_index + 1
-      local item_err = report.errors[sent_index]
-      if item_err then
-        message = ctx.redact(tostring(item_err)):gsub("[\r\n].*", "")
-        line.ok, line.error, line.changes = false, message, item.changes
-        if type(item_err) == "table" then
-          line.kind, line.status, line.mismatches = item_err.kind, item_err.status, item_err.mismatches
-        end
-      else
-        line.ok = true
-      end
-    end
-    if message and shown < SHOW_AT_MOST then
-      shown = shown + 1
-      ctx.err(ctx.redact("campaign: line " .. item.line .. (item.pkey and " (" .. item.pkey .. ")" or "") ..
-        ": " .. message) .. "\n")
-    end
-    if report_file then
-      report_file:write(ctx.redact(campaign.encode(line)), "\n")
+      settle(seq, "not_sent", campaign.error{kind = "interrupted", sent = false,
+        message = "not sent: the run stopped before this item"})
     end
   end
-  if shown < failed then
-    ctx.err("campaign: ... " .. (failed - shown) .. " more failures" ..
+  if finish then finish(settled, counts.failed, counts.unknown) end
+  if report_file then report_file:close() end
+
+  local changed = seen_state.count ~= total or seen_state.hash ~= counted_state.hash or
+    file:seek("end") ~= counted_size
+
+  for _, line in ipairs(shown) do ctx.err(output.escape(ctx.redact(line)) .. "\n") end
+  if not_ok > #shown then
+    ctx.err("campaign: ... " .. (not_ok - #shown) .. " more not applied" ..
       (report_file and " (see " .. options.report .. ")" or "") .. "\n")
   end
-  if report_file then report_file:close() end
-  cleanup()
+  local finish_hint = options.report and "finish with:  " .. string.format(FINISH_RECIPE,
+    shell_quote(options.report)) or "rerun with --report FILE to list them"
+  local signal
+  if interrupted then
+    signal = type(report.interrupted) == "number" and report.interrupted or current_signal()
+    ctx.err(string.format("campaign: interrupted by %s: %d applied, %d unknown (sent, no answer), " ..
+      "%d not sent, %d failed; %s\n", signal_name(signal), counts.applied, counts.unknown, counts.not_sent,
+      counts.failed - counts.not_sent, finish_hint))
+  elseif counts.unknown > 0 then
+    ctx.err(string.format("campaign: %d item(s) of unknown outcome (sent, no answer: they may have been " ..
+      "applied); %s\n", counts.unknown, finish_hint))
+  end
+  if changed then
+    ctx.err("campaign: " .. name .. " changed while it was read: " .. total .. " item(s) counted, " ..
+      seen_state.count .. " read to send; the report lists what was sent\n")
+  end
+  if stopped and not interrupted then
+    ctx.err("campaign: " .. output.escape(ctx.redact(tostring(stopped))) .. "\n")
+  end
 
-  local summary = {total = total, ok = total - failed, failed = failed,
-    elapsed = math.floor((report.elapsed or 0) * 1000 + 0.5) / 1000, report = options.report}
+  local summary = {total = seen_state.count, ok = counts.applied, failed = counts.failed,
+    unknown = counts.unknown, elapsed = math.floor((report.elapsed or 0) * 1000 + 0.5) / 1000,
+    report = options.report}
+  if counts.not_sent > 0 or interrupted then summary.not_sent = counts.not_sent end
+  if interrupted then summary.interrupted = signal_name(signal) end
+  if changed then summary.input_changed, summary.counted = true, total end
   print_json(ctx, summary)
-  return failed > 0 and EXIT_BULK or EXIT_OK
+  if interrupted then return interrupt_code(signal) end
+  if stopped then return EXIT_USAGE end
+  if changed or counts.failed > 0 then return EXIT_BULK end
+  if counts.unknown > 0 then return EXIT_UNKNOWN end
+  return EXIT_OK
+end
+
+handlers["bulk-update"] = function(ctx)
+  need_positional(ctx, 1, "FILE")
+  no_extra_positional(ctx, 1)
+  local name, report = ctx.positional[1], ctx.options.report
+  -- Before anything is opened for writing or sent: the report must not be the input.
+  if report and name ~= "-" and same_file(name, report) then
+    usage_error("--report " .. report .. " is the input file " .. name .. " (the same file, maybe " ..
+      "through a link): writing the report would destroy the input; give another --report FILE",
+      ctx.command)
+  end
+  local path, temporary = name, nil
+  if name == "-" then
+    temporary = spool_stdin(ctx.stdin)
+    path = temporary
+  end
+  -- One handle for every pass: a file replaced under the same name meanwhile is not mixed in.
+  local file, open_err = io.open(path, "rb")
+  if not file then
+    if temporary then os.remove(temporary) end
+    usage_error(tostring(open_err), ctx.command)
+  end
+  local ok, code = pcall(bulk_update, ctx, path, name, file)
+  file:close()
+  if temporary then os.remove(temporary) end
+  if not ok then error(code, 0) end
+  return code
 end
 
 -- main --------------------------------------------------------------------------------------
@@ -938,13 +1178,19 @@ function cli.main(argv, env)
   ctx.err = function(text) stderr:write(ctx.redact(text)); stderr:flush() end
   local ok, result = xpcall(run, function(e)
     if getmetatable(e) == Usage then return e end
+    if is_interrupt(e) then return setmetatable({interrupted = true}, Usage) end
     return setmetatable({message = tostring(e), traceback = debug.traceback("", 2), unexpected = true}, Usage)
   end, ctx, words)
   stdout:flush()
   if ok then return result end
   if result.exit then return result.exit end
+  if result.interrupted then
+    local signal = current_signal()
+    ctx.err("campaign: interrupted by " .. signal_name(signal) .. "\n")
+    return interrupt_code(signal)
+  end
   local message = ctx.redact(tostring(result.message)):gsub("^campaign: ", "")
-  ctx.err("campaign: " .. message .. "\n")
+  ctx.err("campaign: " .. output.escape(message, "\n") .. "\n")
   if result.unexpected and ctx.getenv("CAMPAIGN_DEBUG") then ctx.err(result.traceback .. "\n") end
   if result.command then
     ctx.err("Try 'campaign " .. result.command .. " --help'.\n")

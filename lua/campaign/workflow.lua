@@ -210,7 +210,7 @@ local function check_opts(fname, opts)
       error(string_format("campaign.workflow.%s: opts.%s must be a boolean", fname, name), 3)
     end
   end
-  for _, name in ipairs { "compare", "sleep", "clock", "on_progress" } do
+  for _, name in ipairs { "compare", "sleep", "clock", "on_progress", "on_item" } do
     if opts[name] ~= nil and type(opts[name]) ~= "function" then
       error(string_format("campaign.workflow.%s: opts.%s must be a function", fname, name), 3)
     end
@@ -402,18 +402,64 @@ local function result_error(result, method, path)
   return nil
 end
 
+-- What a failed PATCH did to the record: "failed" only when it certainly did not apply.
+-- A transport failure or an interrupt after the request may have reached ACS is "unknown"
+-- (err.sent == false says it never left; a missing `sent` is unknown); an interrupt before
+-- sending is "not_sent". A 2xx whose body could not be read (json, too_large) was answered:
+-- "unknown" too. Any answer outside 2xx, a verification mismatch, a refusal: "failed".
+local function outcome_of(err)
+  if type(err) ~= "table" then return "unknown" end
+  local kind, sent = err.kind, err.sent
+  if kind == "interrupted" then return sent == false and "not_sent" or "unknown" end
+  if kind == "network" or kind == "timeout" then return sent == false and "failed" or "unknown" end
+  if kind == "tls" then return sent == true and "unknown" or "failed" end
+  if kind == "json" or kind == "too_large" then
+    local status = err.status
+    if type(status) == "number" and (status < 200 or status >= 300) then return "failed" end
+    return "unknown"
+  end
+  return "failed"
+end
+workflow._outcome_of = outcome_of
+
+-- The signal campaign.trap_signals caught (2, 15), or nil; nil where the C module has no
+-- signal support (older builds, or campaign.ngx's world, where nothing traps signals).
+local function signal_seen()
+  local interrupted = campaign.interrupted
+  if type(interrupted) ~= "function" then return nil end
+  local ok, signal = pcall(interrupted)
+  if ok and signal then return signal end
+  return nil
+end
+
+local function is_interrupt_raise(e)
+  if type(e) == "table" then return e.kind == "interrupted" end
+  return type(e) == "string" and e:find("interrupted!", 1, true) ~= nil
+end
+
 --- bulk_update(client, items[, opts]) -> report
 -- items: a list of {pkey =, changes =} (PKey is accepted for pkey), or an iterator function
 -- returning one item per call and nil at the end (never materialised: memory stays bounded by
 -- the window). PATCHes go through client:batch with opts.concurrency transfers at once
--- (default 8), opts.window items per batch call (default 4 x concurrency). opts.verify GETs
--- each updated record back and compares the changes (opts.compare, verify_attempts,
--- verify_delay as in update_and_verify). opts.on_progress(done, total, failed) after each item
--- (total is nil for an iterator until it is exhausted; one last call then gives it).
--- Malformed items fail that item without sending it. Read-only fields are sent (ACS's 500
--- fails that item with the client's error), unless opts.check_read_only: then that item fails
--- without being sent (kind "verify", err.read_only).
--- report = {total, ok, failed, errors = {[i] = err}, elapsed}; ok + failed == total.
+-- (default 8), opts.window items per batch call (default 4 x concurrency). Rows of one PKey
+-- are applied in input order: a window holds at most one row per record, a later row of it
+-- waits for a later window (so the last row wins). opts.verify GETs each updated record back
+-- and compares the changes (opts.compare, verify_attempts, verify_delay as in
+-- update_and_verify). opts.on_progress(done, total, failed, unknown) after each item (total is
+-- nil for an iterator until it is exhausted; one last call then gives it);
+-- opts.on_item(i, outcome, err) when item i settles ("applied", "failed", "unknown",
+-- "not_sent"; not in input order). Malformed items fail that item without sending it.
+-- Read-only fields are sent (ACS's 500 fails that item with the client's error), unless
+-- opts.check_read_only: then that item fails without being sent (kind "verify", err.read_only).
+-- report = {total, ok, failed, unknown, not_sent, errors = {[i] = err},
+--   outcomes = {[i] = "failed" | "unknown" | "not_sent"}, elapsed, interrupted = nil | signal};
+-- ok + failed + unknown == total (not_sent items count as failed).
+-- A stop: after a signal (campaign.trap_signals; an "interrupted" result or
+-- campaign.interrupted()) no new item is taken, what was taken but not sent is "not_sent",
+-- and the report comes back with report.interrupted = the signal. A raise of on_progress,
+-- on_item or the iterator, or a raise out of client:batch (the interpreter's own
+-- "interrupted!"), stops the same way and raises campaign.error{kind = "callback" or
+-- "interrupted", report = <the report so far>, cause = <the original error>}.
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then
@@ -425,63 +471,193 @@ function workflow.bulk_update(client, items, opts)
   local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
   local window = opts.window or concurrency * 4
+  local verify = opts.verify and true or false
   local verify_attempts = opts.verify_attempts or 1
   local verify_delay = opts.verify_delay or 0.5
   local read_only             -- the read-only set, only when refusing locally
   if opts.check_read_only then read_only = read_only_set(opts) end
-  local on_progress = opts.on_progress
+  local on_progress, on_item = opts.on_progress, opts.on_item
   local started = clock()
 
   local from_list = type(items) == "table"
   local known_total = from_list and #items or nil
-  local report = { total = 0, ok = 0, failed = 0, errors = {} }
+  local report = { total = 0, ok = 0, failed = 0, unknown = 0, not_sent = 0, errors = {}, outcomes = {} }
   local done = 0
   local exhausted = false
   local position = 0               -- items taken from the input so far
-  local progress_error             -- an error raised by on_progress, re-raised after the batch
+  -- Why the run stops early: nil, or {kind = "interrupted" | "callback", cause =, raised =}.
+  -- `raised`: the stop came as a Lua error, so bulk_update raises at the end.
+  local stop
 
-  local function progress()
-    if on_progress and progress_error == nil then
-      local ok, err = pcall(on_progress, done, exhausted and report.total or known_total, report.failed)
-      if not ok then progress_error = err end
+  local function stop_run(kind, cause, raised)
+    if stop == nil then stop = { kind = kind, cause = cause, raised = raised } end
+    if kind == "interrupted" and report.interrupted == nil then
+      report.interrupted = signal_seen() or true
     end
   end
 
-  local function succeed()
-    report.ok = report.ok + 1
-    done = done + 1
-    progress()
+  local function call_back(fn, ...)
+    local ok, err = pcall(fn, ...)
+    if not ok then stop_run(is_interrupt_raise(err) and "interrupted" or "callback", err, true) end
+    return ok
   end
 
-  local function fail(i, err)
-    report.failed = report.failed + 1
-    report.errors[i] = err
+  local function settle(i, outcome, err)
+    if outcome == "applied" then
+      report.ok = report.ok + 1
+    else
+      report.errors[i], report.outcomes[i] = err, outcome
+      if outcome == "unknown" then
+        report.unknown = report.unknown + 1
+      else
+        report.failed = report.failed + 1
+        if outcome == "not_sent" then report.not_sent = report.not_sent + 1 end
+      end
+    end
     done = done + 1
-    progress()
+    -- A callback that raised is not called again; the other one still is.
+    if on_item and not call_back(on_item, i, outcome, err) then on_item = nil end
+    if on_progress and not call_back(on_progress, done, exhausted and report.total or known_total,
+        report.failed, report.unknown) then
+      on_progress = nil
+    end
+  end
+
+  local function not_sent_error(path)
+    return campaign.error { kind = "interrupted", sent = false, method = "PATCH", url = path,
+      message = "not sent: the run stopped before this item" }
+  end
+
+  local function unverified_error(path)
+    return campaign.error { kind = "interrupted", sent = true, method = "GET", url = path,
+      message = "the PATCH was accepted but the run stopped before it was read back" }
   end
 
   local function take()
     if exhausted then return nil end
-    position = position + 1
     local item
     if from_list then
-      if position > known_total then exhausted = true return nil end
-      item = items[position]
+      if position >= known_total then exhausted = true return nil end
+      item = items[position + 1]
     else
-      item = items()
+      local ok, got = pcall(items)
+      if not ok then
+        exhausted = true
+        stop_run(is_interrupt_raise(got) and "interrupted" or "callback", got, true)
+        return nil
+      end
+      item = got
       if item == nil then exhausted = true return nil end
     end
+    position = position + 1
     return position, item
   end
 
-  local function rethrow()
-    if progress_error ~= nil then error(progress_error, 0) end
+  -- Rows whose PKey is already in the window wait here, in input order, for a later window.
+  -- At most `window` of them: past that the window goes out smaller, so memory stays bounded
+  -- even when every row names the same record.
+  local deferred = {}
+  local waiting = {}               -- path -> rows of it in `deferred`
+
+  -- Settles what a stop leaves in a window: `slots` that never got an answer.
+  local function abandon(slots)
+    for _, slot in ipairs(slots) do
+      if slot.state == "patched" then
+        slot.state = "settled"
+        settle(slot.index, "unknown", unverified_error(slot.path))
+      elseif slot.state == "sending" then
+        -- The batch raised with this item possibly in flight: its outcome is not known.
+        slot.state = "settled"
+        settle(slot.index, "unknown", campaign.error { kind = "interrupted", method = "PATCH",
+          url = slot.path, message = "the run stopped while this PATCH may have been in flight" })
+      elseif slot.state == nil then
+        slot.state = "settled"
+        settle(slot.index, "not_sent", not_sent_error(slot.path))
+      end
+    end
   end
 
-  while not exhausted do
-    -- One window: validate, send the PATCHes, verify; nothing of it is kept afterwards.
-    local slots, requests = {}, {}
-    while #slots < window do
+  local function run_batch(requests, batch_opts)
+    local ok, results = pcall(client.batch, client, requests, batch_opts)
+    if not ok then
+      stop_run(is_interrupt_raise(results) and "interrupted" or "callback", results, true)
+      return nil
+    end
+    return results
+  end
+
+  local function patch_answered(slot, result)
+    local err = result_error(result, "PATCH", slot.path)
+    if err then
+      slot.state = "settled"
+      if type(err) == "table" and err.kind == "interrupted" then stop_run("interrupted", err) end
+      settle(slot.index, outcome_of(err), err)
+    elseif verify then
+      slot.state = "patched"
+    else
+      slot.state = "settled"
+      settle(slot.index, "applied")
+    end
+  end
+
+  local function verify_window(slots)
+    local queue = {}
+    for _, slot in ipairs(slots) do
+      if slot.state == "patched" then queue[#queue + 1] = slot end
+    end
+    for attempt = 1, verify_attempts do
+      if #queue == 0 or stop then break end
+      if attempt > 1 then sleep(verify_delay) end
+      if signal_seen() then stop_run("interrupted") break end
+      local gets = {}
+      for k, slot in ipairs(queue) do gets[k] = { "GET", slot.path } end
+      local reads = run_batch(gets, { concurrency = concurrency })
+      if reads == nil then break end
+      local again = {}
+      for k, slot in ipairs(queue) do
+        local result = reads[k]
+        local err = result_error(result, "GET", slot.path)
+        if err then
+          -- The PATCH was accepted; whether the change holds could not be read: unknown.
+          if type(err) == "table" and err.kind == "interrupted" then stop_run("interrupted", err) end
+          slot.state = "settled"
+          settle(slot.index, "unknown", err)
+        else
+          local mismatches = diff(slot.changes, unwrap(result.body), opts.compare)
+          if not mismatches then
+            slot.state = "settled"
+            settle(slot.index, "applied")
+          elseif attempt == verify_attempts then
+            slot.state = "settled"
+            settle(slot.index, "failed", verify_error(slot.path, mismatches, attempt, data_policies(opts)))
+          else
+            again[#again + 1] = slot
+          end
+        end
+      end
+      queue = again
+    end
+  end
+
+  local current = {}               -- the window being filled or sent
+
+  local function one_window()
+    if signal_seen() then stop_run("interrupted") return end
+    -- Fill: waiting rows first (one per record, input order), then fresh items.
+    local slots, requests, in_window = {}, {}, {}
+    current = slots
+    local keep = {}
+    for _, slot in ipairs(deferred) do
+      if #slots < window and not in_window[slot.path] then
+        in_window[slot.path] = true
+        waiting[slot.path] = waiting[slot.path] > 1 and waiting[slot.path] - 1 or nil
+        slots[#slots + 1] = slot
+      else
+        keep[#keep + 1] = slot
+      end
+    end
+    deferred = keep
+    while #slots < window and #deferred < window and not stop do
       local i, item = take()
       if i == nil then break end
       report.total = report.total + 1
@@ -490,78 +666,85 @@ function workflow.bulk_update(client, items, opts)
       -- from client:batch (which validates every request before sending any).
       local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
       if not valid_pkey(pkey) or not encodable then
-        fail(i, campaign.error { kind = "verify", mismatches = {},
+        settle(i, "failed", campaign.error { kind = "verify", mismatches = {},
           message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
             .. " (nothing was sent)" })
       else
         local path = record_path(opts, pkey)
         local refused = read_only and read_only_fields(changes, read_only)
         if refused then
-          fail(i, read_only_error(path, refused))
+          settle(i, "failed", read_only_error(path, refused))
         else
-          slots[#slots + 1] = { index = i, path = path, changes = changes }
-          requests[#requests + 1] = { "PATCH", path, changes }
-        end
-      end
-    end
-    rethrow()
-    if #requests > 0 then
-      local verify_queue = {}
-      local results = client:batch(requests, {
-        concurrency = concurrency,
-        on_result = not opts.verify and function(k, result)
-          local slot = slots[k]
-          local err = result_error(result, "PATCH", slot.path)
-          if err then fail(slot.index, err) else succeed() end
-          slot.settled = true
-        end or nil,
-      })
-      -- Settle what on_result did not (a client without on_result, or verification pending).
-      for k, slot in ipairs(slots) do
-        if not slot.settled then
-          local err = result_error(results and results[k], "PATCH", slot.path)
-          if err then fail(slot.index, err)
-          elseif opts.verify then verify_queue[#verify_queue + 1] = slot
-          else succeed() end
-        end
-      end
-      rethrow()
-
-      for attempt = 1, verify_attempts do
-        if #verify_queue == 0 then break end
-        if attempt > 1 then sleep(verify_delay) end
-        local gets = {}
-        for k, slot in ipairs(verify_queue) do gets[k] = { "GET", slot.path } end
-        local reads = client:batch(gets, { concurrency = concurrency })
-        local again = {}
-        for k, slot in ipairs(verify_queue) do
-          local result = reads and reads[k]
-          local err = result_error(result, "GET", slot.path)
-          if err then
-            fail(slot.index, err)
+          local slot = { index = i, path = path, changes = changes }
+          if in_window[path] or waiting[path] then
+            deferred[#deferred + 1] = slot
+            waiting[path] = (waiting[path] or 0) + 1
           else
-            local mismatches = diff(slot.changes, unwrap(result.body), opts.compare)
-            if not mismatches then
-              succeed()
-            elseif attempt == verify_attempts then
-              fail(slot.index, verify_error(slot.path, mismatches, attempt, data_policies(opts)))
-            else
-              again[#again + 1] = slot
-            end
+            in_window[path] = true
+            slots[#slots + 1] = slot
           end
         end
-        verify_queue = again
-        rethrow()
       end
     end
+    if not stop and signal_seen() then stop_run("interrupted") end
+    if stop or #slots == 0 then
+      abandon(slots)
+      return
+    end
+
+    for k, slot in ipairs(slots) do
+      requests[k] = { "PATCH", slot.path, slot.changes }
+      slot.state = "sending"
+    end
+    local results = run_batch(requests, {
+      concurrency = concurrency,
+      on_result = function(k, result)
+        local slot = slots[k]
+        if slot and slot.state == "sending" then patch_answered(slot, result) end
+      end,
+    })
+    -- Settle what on_result did not (a client without on_result).
+    if results ~= nil then
+      for k, slot in ipairs(slots) do
+        if slot.state == "sending" then patch_answered(slot, results[k]) end
+      end
+    end
+    if verify and not stop then verify_window(slots) end
+    abandon(slots)
   end
 
+  -- The interpreter's SIGINT hook may raise in any Lua code, this loop's too: what is known
+  -- is kept as for a raise out of client:batch.
+  local ran, raised = pcall(function()
+    while (not exhausted or #deferred > 0) and not stop do
+      one_window()
+    end
+  end)
+  if not ran then
+    stop_run(is_interrupt_raise(raised) and "interrupted" or "callback", raised, true)
+    abandon(current)
+  end
+  -- A stop leaves the waiting rows unsent.
+  for _, slot in ipairs(deferred) do settle(slot.index, "not_sent", not_sent_error(slot.path)) end
+  deferred = {}
+
   -- An iterator's length is known only now: tell on_progress once more, with the total.
-  if not from_list and report.total > 0 then
-    progress()
-    rethrow()
+  if not from_list and report.total > 0 and on_progress and not stop then
+    if not call_back(on_progress, done, report.total, report.failed, report.unknown) then
+      on_progress = nil
+    end
   end
   report.elapsed = clock() - started
+  if stop and stop.raised then
+    local cause = stop.cause
+    local text = type(cause) == "table" and cause.message or tostring(cause)
+    error(campaign.error {
+      kind = stop.kind, report = report, cause = cause,
+      message = "bulk_update stopped after " .. report.total .. " item(s): "
+        .. (stop.kind == "interrupted" and "interrupted: " or "a callback raised: ") .. tostring(text)
+        .. " (err.report has the report so far)",
+    }, 0)
+  end
   return report
 end
 

@@ -217,6 +217,13 @@ local function ndjson_reader(next_line, decode)
         local why = bad_pkey(pkey)
         if why then return {line = number, error = "line " .. number .. ": " .. why} end
         local changes
+        if type(value.ok) == "boolean" and (value.outcome ~= nil or value.kind ~= nil)
+          and type(value.changes) ~= "table" then
+          -- A report line of an item that was never read (kind "input"): its own fields
+          -- (line, ok, error...) are not changes to send.
+          return {line = number, pkey = pkey, error = "line " .. number .. ": a report line without " ..
+            "changes (fix line " .. tostring(value.line) .. " of the original input)"}
+        end
         if type(value.changes) == "table" and value.changes[1] == nil then
           -- The report's own line shape: {"PKey": ..., "changes": {...}, "ok": false, ...}.
           -- Only its changes are sent, so a rerun on the report's failed lines works.
@@ -253,18 +260,32 @@ end
 
 --- Opens a reader over `path` (a regular file). Returns an iterator of items, or nil, message
 -- for a whole-file problem. `decode` is campaign.decode. The file is closed when the iterator
--- ends; `close` (second return) closes it early.
-function input.open(path, format, decode)
-  local file, err = io.open(path, "rb")
-  if not file then return nil, err end
+-- ends; `close` (second return) closes it early. With `file` (an open handle of `path`), that
+-- handle is read from its start and left open: every pass of bulk-update reads the same file
+-- even if another one takes its name meanwhile (an editor saving by rename).
+function input.open(path, format, decode, file)
+  local borrowed = file ~= nil
+  if not borrowed then
+    local err
+    file, err = io.open(path, "rb")
+    if not file then return nil, err end
+  else
+    file:seek("set", 0)
+  end
   local head = file:read(4096) or ""
   file:seek("set", 0)
   local kind, why = input.detect_format(path, head, format)
-  if not kind then file:close(); return nil, why end
+  if not kind then
+    if not borrowed then file:close() end
+    return nil, why
+  end
   local lines = file:lines()
   local closed = false
   local function close()
-    if not closed then closed = true; file:close() end
+    if not closed then
+      closed = true
+      if not borrowed then file:close() end
+    end
   end
   local next_line = without_bom(function()
     if closed then return nil end

@@ -68,6 +68,12 @@ local function rate_and_eta(state)
   return rate, eta
 end
 
+-- ", 3 unknown" when some items have an unknown outcome, else nothing.
+local function unknown_part(state, sep)
+  if state.unknown and state.unknown > 0 then return sep .. state.unknown .. " unknown" end
+  return ""
+end
+
 --- The terminal progress bar (one line, redrawn with "\r"):
 -- `[#########-----------]  450/1000  45%  312/s  2 failed  ETA 1.8s`
 function output.progress_bar(state, width)
@@ -77,10 +83,12 @@ function output.progress_bar(state, width)
   if state.total and state.total > 0 then
     local filled = math.floor(width * state.done / state.total)
     bar = "[" .. string.rep("#", filled) .. string.rep("-", width - filled) .. "]"
-    return string.format("%s %d/%d %3d%%  %.0f/s  %d failed  ETA %s", bar, state.done, state.total,
-      math.floor(100 * state.done / state.total), rate, state.failed, eta and output.duration(eta) or "?")
+    return string.format("%s %d/%d %3d%%  %.0f/s  %d failed%s  ETA %s", bar, state.done, state.total,
+      math.floor(100 * state.done / state.total), rate, state.failed, unknown_part(state, "  "),
+      eta and output.duration(eta) or "?")
   end
-  return string.format("%d done  %.0f/s  %d failed", state.done, rate, state.failed)
+  return string.format("%d done  %.0f/s  %d failed%s", state.done, rate, state.failed,
+    unknown_part(state, "  "))
 end
 
 --- The plain progress line written when stderr is not a terminal (a log file, CI):
@@ -88,15 +96,16 @@ end
 function output.progress_line(state)
   local rate, eta = rate_and_eta(state)
   if state.total then
-    return string.format("progress: %d/%d done, %d failed, %.0f/s, ETA %s", state.done, state.total,
-      state.failed, rate, eta and output.duration(eta) or "?")
+    return string.format("progress: %d/%d done, %d failed%s, %.0f/s, ETA %s", state.done, state.total,
+      state.failed, unknown_part(state, ", "), rate, eta and output.duration(eta) or "?")
   end
-  return string.format("progress: %d done, %d failed, %.0f/s", state.done, state.failed, rate)
+  return string.format("progress: %d done, %d failed%s, %.0f/s", state.done, state.failed,
+    unknown_part(state, ", "), rate)
 end
 
 --- A progress reporter. `opts`: write(text) (stderr), tty (bool), clock() -> seconds,
 -- interval (seconds between plain lines; the bar redraws at most 10 times a second), total.
--- Returns update(done, failed) and finish(done, failed).
+-- Returns update(done, failed[, unknown]) and finish(done, failed[, unknown]).
 function output.progress(opts)
   local clock, write, total = opts.clock, opts.write, opts.total
   local start = clock()
@@ -105,10 +114,10 @@ function output.progress(opts)
   -- Reading the clock costs a little; for huge runs look at it only every `stride` items.
   local stride = total and math.max(1, math.floor(total / 2000)) or 1
   local last_width = 0
-  local shown_done, shown_failed
-  local function show(done, failed, now)
-    shown_done, shown_failed = done, failed
-    local state = {done = done, total = total, failed = failed, elapsed = now - start}
+  local shown_done, shown_failed, shown_unknown
+  local function show(done, failed, unknown, now)
+    shown_done, shown_failed, shown_unknown = done, failed, unknown
+    local state = {done = done, total = total, failed = failed, unknown = unknown, elapsed = now - start}
     if opts.tty then
       local text = output.progress_bar(state)
       local pad = last_width > #text and string.rep(" ", last_width - #text) or ""
@@ -118,20 +127,114 @@ function output.progress(opts)
       write(output.progress_line(state) .. "\n")
     end
   end
-  local function update(done, failed)
-    if done % stride ~= 0 or (done == shown_done and failed == shown_failed) then return end
+  local function update(done, failed, unknown)
+    if done % stride ~= 0 or (done == shown_done and failed == shown_failed and unknown == shown_unknown) then
+      return
+    end
     local now = clock()
     if now - last_shown >= interval then
       last_shown = now
-      show(done, failed, now)
+      show(done, failed, unknown, now)
     end
   end
-  local function finish(done, failed)
+  local function finish(done, failed, unknown)
     -- The final state, unless the last line already showed it.
-    if done ~= shown_done or failed ~= shown_failed then show(done, failed, clock()) end
+    if done ~= shown_done or failed ~= shown_failed or unknown ~= shown_unknown then
+      show(done, failed, unknown, clock())
+    end
     if opts.tty then write("\n") end
   end
   return update, finish
+end
+
+-- Terminal safety ------------------------------------------------------------------------------
+
+-- The length of the UTF-8 sequence at `i` when it is well formed (no overlong form, no
+-- surrogate, at most U+10FFFF), and its code point; nil for a byte that starts none.
+local function utf8_sequence(text, i)
+  local b = text:byte(i)
+  local len, min, cp
+  if b >= 0xC2 and b <= 0xDF then len, min, cp = 2, 0x80, b - 0xC0
+  elseif b >= 0xE0 and b <= 0xEF then len, min, cp = 3, 0x800, b - 0xE0
+  elseif b >= 0xF0 and b <= 0xF4 then len, min, cp = 4, 0x10000, b - 0xF0
+  else return nil end
+  for k = 1, len - 1 do
+    local c = text:byte(i + k)
+    if not c or c < 0x80 or c > 0xBF then return nil end
+    cp = cp * 64 + (c - 0x80)
+  end
+  if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then return nil end
+  return len, cp
+end
+
+--- Text from a server made safe for a terminal: C0 control characters (but those in `keep`,
+-- e.g. "\n"), DEL and the C1 controls U+0080-U+009F become visible escapes (`\x1b`, `\x7f`,
+-- `\u009b`), and a byte that is not part of valid UTF-8 becomes `\xNN` (a lone 0x9b is CSI on
+-- a Latin-1 terminal). Printable ASCII and valid UTF-8 pass unchanged. The result is valid
+-- UTF-8, so it can also go into JSON.
+function output.escape(text, keep)
+  text = tostring(text)
+  if not text:find("[%c\127-\255]") then return text end
+  local out, i, n = {}, 1, #text
+  while i <= n do
+    local s, e = text:find("^[\32-\126]+", i)
+    if s then
+      out[#out + 1] = text:sub(s, e)
+      i = e + 1
+    else
+      local b = text:byte(i)
+      if b < 0x80 then
+        local char = string.char(b)
+        out[#out + 1] = (keep and keep:find(char, 1, true)) and char or string.format("\\x%02x", b)
+        i = i + 1
+      else
+        local len, cp = utf8_sequence(text, i)
+        if not len then
+          out[#out + 1] = string.format("\\x%02x", b)
+          i = i + 1
+        else
+          out[#out + 1] = cp <= 0x9F and string.format("\\u%04x", cp) or text:sub(i, i + len - 1)
+          i = i + len
+        end
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+--- `s` with every byte that is not part of valid UTF-8 written as `\xNN`; everything else
+-- (control characters included) unchanged. For strings that must be encoded as JSON.
+function output.to_utf8(s)
+  if not s:find("[\128-\255]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local b = s:byte(i)
+    if b < 0x80 then
+      local e = (s:find("[\128-\255]", i) or n + 1) - 1
+      out[#out + 1] = s:sub(i, e)
+      i = e + 1
+    else
+      local len = utf8_sequence(s, i)
+      if len then
+        out[#out + 1] = s:sub(i, i + len - 1)
+        i = i + len
+      else
+        out[#out + 1] = string.format("\\x%02x", b)
+        i = i + 1
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+--- JSON text (from campaign.encode) with DEL and the C1 controls, which JSON allows raw and
+-- the encoder leaves as they are, written as \u escapes: the same JSON value, terminal-safe.
+-- Only string contents can hold such bytes, so a textual replacement is exact.
+function output.json_safe(json)
+  if not json:find("[\127\194]") then return json end
+  return (json:gsub("\127", "\\u007f"):gsub("\194([\128-\159])", function(c)
+    return string.format("\\u%04x", c:byte())
+  end))
 end
 
 return output
