@@ -1,8 +1,10 @@
 # lua-campaign: thin wrapper over scripts/ and cmake.
 #   make demo    the ACS "update a profile" workflow against the bundled emulator
-#   make test    every spec on Lua 5.4 and LuaJIT; last line `N passed, N failed`
+#   make test    the unit, integration and Lua-layer specs on each Lua of FLAVOURS, the others
+#                once on Lua 5.4; last line `N passed, N failed`
 #   make bench   benchmarks, printed as ratios against baselines measured in the same run
-FLAVOURS ?= 5.4 jit
+# The Luas to build (build/<flavour>/campaign.so) and to test: 5.1 5.2 5.3 5.4 jit.
+FLAVOURS ?= 5.4 jit 5.1 5.2 5.3
 PREFIX   ?= /usr/local
 FUZZ_SECONDS ?= 30
 BUILD    := build
@@ -26,7 +28,7 @@ $(addprefix build-,$(FLAVOURS)): build-%:
 	@test -f $(BUILD)/$*/campaign.so || { echo "build: $(BUILD)/$*/campaign.so was not built" >&2; exit 1; }
 
 test: build
-	@scripts/run-tests
+	@FLAVOURS="$(FLAVOURS)" scripts/run-tests
 
 demo: build
 	@scripts/demo

@@ -14,7 +14,11 @@
 #include "http.h"
 #include "options.h"
 
-#define CAMPAIGN_VERSION "0.1.0"
+/* The release comes from CMakeLists.txt's project(VERSION), as a -D: the one place it is
+ * written. A build that bypasses cmake (the fuzz targets) names no release: 0.0.0. */
+#ifndef CAMPAIGN_VERSION
+#  define CAMPAIGN_VERSION "0.0.0"
+#endif
 #define CAMPAIGN_CLIENT_MT "campaign.Client"
 #define CAMPAIGN_MAX_CONCURRENCY 256
 

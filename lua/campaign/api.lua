@@ -193,12 +193,8 @@ function api.listing(base, params)
   return path, query
 end
 
-local function listing(fname, client, base, params)
-  check_client(fname, client)
-  check_table(fname, 2, "params", params, true)
-  local path, query = api.listing(base, params)
-  return client:get(path, { query = query })
-end
+-- Each listing function calls api.listing itself, not through a helper it tail-calls: Lua 5.1
+-- keeps no frame for a tail call, so an error level counted through one lost the caller's line.
 
 -- ACS answers a single GET with the bare record; the documentation's seed example shows it
 -- wrapped as {content = {record}}. Unwrap that shape so callers always get the record. Every
@@ -243,7 +239,10 @@ end
 
 --- GET profileAndServices/profile[/filters...] (Ext with custom_filter).
 function api.get_all_profiles(client, params)
-  return listing("get_all_profiles", client, "profileAndServices/profile", params)
+  check_client("get_all_profiles", client)
+  check_table("get_all_profiles", 2, "params", params, true)
+  local path, query = api.listing("profileAndServices/profile", params)
+  return client:get(path, { query = query })
 end
 
 --- GET profileAndServices/profile/<pkey>: the bare profile (unwrapped if ACS wraps it).
@@ -290,7 +289,10 @@ end
 
 --- GET profileAndServices/service[/filters...].
 function api.get_all_services(client, params)
-  return listing("get_all_services", client, "profileAndServices/service", params)
+  check_client("get_all_services", client)
+  check_table("get_all_services", 2, "params", params, true)
+  local path, query = api.listing("profileAndServices/service", params)
+  return client:get(path, { query = query })
 end
 
 --- GET profileAndServices/service/<pkey>: the service (unwrapped if ACS wraps it).
@@ -413,7 +415,10 @@ end
 
 --- GET profileAndServicesExt/orgUnitBase[/filters...].
 function api.get_all_org_units(client, params)
-  return listing("get_all_org_units", client, "profileAndServicesExt/orgUnitBase", params)
+  check_client("get_all_org_units", client)
+  check_table("get_all_org_units", 2, "params", params, true)
+  local path, query = api.listing("profileAndServicesExt/orgUnitBase", params)
+  return client:get(path, { query = query })
 end
 
 --- GET profileAndServicesExt/profile/<pkey>: the profile with its orgUnit link.
@@ -560,7 +565,10 @@ end
 
 --- GET privacy/privacyTool: the privacy requests (listing parameters accepted).
 function api.get_gdpr_request(client, params)
-  return listing("get_gdpr_request", client, "privacy/privacyTool", params)
+  check_client("get_gdpr_request", client)
+  check_table("get_gdpr_request", 2, "params", params, true)
+  local path, query = api.listing("privacy/privacyTool", params)
+  return client:get(path, { query = query })
 end
 
 --- POST <privacy_request_data_url> {name = request_internal_name}: the access file (a JSON

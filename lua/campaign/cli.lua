@@ -225,7 +225,7 @@ local function make_clock()
     uptime:close()
     return function()
       local file = io.open("/proc/uptime")
-      local value = file and tonumber(file:read("n"))
+      local value = file and tonumber(file:read("*n"))
       if file then file:close() end
       return value or os.time()
     end
@@ -266,7 +266,7 @@ local function emulator_values(ctx, options)
   end
   local command = shell_quote(script) .. " status" .. emulator_prefix_args(ctx, options) .. " 2>/dev/null"
   local pipe = io.popen(command)
-  local text = pipe:read("a")
+  local text = pipe:read("*a")   -- "*a": Lua 5.1/5.2 need the star
   local ok = pipe:close()
   local values = config.parse_kv(text)
   if not ok or not values.base_url then
@@ -453,7 +453,7 @@ local function request_body(ctx, field_words, required)
       local file, err
       if name == "-" then file = ctx.stdin else file, err = io.open(name, "rb") end
       if not file then usage_error("--json: " .. tostring(err), ctx.command) end
-      text = file:read("a")
+      text = file:read("*a")
       if file ~= ctx.stdin then file:close() end
     end
     local body, err = campaign.decode(text)
@@ -1176,11 +1176,12 @@ function cli.main(argv, env)
   ctx.out = function(text) stdout:write(ctx.redact(text)) end
   ctx.reveal = function(text) stdout:write(text) end
   ctx.err = function(text) stderr:write(ctx.redact(text)); stderr:flush() end
-  local ok, result = xpcall(run, function(e)
+  -- run's arguments through a closure: Lua 5.1's xpcall passes none.
+  local ok, result = xpcall(function() return run(ctx, words) end, function(e)
     if getmetatable(e) == Usage then return e end
     if is_interrupt(e) then return setmetatable({interrupted = true}, Usage) end
     return setmetatable({message = tostring(e), traceback = debug.traceback("", 2), unexpected = true}, Usage)
-  end, ctx, words)
+  end)
   stdout:flush()
   if ok then return result end
   if result.exit then return result.exit end

@@ -1,5 +1,5 @@
 -- Loaded by busted before every spec file (.busted `helper`).
 -- Makes `require "campaign"` find the flavour under test even when busted is run by hand.
-local lua = os.getenv("CAMPAIGN_TEST_LUA") or (jit and "luajit" or "lua5.4")
-local flavour = lua == "luajit" and "jit" or "5.4"
+-- The flavour is the running interpreter's: build/jit under LuaJIT, build/5.N under Lua 5.N.
+local flavour = jit and "jit" or _VERSION:match("%d+%.%d+")
 package.cpath = "build/" .. flavour .. "/?.so;" .. package.cpath
