@@ -86,10 +86,19 @@ static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, 
   campaign_client_event(b->L, b->c, 2, &ev);
 }
 
+/* Drops every transfer in flight (their connections close; the pool stays usable). */
+static void abort_inflight(batch_state *b) {
+  campaign_batch_reset(b->c);
+  b->inflight = 0;
+}
+
 /* Stores result i from the values on top of the stack (body, res) or (nil, err), then calls
- * on_result(i, result), protected (an error in it is ignored). Pops the two values. */
+ * on_result(i, result). Pops the two values. An error in on_result stops the batch: the
+ * transfers in flight are aborted and the callback's error is raised as it is (the stack is
+ * restored first: nothing is left behind however many items there are). */
 static void finish(batch_state *b, int i, int ok) {
   lua_State *L = b->L;
+  int top = lua_gettop(L) - 2;
   if (ok) {
     /* res already holds status, headers, attempts, elapsed and new_connections: it becomes
      * the result (body added, http_version dropped) instead of being copied field by field */
@@ -111,15 +120,20 @@ static void finish(batch_state *b, int i, int ok) {
   }
   lua_pushvalue(L, -1);
   lua_rawseti(L, b->results_idx, i + 1);
+  b->items[i].state = ITEM_DONE;
+  b->done++;
   if (b->on_result_idx) {
     lua_pushvalue(L, b->on_result_idx);
     lua_pushinteger(L, i + 1);
     lua_pushvalue(L, -3);
-    (void)lua_pcall(L, 2, 0, 0); /* a failing progress hook must not lose the other results */
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+      abort_inflight(b);
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      lua_error(L); /* between libcurl calls: no libcurl frame is unwound */
+    }
   }
-  lua_pop(L, 3);
-  b->items[i].state = ITEM_DONE;
-  b->done++;
+  lua_settop(L, top);
 }
 
 static void schedule_retry(batch_state *b, int i, campaign_transfer *t) {
