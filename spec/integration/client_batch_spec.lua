@@ -84,7 +84,8 @@ describe("client:batch", function()
     local keys = pkeys(client, 4)
     local requests = {}
     for i, k in ipairs(keys) do requests[i] = {"GET", "profileAndServices/profile/" .. k} end
-    local ok, err = pcall(client.batch, client, requests, {on_result = function() error("progress bar broke") end})
+    local ok, err = pcall(client.batch, client, requests,
+      {on_result = function() error("progress bar broke") end})
     assert.is_false(ok)
     assert.matches("progress bar broke$", err)
   end)
