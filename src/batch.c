@@ -15,12 +15,14 @@
 #include "client.h"
 #include "error.h"
 #include "retry.h"
+#include "signal.h"
 
 enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
 
 typedef struct batch_item {
   campaign_request r;
   int state, attempts, retries_done, refreshed;
+  int sent;           /* an attempt may have left the machine (the `sent` of an interrupt) */
   unsigned token_gen; /* token generation its last attempt was sent with */
   double next_at;     /* a scheduled retry may start at this time */
   double started;
@@ -64,6 +66,7 @@ typedef struct batch_state {
   int *retry_list, retry_count; /* items waiting for a scheduled retry */
   int next_new;                 /* first item never started */
   int results_idx, on_result_idx;
+  int sig;                      /* the signal that interrupted the batch, else 0 */
 } batch_state;
 
 static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double elapsed,
@@ -79,7 +82,7 @@ static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, 
   ev.elapsed = elapsed;
   ev.wait = wait;
   if (t != NULL && t->code == CURLE_OK && !t->too_large) ev.status = t->status;
-  if (t != NULL && (t->code != CURLE_OK || t->too_large)) {
+  if (t != NULL && (t->code != CURLE_OK || t->too_large || t->interrupted)) {
     ev.kind = campaign_transfer_kind(t);
     ev.message = campaign_transfer_message(t);
   }
@@ -136,6 +139,33 @@ static void finish(batch_state *b, int i, int ok) {
   lua_settop(L, top);
 }
 
+/* The batch is interrupted: the transfers in flight are aborted, then every unfinished item,
+ * started or not, gets its `interrupted` result and its on_result call, in index order. */
+static void interrupt_rest(batch_state *b) {
+  lua_State *L = b->L;
+  campaign_client *c = b->c;
+  int i, s;
+  for (s = 0; s < c->pool_size; s++) {
+    campaign_transfer *t = c->pool[s];
+    if (t->item < 0) continue;
+    i = t->item;
+    if (campaign_transfer_maybe_sent(t)) b->items[i].sent = 1;
+    t->interrupted = b->sig;
+    curl_multi_remove_handle(c->multi, t->easy);
+    t->item = -1;
+    emit(b, "error", i, t, -1, -1);
+  }
+  b->inflight = 0;
+  b->retry_count = 0;
+  b->next_new = b->n;
+  for (i = 0; i < b->n; i++) {
+    if (b->items[i].state == ITEM_DONE) continue;
+    campaign_client_interrupted(L, c, &b->items[i].r, b->sig, b->items[i].attempts,
+                                b->items[i].sent);
+    finish(b, i, 0);
+  }
+}
+
 static void schedule_retry(batch_state *b, int i, campaign_transfer *t) {
   batch_item *it = &b->items[i];
   double wait;
@@ -160,6 +190,13 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);
   elapsed = campaign_now() - it->started;
+  if (campaign_transfer_maybe_sent(t)) it->sent = 1;
+  if (t->interrupted) { /* aborted by the progress callback: the loop sweeps it with the rest */
+    emit(b, "error", i, t, -1, -1);
+    if (!b->sig) b->sig = t->interrupted;
+    it->state = ITEM_WAITING;
+    return;
+  }
   if (code == CURLE_OK && !t->too_large) {
     emit(b, "response", i, t, -1, -1);
     if (t->status == 401 && c->opt.has_provider && !it->refreshed) {
@@ -322,6 +359,11 @@ int campaign_batch_run(lua_State *L) {
     lua_settop(L, base);
   }
   if (n == 0) return 1;
+  if ((b.sig = campaign_signal_pending()) != 0) { /* nothing is sent, no token is asked for */
+    interrupt_rest(&b);
+    lua_settop(L, 8);
+    return 1;
+  }
   ensure_pool(L, c, b.concurrency < n ? b.concurrency : n);
   b.concurrency = b.concurrency < n ? b.concurrency : n;
   if (!campaign_client_token(L, c, 2, 0)) { /* no token: every request fails the same way */
@@ -337,8 +379,15 @@ int campaign_batch_run(lua_State *L) {
   }
   while (b.done < n) {
     double now = campaign_now();
-    int running = 0, queued = 0, timeout_ms = 1000, k;
+    /* with the handlers installed, a poll wakes at least every 100 ms to look at the flag (a
+     * signal delivered to another thread does not interrupt it) */
+    int running = 0, queued = 0, timeout_ms = campaign_signal_trapped() ? 100 : 1000, k;
     CURLMsg *msg;
+    if (!b.sig) b.sig = campaign_signal_pending();
+    if (b.sig) {
+      interrupt_rest(&b);
+      break;
+    }
     while (b.inflight < b.concurrency) {
       int next = next_ready(&b, now);
       if (next < 0) break;
@@ -353,6 +402,7 @@ int campaign_batch_run(lua_State *L) {
       }
     }
     if (b.done >= n) break;
+    if (b.sig) continue; /* swept at the top of the loop, without waiting */
     now = campaign_now();
     if (b.inflight < b.concurrency) {
       if (b.next_new < n) timeout_ms = 0;

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "json.h"
 #include "retry.h"
+#include "signal.h"
 #include "url.h"
 
 
@@ -387,6 +388,20 @@ void campaign_client_headers(lua_State *L, campaign_client *c, campaign_transfer
   t->headers_key = want;
 }
 
+void campaign_client_interrupted(lua_State *L, campaign_client *c, const campaign_request *r,
+                                 int sig, int attempts, int sent) {
+  int err;
+  lua_pushnil(L);
+  campaign_error_new(L, "interrupted", campaign_signal_message(sig));
+  err = lua_gettop(L);
+  campaign_result_locate(L, err, c, r, attempts);
+  lua_pushboolean(L, sent);
+  lua_setfield(L, err, "sent");
+  lua_pushinteger(L, sig);
+  lua_setfield(L, err, "signal");
+  campaign_error_set_codes(L, err);
+}
+
 /* Stack: 1 spec, 2 self, 3 method, 4 path, 5 body, 6 opts. Returns body, res or nil, err. */
 static int call_impl(lua_State *L) {
   const call_spec *spec = lua_touserdata(L, 1);
@@ -395,13 +410,18 @@ static int call_impl(lua_State *L) {
   campaign_request r;
   campaign_event ev;
   const char *method = spec->method ? spec->method : campaign_check_method(L, 3, spec->fname);
-  int attempt = 0, retries_done = 0, refreshed = 0;
+  int attempt = 0, retries_done = 0, refreshed = 0, sent = 0, sig;
   double start, t0;
   lua_settop(L, 6);
   lua_newtable(L); /* 7: anchor */
   campaign_request_prepare(L, c, spec->fname, method, 4, spec->has_body_arg ? 5 : 0, 6,
                            spec->allow_body_opt, 7, 0, &r);
   start = campaign_now();
+  /* interrupted before it started: nothing is sent, the token provider is not asked */
+  if ((sig = campaign_signal_pending()) != 0) {
+    campaign_client_interrupted(L, c, &r, sig, 0, 0);
+    return 2;
+  }
   if (!campaign_client_token(L, c, 2, 0)) {
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -413,6 +433,8 @@ static int call_impl(lua_State *L) {
   ev.url = r.url;
   for (;;) {
     CURLcode code;
+    /* a signal caught while the provider or a hook ran, or during the retry wait */
+    if ((sig = campaign_signal_pending()) != 0) break;
     attempt++;
     campaign_client_headers(L, c, t, &r);
     campaign_transfer_prepare(t, method, r.url, r.body, r.body_len);
@@ -426,6 +448,7 @@ static int call_impl(lua_State *L) {
     code = curl_easy_perform(t->easy);
     campaign_transfer_done(t, code);
     attempt += campaign_transfer_resends(t);
+    if (campaign_transfer_maybe_sent(t)) sent = 1;
     ev.attempt = attempt;
     ev.elapsed = campaign_now() - t0;
     if (code == CURLE_OK && !t->too_large) {
@@ -450,6 +473,7 @@ static int call_impl(lua_State *L) {
       ev.kind = campaign_transfer_kind(t);
       ev.message = campaign_transfer_message(t);
       campaign_client_event(L, c, 2, &ev);
+      if ((sig = t->interrupted) != 0) break; /* aborted in flight by the progress callback */
       if (!(campaign_transfer_transient(t) &&
             campaign_retry_method(method, campaign_transfer_never_sent(t))))
         break;
@@ -460,9 +484,10 @@ static int call_impl(lua_State *L) {
     ev.wait = campaign_client_wait(c, t, retries_done);
     ev.elapsed = -1;
     campaign_client_event(L, c, 2, &ev);
-    campaign_sleep(ev.wait);
+    if ((sig = campaign_signal_sleep(ev.wait)) != 0) break; /* the wait is cut short */
   }
-  campaign_result_push(L, c, t, &r, attempt, campaign_now() - start);
+  if (sig != 0) campaign_client_interrupted(L, c, &r, sig, attempt, sent);
+  else campaign_result_push(L, c, t, &r, attempt, campaign_now() - start);
   return 2;
 }
 

@@ -90,6 +90,11 @@ void campaign_result_headers(lua_State *L, const campaign_transfer *t);
 void campaign_result_locate(lua_State *L, int idx, campaign_client *c, const campaign_request *r,
                             int attempts);
 
+/* Pushes nil and the error object of kind "interrupted" (message "interrupted by SIGINT", the
+ * request located, attempts, sent, signal). sent: an attempt may have left the machine. */
+void campaign_client_interrupted(lua_State *L, campaign_client *c, const campaign_request *r,
+                                 int sig, int attempts, int sent);
+
 /* Seconds to wait before retry n, honouring Retry-After of the last response. */
 double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n);
 

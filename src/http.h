@@ -26,6 +26,7 @@ typedef struct campaign_transfer {
   int sends;                  /* times libcurl put this request on a connection */
   int send_once;              /* a POST: libcurl may not send it a second time by itself */
   int resend_refused;         /* libcurl wanted to resend a POST and was stopped */
+  int interrupted;            /* the signal that aborted this transfer (signal.h), else 0 */
 } campaign_transfer;
 
 /* Creates the easy handle with every per-client option set once (timeouts, TLS, proxy,
@@ -50,13 +51,19 @@ void campaign_transfer_done(campaign_transfer *t, CURLcode code);
  * attempts); a refused one never went out. */
 int campaign_transfer_resends(const campaign_transfer *t);
 
-/* The error kind of a failed transfer: "timeout", "tls", "too_large" or "network". */
+/* 1 when the request may have left the machine (libcurl put it on a connection): the
+ * `sent` of an interrupted request. */
+int campaign_transfer_maybe_sent(const campaign_transfer *t);
+
+/* The error kind of a failed transfer: "interrupted", "timeout", "tls", "too_large" or
+ * "network". */
 const char *campaign_transfer_kind(const campaign_transfer *t);
 /* 1 when the failure is transient (connection failure or timeout). */
 int campaign_transfer_transient(const campaign_transfer *t);
 /* 1 when the request certainly did not leave the machine (so even a POST may be repeated). */
 int campaign_transfer_never_sent(const campaign_transfer *t);
-/* A message for a failed transfer (libcurl's error buffer, else its text for the code). */
+/* A message for a failed transfer (libcurl's error buffer, else its text for the code;
+ * "interrupted by SIGINT" for an interrupted one). */
 const char *campaign_transfer_message(const campaign_transfer *t);
 
 /* Finds a response header (case-insensitive name); returns a pointer to its value and sets
