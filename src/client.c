@@ -180,9 +180,18 @@ static void push_extra_headers(lua_State *L, campaign_client *c, const char *fna
     value = lua_tolstring(L, -1, &vlen);
     if (!campaign_header_value_ok(value, vlen) || strlen(value) != vlen)
       luaL_error(L, "%s: header '%s' has control characters (CR, LF, ...) in its value", fname, name);
-    if ((b->len > 0 && !campaign_buf_addc(b, '\n')) || !campaign_buf_add(b, name, nlen) ||
-        !campaign_buf_add(b, ": ", 2) || !campaign_buf_add(b, value, vlen))
-      luaL_error(L, "not enough memory");
+    {
+      /* libcurl drops a "Name:" line with nothing after the colon (and with it a default of
+       * that name); "Name;" is its form for a header sent with an empty value */
+      size_t k = 0;
+      int blank;
+      while (k < vlen && (value[k] == ' ' || value[k] == '\t')) k++;
+      blank = k == vlen;
+      if ((b->len > 0 && !campaign_buf_addc(b, '\n')) || !campaign_buf_add(b, name, nlen) ||
+          !(blank ? campaign_buf_addc(b, ';')
+                  : campaign_buf_add(b, ": ", 2) && campaign_buf_add(b, value, vlen)))
+        luaL_error(L, "not enough memory");
+    }
     lua_pop(L, 2);
   }
   lua_pushlstring(L, b->data ? b->data : "", b->len);

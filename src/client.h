@@ -42,7 +42,7 @@ typedef struct campaign_request {
   const char *url;
   const char *body;          /* NULL: no body */
   size_t body_len;
-  const char *extra_headers; /* "Name: value" lines joined with '\n', or "" */
+  const char *extra_headers; /* "Name: value" or "Name;" (empty) lines joined with '\n', or "" */
   int raw;                   /* return the body string instead of decoding it */
 } campaign_request;
 

@@ -125,12 +125,13 @@ void campaign_transfer_free(campaign_transfer *t) {
   campaign_buf_free(&t->head);
 }
 
-/* 1 when the extra header block has a line named name (case-insensitive). */
+/* 1 when the extra header block has a line named name (case-insensitive): "Name: value", or
+ * "Name;" (an empty value, libcurl's form). */
 static int extra_has(const char *extra, const char *name) {
   size_t n = strlen(name);
   const char *line = extra;
   while (line != NULL && *line != '\0') {
-    if (strncasecmp(line, name, n) == 0 && line[n] == ':') return 1;
+    if (strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';')) return 1;
     line = strchr(line, '\n');
     if (line != NULL) line++;
   }

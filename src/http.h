@@ -34,8 +34,9 @@ typedef struct campaign_transfer {
 int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, const char *user_agent);
 void campaign_transfer_free(campaign_transfer *t);
 
-/* Builds the request headers (defaults, then extra: "Name: value" lines separated by '\n',
- * which replace a default of the same name). Returns 0 when memory runs out. */
+/* Builds the request headers (defaults, then extra: "Name: value" or "Name;" (empty value)
+ * lines separated by '\n', which replace a default of the same name). Returns 0 when memory
+ * runs out. */
 int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, const char *token,
                               const char *extra);
 

@@ -365,7 +365,11 @@ function _M.proxy_rewrite()
   for name in pairs(ngx.req.get_headers(0, true)) do
     if str_lower(name) ~= "content-length" then clear(name) end
   end
-  for name, value in pairs(p.headers) do set(name, value) end
+  for name, value in pairs(p.headers) do
+    -- set_header drops a header set to "" (and with it a default, Content-Type): one space is
+    -- the same empty value on the wire (HTTP trims it), as the C client sends it
+    set(name, value == "" and " " or value)
+  end
 end
 
 --- Runs in the internal location's header filter (`header_filter_by_lua_block`): records what
