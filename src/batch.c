@@ -33,6 +33,7 @@ void campaign_batch_reset(campaign_client *c) {
   for (i = 0; i < c->pool_size; i++) {
     if (c->pool[i]->item >= 0 && c->multi != NULL) curl_multi_remove_handle(c->multi, c->pool[i]->easy);
     c->pool[i]->item = -1;
+    campaign_transfer_release(c->pool[i]);
   }
 }
 
@@ -154,6 +155,7 @@ static void interrupt_rest(batch_state *b) {
     curl_multi_remove_handle(c->multi, t->easy);
     t->item = -1;
     emit(b, "error", i, t, -1, -1);
+    campaign_transfer_release(t);
   }
   b->inflight = 0;
   b->retry_count = 0;
@@ -184,6 +186,7 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   int i = t->item;
   batch_item *it = &b->items[i];
   double elapsed;
+  int ok;
   campaign_transfer_done(t, code);
   it->attempts += campaign_transfer_resends(t);
   t->item = -1;
@@ -195,6 +198,7 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
     emit(b, "error", i, t, -1, -1);
     if (!b->sig) b->sig = t->interrupted;
     it->state = ITEM_WAITING;
+    campaign_transfer_release(t);
     return;
   }
   if (code == CURLE_OK && !t->too_large) {
@@ -208,17 +212,20 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
         campaign_result_locate(L, -1, c, &it->r, it->attempts);
         lua_pushinteger(L, 401);
         lua_setfield(L, -2, "status");
+        campaign_transfer_release(t);
         finish(b, i, 0);
         return;
       }
       it->state = ITEM_WAITING;
       it->next_at = 0;
       b->retry_list[b->retry_count++] = i;
+      campaign_transfer_release(t);
       return;
     }
     if (campaign_retry_status(t->status) && campaign_retry_method(it->r.method, 0) &&
         it->retries_done < c->opt.retries) {
       schedule_retry(b, i, t);
+      campaign_transfer_release(t);
       return;
     }
   } else {
@@ -227,10 +234,13 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
         campaign_retry_method(it->r.method, campaign_transfer_never_sent(t)) &&
         it->retries_done < c->opt.retries) {
       schedule_retry(b, i, t);
+      campaign_transfer_release(t);
       return;
     }
   }
-  finish(b, i, campaign_result_push(L, c, t, &it->r, it->attempts, elapsed));
+  ok = campaign_result_push(L, c, t, &it->r, it->attempts, elapsed);
+  campaign_transfer_release(t); /* the answer is in Lua now: a large body is not kept */
+  finish(b, i, ok);
 }
 
 /* The next item allowed to start now, or -1. Scheduled retries first (they are older). */

@@ -472,6 +472,7 @@ static int call_impl(lua_State *L) {
           campaign_result_locate(L, -1, c, &r, attempt);
           lua_pushinteger(L, 401);
           lua_setfield(L, -2, "status");
+          campaign_transfer_release(t);
           return 2;
         }
         continue;
@@ -497,6 +498,7 @@ static int call_impl(lua_State *L) {
   }
   if (sig != 0) campaign_client_interrupted(L, c, &r, sig, attempt, sent);
   else campaign_result_push(L, c, t, &r, attempt, campaign_now() - start);
+  campaign_transfer_release(t); /* the answer is in Lua now */
   return 2;
 }
 
@@ -515,6 +517,7 @@ static int client_guarded(lua_State *L, lua_CFunction impl, const call_spec *spe
   c->busy = 0;
   if (status != LUA_OK) {
     campaign_batch_reset(c);
+    campaign_transfer_release(&c->single);
     return lua_error(L);
   }
   return lua_gettop(L);
@@ -572,11 +575,29 @@ static int client_url(lua_State *L) {
   return 1;
 }
 
+/* client:stats() -> {buffered = bytes, transfers = n}: the C memory the client holds for
+ * response bodies and headers (allocated capacity, every transfer: the single one and batch's
+ * pool), and how many transfers (easy handles) it has. Raises like the other methods on a
+ * closed client. */
+static int client_stats(lua_State *L) {
+  campaign_client *c = luaL_checkudata(L, 1, CAMPAIGN_CLIENT_MT);
+  size_t bytes = c->single.body.cap + c->single.head.cap;
+  int i;
+  if (!c->open) luaL_error(L, "campaign.stats: client is closed");
+  for (i = 0; i < c->pool_size; i++) bytes += c->pool[i]->body.cap + c->pool[i]->head.cap;
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "buffered");
+  lua_pushinteger(L, 1 + c->pool_size);
+  lua_setfield(L, -2, "transfers");
+  return 1;
+}
+
 static const luaL_Reg CLIENT_METHODS[] = {
   {"new", client_new},       {"get", client_get},         {"patch", client_patch},
   {"post", client_post},     {"delete", client_delete},   {"request", client_request},
   {"batch", client_batch},   {"close", client_close},     {"url", client_url},
-  {NULL, NULL}};
+  {"stats", client_stats},   {NULL, NULL}};
 
 void campaign_client_register(lua_State *L, int module_idx) {
   module_idx = campaign_absindex(L, module_idx);

@@ -16,6 +16,23 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     t->too_large = 1;
     return 0;
   }
+  if (t->body.len == 0) {
+    /* a known length is allocated once, exactly: doubling from a small buffer would hold up
+     * to twice the body (an 8 MiB answer in a 16 MiB buffer). buf.h has no reserve; its
+     * fields are public and this keeps their meaning. */
+    curl_off_t length = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    if (length > (curl_off_t)t->max_body) {
+      t->too_large = 1;
+      return 0;
+    }
+    if (length > 0 && (size_t)length + 1 > t->body.cap) {
+      char *data = realloc(t->body.data, (size_t)length + 1);
+      if (data == NULL) return 0;
+      t->body.data = data;
+      t->body.cap = (size_t)length + 1;
+    }
+  }
   if (!campaign_buf_add(&t->body, p, bytes)) return 0;
   return bytes;
 }
@@ -195,8 +212,7 @@ int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, c
 void campaign_transfer_prepare(campaign_transfer *t, const char *method, const char *url,
                                const char *body, size_t body_len) {
   CURL *e = t->easy;
-  campaign_buf_shrink(&t->body, 4 * 1024 * 1024); /* keep a normal-sized buffer between calls */
-  campaign_buf_clear(&t->head);
+  campaign_transfer_release(t);
   t->too_large = 0;
   t->status = 0;
   t->code = CURLE_OK;
@@ -235,6 +251,11 @@ void campaign_transfer_done(campaign_transfer *t, CURLcode code) {
 
 int campaign_transfer_resends(const campaign_transfer *t) {
   return t->sends > 1 ? t->sends - 1 - t->resend_refused : 0;
+}
+
+void campaign_transfer_release(campaign_transfer *t) {
+  campaign_buf_shrink(&t->body, CAMPAIGN_KEEP_BUFFER);
+  campaign_buf_shrink(&t->head, CAMPAIGN_KEEP_BUFFER);
 }
 
 int campaign_transfer_maybe_sent(const campaign_transfer *t) {

@@ -56,6 +56,12 @@ int campaign_transfer_resends(const campaign_transfer *t);
  * `sent` of an interrupted request. */
 int campaign_transfer_maybe_sent(const campaign_transfer *t);
 
+/* Frees the response buffers when they grew beyond a usual answer's size (CAMPAIGN_KEEP_BUFFER)
+ * and empties them: called as soon as a result is in Lua, so an idle transfer never holds a
+ * large body. */
+#define CAMPAIGN_KEEP_BUFFER (64 * 1024)
+void campaign_transfer_release(campaign_transfer *t);
+
 /* The error kind of a failed transfer: "interrupted", "timeout", "tls", "too_large" or
  * "network". */
 const char *campaign_transfer_kind(const campaign_transfer *t);
