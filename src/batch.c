@@ -294,6 +294,10 @@ int campaign_batch_run(lua_State *L) {
   b.c = c;
   b.concurrency = 16;
   lua_settop(L, 4);
+  /* every per-item step below pops what it pushed; the deepest one (a request's query, headers
+   * and URL while 9 fixed slots are held) needs about 22 slots: ask for them, do not rely on
+   * LUA_MINSTACK */
+  luaL_checkstack(L, 40, "campaign.batch");
   luaL_checktype(L, 3, LUA_TTABLE);
   if (!lua_isnil(L, 4)) {
     if (!lua_istable(L, 4)) luaL_error(L, "campaign.batch: options must be a table");

@@ -422,6 +422,7 @@ static int call_impl(lua_State *L) {
   int attempt = 0, retries_done = 0, refreshed = 0, sent = 0, sig;
   double start, t0;
   lua_settop(L, 6);
+  luaL_checkstack(L, 40, spec->fname); /* request_prepare, events, results: about 20 slots */
   lua_newtable(L); /* 7: anchor */
   campaign_request_prepare(L, c, spec->fname, method, 4, spec->has_body_arg ? 5 : 0, 6,
                            spec->allow_body_opt, 7, 0, &r);
