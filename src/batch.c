@@ -15,12 +15,14 @@
 #include "client.h"
 #include "error.h"
 #include "retry.h"
+#include "signal.h"
 
 enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
 
 typedef struct batch_item {
   campaign_request r;
   int state, attempts, retries_done, refreshed;
+  int sent;           /* an attempt may have left the machine (the `sent` of an interrupt) */
   unsigned token_gen; /* token generation its last attempt was sent with */
   double next_at;     /* a scheduled retry may start at this time */
   double started;
@@ -31,6 +33,7 @@ void campaign_batch_reset(campaign_client *c) {
   for (i = 0; i < c->pool_size; i++) {
     if (c->pool[i]->item >= 0 && c->multi != NULL) curl_multi_remove_handle(c->multi, c->pool[i]->easy);
     c->pool[i]->item = -1;
+    campaign_transfer_release(c->pool[i]);
   }
 }
 
@@ -64,6 +67,7 @@ typedef struct batch_state {
   int *retry_list, retry_count; /* items waiting for a scheduled retry */
   int next_new;                 /* first item never started */
   int results_idx, on_result_idx;
+  int sig;                      /* the signal that interrupted the batch, else 0 */
 } batch_state;
 
 static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double elapsed,
@@ -79,17 +83,26 @@ static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, 
   ev.elapsed = elapsed;
   ev.wait = wait;
   if (t != NULL && t->code == CURLE_OK && !t->too_large) ev.status = t->status;
-  if (t != NULL && (t->code != CURLE_OK || t->too_large)) {
+  if (t != NULL && (t->code != CURLE_OK || t->too_large || t->interrupted)) {
     ev.kind = campaign_transfer_kind(t);
     ev.message = campaign_transfer_message(t);
   }
   campaign_client_event(b->L, b->c, 2, &ev);
 }
 
+/* Drops every transfer in flight (their connections close; the pool stays usable). */
+static void abort_inflight(batch_state *b) {
+  campaign_batch_reset(b->c);
+  b->inflight = 0;
+}
+
 /* Stores result i from the values on top of the stack (body, res) or (nil, err), then calls
- * on_result(i, result), protected (an error in it is ignored). Pops the two values. */
+ * on_result(i, result). Pops the two values. An error in on_result stops the batch: the
+ * transfers in flight are aborted and the callback's error is raised as it is (the stack is
+ * restored first: nothing is left behind however many items there are). */
 static void finish(batch_state *b, int i, int ok) {
   lua_State *L = b->L;
+  int top = lua_gettop(L) - 2;
   if (ok) {
     /* res already holds status, headers, attempts, elapsed and new_connections: it becomes
      * the result (body added, http_version dropped) instead of being copied field by field */
@@ -111,15 +124,48 @@ static void finish(batch_state *b, int i, int ok) {
   }
   lua_pushvalue(L, -1);
   lua_rawseti(L, b->results_idx, i + 1);
+  b->items[i].state = ITEM_DONE;
+  b->done++;
   if (b->on_result_idx) {
     lua_pushvalue(L, b->on_result_idx);
     lua_pushinteger(L, i + 1);
     lua_pushvalue(L, -3);
-    (void)lua_pcall(L, 2, 0, 0); /* a failing progress hook must not lose the other results */
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+      abort_inflight(b);
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      lua_error(L); /* between libcurl calls: no libcurl frame is unwound */
+    }
   }
-  lua_pop(L, 3);
-  b->items[i].state = ITEM_DONE;
-  b->done++;
+  lua_settop(L, top);
+}
+
+/* The batch is interrupted: the transfers in flight are aborted, then every unfinished item,
+ * started or not, gets its `interrupted` result and its on_result call, in index order. */
+static void interrupt_rest(batch_state *b) {
+  lua_State *L = b->L;
+  campaign_client *c = b->c;
+  int i, s;
+  for (s = 0; s < c->pool_size; s++) {
+    campaign_transfer *t = c->pool[s];
+    if (t->item < 0) continue;
+    i = t->item;
+    if (campaign_transfer_maybe_sent(t)) b->items[i].sent = 1;
+    t->interrupted = b->sig;
+    curl_multi_remove_handle(c->multi, t->easy);
+    t->item = -1;
+    emit(b, "error", i, t, -1, -1);
+    campaign_transfer_release(t);
+  }
+  b->inflight = 0;
+  b->retry_count = 0;
+  b->next_new = b->n;
+  for (i = 0; i < b->n; i++) {
+    if (b->items[i].state == ITEM_DONE) continue;
+    campaign_client_interrupted(L, c, &b->items[i].r, b->sig, b->items[i].attempts,
+                                b->items[i].sent);
+    finish(b, i, 0);
+  }
 }
 
 static void schedule_retry(batch_state *b, int i, campaign_transfer *t) {
@@ -140,12 +186,21 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   int i = t->item;
   batch_item *it = &b->items[i];
   double elapsed;
+  int ok;
   campaign_transfer_done(t, code);
   it->attempts += campaign_transfer_resends(t);
   t->item = -1;
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);
   elapsed = campaign_now() - it->started;
+  if (campaign_transfer_maybe_sent(t)) it->sent = 1;
+  if (t->interrupted) { /* aborted by the progress callback: the loop sweeps it with the rest */
+    emit(b, "error", i, t, -1, -1);
+    if (!b->sig) b->sig = t->interrupted;
+    it->state = ITEM_WAITING;
+    campaign_transfer_release(t);
+    return;
+  }
   if (code == CURLE_OK && !t->too_large) {
     emit(b, "response", i, t, -1, -1);
     if (t->status == 401 && c->opt.has_provider && !it->refreshed) {
@@ -157,17 +212,20 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
         campaign_result_locate(L, -1, c, &it->r, it->attempts);
         lua_pushinteger(L, 401);
         lua_setfield(L, -2, "status");
+        campaign_transfer_release(t);
         finish(b, i, 0);
         return;
       }
       it->state = ITEM_WAITING;
       it->next_at = 0;
       b->retry_list[b->retry_count++] = i;
+      campaign_transfer_release(t);
       return;
     }
     if (campaign_retry_status(t->status) && campaign_retry_method(it->r.method, 0) &&
         it->retries_done < c->opt.retries) {
       schedule_retry(b, i, t);
+      campaign_transfer_release(t);
       return;
     }
   } else {
@@ -176,10 +234,13 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
         campaign_retry_method(it->r.method, campaign_transfer_never_sent(t)) &&
         it->retries_done < c->opt.retries) {
       schedule_retry(b, i, t);
+      campaign_transfer_release(t);
       return;
     }
   }
-  finish(b, i, campaign_result_push(L, c, t, &it->r, it->attempts, elapsed));
+  ok = campaign_result_push(L, c, t, &it->r, it->attempts, elapsed);
+  campaign_transfer_release(t); /* the answer is in Lua now: a large body is not kept */
+  finish(b, i, ok);
 }
 
 /* The next item allowed to start now, or -1. Scheduled retries first (they are older). */
@@ -233,6 +294,10 @@ int campaign_batch_run(lua_State *L) {
   b.c = c;
   b.concurrency = 16;
   lua_settop(L, 4);
+  /* every per-item step below pops what it pushed; the deepest one (a request's query, headers
+   * and URL while 9 fixed slots are held) needs about 22 slots: ask for them, do not rely on
+   * LUA_MINSTACK */
+  luaL_checkstack(L, 40, "campaign.batch");
   luaL_checktype(L, 3, LUA_TTABLE);
   if (!lua_isnil(L, 4)) {
     if (!lua_istable(L, 4)) luaL_error(L, "campaign.batch: options must be a table");
@@ -308,6 +373,11 @@ int campaign_batch_run(lua_State *L) {
     lua_settop(L, base);
   }
   if (n == 0) return 1;
+  if ((b.sig = campaign_signal_pending()) != 0) { /* nothing is sent, no token is asked for */
+    interrupt_rest(&b);
+    lua_settop(L, 8);
+    return 1;
+  }
   ensure_pool(L, c, b.concurrency < n ? b.concurrency : n);
   b.concurrency = b.concurrency < n ? b.concurrency : n;
   if (!campaign_client_token(L, c, 2, 0)) { /* no token: every request fails the same way */
@@ -323,8 +393,15 @@ int campaign_batch_run(lua_State *L) {
   }
   while (b.done < n) {
     double now = campaign_now();
-    int running = 0, queued = 0, timeout_ms = 1000, k;
+    /* with the handlers installed, a poll wakes at least every 100 ms to look at the flag (a
+     * signal delivered to another thread does not interrupt it) */
+    int running = 0, queued = 0, timeout_ms = campaign_signal_trapped() ? 100 : 1000, k;
     CURLMsg *msg;
+    if (!b.sig) b.sig = campaign_signal_pending();
+    if (b.sig) {
+      interrupt_rest(&b);
+      break;
+    }
     while (b.inflight < b.concurrency) {
       int next = next_ready(&b, now);
       if (next < 0) break;
@@ -339,6 +416,7 @@ int campaign_batch_run(lua_State *L) {
       }
     }
     if (b.done >= n) break;
+    if (b.sig) continue; /* swept at the top of the loop, without waiting */
     now = campaign_now();
     if (b.inflight < b.concurrency) {
       if (b.next_new < n) timeout_ms = 0;

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "json.h"
 #include "retry.h"
+#include "signal.h"
 
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L);
 
@@ -35,11 +36,12 @@ static int module_index(lua_State *L) {
   return 1;
 }
 
-/* campaign.sleep(seconds): blocks the thread (the Lua layers' default wait outside nginx). */
+/* campaign.sleep(seconds): blocks the thread (the Lua layers' default wait outside nginx);
+ * ends early once trap_signals' handlers caught a signal (the caller asks interrupted()). */
 static int module_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be in [0, 86400]");
-  campaign_sleep((double)s);
+  (void)campaign_signal_sleep((double)s);
   return 0;
 }
 
@@ -64,6 +66,7 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   campaign_error_register(L, m);
   campaign_json_register(L, m);
   campaign_client_register(L, m);
+  campaign_signal_register(L, m);
   lua_pushcfunction(L, module_sleep);
   lua_setfield(L, m, "sleep");
   lua_pushcfunction(L, module_gettime);

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "json.h"
 #include "retry.h"
+#include "signal.h"
 #include "url.h"
 
 
@@ -179,9 +180,18 @@ static void push_extra_headers(lua_State *L, campaign_client *c, const char *fna
     value = lua_tolstring(L, -1, &vlen);
     if (!campaign_header_value_ok(value, vlen) || strlen(value) != vlen)
       luaL_error(L, "%s: header '%s' has control characters (CR, LF, ...) in its value", fname, name);
-    if ((b->len > 0 && !campaign_buf_addc(b, '\n')) || !campaign_buf_add(b, name, nlen) ||
-        !campaign_buf_add(b, ": ", 2) || !campaign_buf_add(b, value, vlen))
-      luaL_error(L, "not enough memory");
+    {
+      /* libcurl drops a "Name:" line with nothing after the colon (and with it a default of
+       * that name); "Name;" is its form for a header sent with an empty value */
+      size_t k = 0;
+      int blank;
+      while (k < vlen && (value[k] == ' ' || value[k] == '\t')) k++;
+      blank = k == vlen;
+      if ((b->len > 0 && !campaign_buf_addc(b, '\n')) || !campaign_buf_add(b, name, nlen) ||
+          !(blank ? campaign_buf_addc(b, ';')
+                  : campaign_buf_add(b, ": ", 2) && campaign_buf_add(b, value, vlen)))
+        luaL_error(L, "not enough memory");
+    }
     lua_pop(L, 2);
   }
   lua_pushlstring(L, b->data ? b->data : "", b->len);
@@ -387,6 +397,20 @@ void campaign_client_headers(lua_State *L, campaign_client *c, campaign_transfer
   t->headers_key = want;
 }
 
+void campaign_client_interrupted(lua_State *L, campaign_client *c, const campaign_request *r,
+                                 int sig, int attempts, int sent) {
+  int err;
+  lua_pushnil(L);
+  campaign_error_new(L, "interrupted", campaign_signal_message(sig));
+  err = lua_gettop(L);
+  campaign_result_locate(L, err, c, r, attempts);
+  lua_pushboolean(L, sent);
+  lua_setfield(L, err, "sent");
+  lua_pushinteger(L, sig);
+  lua_setfield(L, err, "signal");
+  campaign_error_set_codes(L, err);
+}
+
 /* Stack: 1 spec, 2 self, 3 method, 4 path, 5 body, 6 opts. Returns body, res or nil, err. */
 static int call_impl(lua_State *L) {
   const call_spec *spec = lua_touserdata(L, 1);
@@ -395,13 +419,19 @@ static int call_impl(lua_State *L) {
   campaign_request r;
   campaign_event ev;
   const char *method = spec->method ? spec->method : campaign_check_method(L, 3, spec->fname);
-  int attempt = 0, retries_done = 0, refreshed = 0;
+  int attempt = 0, retries_done = 0, refreshed = 0, sent = 0, sig;
   double start, t0;
   lua_settop(L, 6);
+  luaL_checkstack(L, 40, spec->fname); /* request_prepare, events, results: about 20 slots */
   lua_newtable(L); /* 7: anchor */
   campaign_request_prepare(L, c, spec->fname, method, 4, spec->has_body_arg ? 5 : 0, 6,
                            spec->allow_body_opt, 7, 0, &r);
   start = campaign_now();
+  /* interrupted before it started: nothing is sent, the token provider is not asked */
+  if ((sig = campaign_signal_pending()) != 0) {
+    campaign_client_interrupted(L, c, &r, sig, 0, 0);
+    return 2;
+  }
   if (!campaign_client_token(L, c, 2, 0)) {
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -413,6 +443,8 @@ static int call_impl(lua_State *L) {
   ev.url = r.url;
   for (;;) {
     CURLcode code;
+    /* a signal caught while the provider or a hook ran, or during the retry wait */
+    if ((sig = campaign_signal_pending()) != 0) break;
     attempt++;
     campaign_client_headers(L, c, t, &r);
     campaign_transfer_prepare(t, method, r.url, r.body, r.body_len);
@@ -426,6 +458,7 @@ static int call_impl(lua_State *L) {
     code = curl_easy_perform(t->easy);
     campaign_transfer_done(t, code);
     attempt += campaign_transfer_resends(t);
+    if (campaign_transfer_maybe_sent(t)) sent = 1;
     ev.attempt = attempt;
     ev.elapsed = campaign_now() - t0;
     if (code == CURLE_OK && !t->too_large) {
@@ -440,6 +473,7 @@ static int call_impl(lua_State *L) {
           campaign_result_locate(L, -1, c, &r, attempt);
           lua_pushinteger(L, 401);
           lua_setfield(L, -2, "status");
+          campaign_transfer_release(t);
           return 2;
         }
         continue;
@@ -450,6 +484,7 @@ static int call_impl(lua_State *L) {
       ev.kind = campaign_transfer_kind(t);
       ev.message = campaign_transfer_message(t);
       campaign_client_event(L, c, 2, &ev);
+      if ((sig = t->interrupted) != 0) break; /* aborted in flight by the progress callback */
       if (!(campaign_transfer_transient(t) &&
             campaign_retry_method(method, campaign_transfer_never_sent(t))))
         break;
@@ -460,9 +495,11 @@ static int call_impl(lua_State *L) {
     ev.wait = campaign_client_wait(c, t, retries_done);
     ev.elapsed = -1;
     campaign_client_event(L, c, 2, &ev);
-    campaign_sleep(ev.wait);
+    if ((sig = campaign_signal_sleep(ev.wait)) != 0) break; /* the wait is cut short */
   }
-  campaign_result_push(L, c, t, &r, attempt, campaign_now() - start);
+  if (sig != 0) campaign_client_interrupted(L, c, &r, sig, attempt, sent);
+  else campaign_result_push(L, c, t, &r, attempt, campaign_now() - start);
+  campaign_transfer_release(t); /* the answer is in Lua now */
   return 2;
 }
 
@@ -481,6 +518,7 @@ static int client_guarded(lua_State *L, lua_CFunction impl, const call_spec *spe
   c->busy = 0;
   if (status != LUA_OK) {
     campaign_batch_reset(c);
+    campaign_transfer_release(&c->single);
     return lua_error(L);
   }
   return lua_gettop(L);
@@ -538,11 +576,29 @@ static int client_url(lua_State *L) {
   return 1;
 }
 
+/* client:stats() -> {buffered = bytes, transfers = n}: the C memory the client holds for
+ * response bodies and headers (allocated capacity, every transfer: the single one and batch's
+ * pool), and how many transfers (easy handles) it has. Raises like the other methods on a
+ * closed client. */
+static int client_stats(lua_State *L) {
+  campaign_client *c = luaL_checkudata(L, 1, CAMPAIGN_CLIENT_MT);
+  size_t bytes = c->single.body.cap + c->single.head.cap;
+  int i;
+  if (!c->open) luaL_error(L, "campaign.stats: client is closed");
+  for (i = 0; i < c->pool_size; i++) bytes += c->pool[i]->body.cap + c->pool[i]->head.cap;
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "buffered");
+  lua_pushinteger(L, 1 + c->pool_size);
+  lua_setfield(L, -2, "transfers");
+  return 1;
+}
+
 static const luaL_Reg CLIENT_METHODS[] = {
   {"new", client_new},       {"get", client_get},         {"patch", client_patch},
   {"post", client_post},     {"delete", client_delete},   {"request", client_request},
   {"batch", client_batch},   {"close", client_close},     {"url", client_url},
-  {NULL, NULL}};
+  {"stats", client_stats},   {NULL, NULL}};
 
 void campaign_client_register(lua_State *L, int module_idx) {
   module_idx = campaign_absindex(L, module_idx);

@@ -46,7 +46,7 @@ typedef struct campaign_request {
   const char *url;
   const char *body;          /* NULL: no body */
   size_t body_len;
-  const char *extra_headers; /* "Name: value" lines joined with '\n', or "" */
+  const char *extra_headers; /* "Name: value" or "Name;" (empty) lines joined with '\n', or "" */
   int raw;                   /* return the body string instead of decoding it */
 } campaign_request;
 
@@ -93,6 +93,11 @@ void campaign_result_headers(lua_State *L, const campaign_transfer *t);
 /* Sets method, url, path and attempts on the error object at idx. */
 void campaign_result_locate(lua_State *L, int idx, campaign_client *c, const campaign_request *r,
                             int attempts);
+
+/* Pushes nil and the error object of kind "interrupted" (message "interrupted by SIGINT", the
+ * request located, attempts, sent, signal). sent: an attempt may have left the machine. */
+void campaign_client_interrupted(lua_State *L, campaign_client *c, const campaign_request *r,
+                                 int sig, int attempts, int sent);
 
 /* Seconds to wait before retry n, honouring Retry-After of the last response. */
 double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n);

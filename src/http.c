@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "signal.h"
+
 /* CURLOPT_WRITEFUNCTION: appends to the body buffer; returning less than n aborts the transfer
  * (CURLE_WRITE_ERROR), which is how max_body and out-of-memory stop it. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -13,6 +15,23 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   if ((long long)(t->body.len + bytes) > t->max_body) {
     t->too_large = 1;
     return 0;
+  }
+  if (t->body.len == 0) {
+    /* a known length is allocated once, exactly: doubling from a small buffer would hold up
+     * to twice the body (an 8 MiB answer in a 16 MiB buffer). buf.h has no reserve; its
+     * fields are public and this keeps their meaning. */
+    curl_off_t length = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    if (length > (curl_off_t)t->max_body) {
+      t->too_large = 1;
+      return 0;
+    }
+    if (length > 0 && (size_t)length + 1 > t->body.cap) {
+      char *data = realloc(t->body.data, (size_t)length + 1);
+      if (data == NULL) return 0;
+      t->body.data = data;
+      t->body.cap = (size_t)length + 1;
+    }
   }
   if (!campaign_buf_add(&t->body, p, bytes)) return 0;
   return bytes;
@@ -47,6 +66,22 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
 }
 #endif
 
+/* CURLOPT_XFERINFOFUNCTION: libcurl calls it often while a transfer runs (about once a second
+ * when nothing moves); a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK). It
+ * only reads the interrupt flag: a caught SIGINT/SIGTERM ends every transfer in flight. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  campaign_transfer *t = ud;
+  int sig = campaign_signal_pending();
+  (void)dltotal;
+  (void)dlnow;
+  (void)ultotal;
+  (void)ulnow;
+  if (sig == 0) return 0;
+  t->interrupted = sig;
+  return 1;
+}
+
 /* Milliseconds for libcurl, rounded, at least 1 and at most ~24 days (fits any long). */
 static long seconds_to_ms(double seconds) {
   double ms = seconds * 1000 + 0.5;
@@ -69,6 +104,9 @@ int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, cons
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075000
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
@@ -104,12 +142,13 @@ void campaign_transfer_free(campaign_transfer *t) {
   campaign_buf_free(&t->head);
 }
 
-/* 1 when the extra header block has a line named name (case-insensitive). */
+/* 1 when the extra header block has a line named name (case-insensitive): "Name: value", or
+ * "Name;" (an empty value, libcurl's form). */
 static int extra_has(const char *extra, const char *name) {
   size_t n = strlen(name);
   const char *line = extra;
   while (line != NULL && *line != '\0') {
-    if (strncasecmp(line, name, n) == 0 && line[n] == ':') return 1;
+    if (strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';')) return 1;
     line = strchr(line, '\n');
     if (line != NULL) line++;
   }
@@ -173,13 +212,13 @@ int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, c
 void campaign_transfer_prepare(campaign_transfer *t, const char *method, const char *url,
                                const char *body, size_t body_len) {
   CURL *e = t->easy;
-  campaign_buf_shrink(&t->body, 4 * 1024 * 1024); /* keep a normal-sized buffer between calls */
-  campaign_buf_clear(&t->head);
+  campaign_transfer_release(t);
   t->too_large = 0;
   t->status = 0;
   t->code = CURLE_OK;
   t->errbuf[0] = '\0';
   t->sends = t->resend_refused = 0;
+  t->interrupted = 0;
   t->send_once = strcmp(method, "POST") == 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
@@ -214,7 +253,23 @@ int campaign_transfer_resends(const campaign_transfer *t) {
   return t->sends > 1 ? t->sends - 1 - t->resend_refused : 0;
 }
 
+void campaign_transfer_release(campaign_transfer *t) {
+  campaign_buf_shrink(&t->body, CAMPAIGN_KEEP_BUFFER);
+  campaign_buf_shrink(&t->head, CAMPAIGN_KEEP_BUFFER);
+}
+
+int campaign_transfer_maybe_sent(const campaign_transfer *t) {
+#if LIBCURL_VERSION_NUM >= 0x075000
+  return t->sends > 0; /* on_prereq ran: the request was handed to a connection */
+#else
+  curl_off_t pretransfer = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+  return pretransfer > 0 || t->status > 0;
+#endif
+}
+
 const char *campaign_transfer_kind(const campaign_transfer *t) {
+  if (t->interrupted) return "interrupted";
   if (t->too_large) return "too_large";
   switch (t->code) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -239,7 +294,7 @@ const char *campaign_transfer_kind(const campaign_transfer *t) {
 }
 
 int campaign_transfer_transient(const campaign_transfer *t) {
-  if (t->too_large) return 0;
+  if (t->too_large || t->interrupted) return 0;
   switch (t->code) {
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -274,6 +329,7 @@ int campaign_transfer_never_sent(const campaign_transfer *t) {
 }
 
 const char *campaign_transfer_message(const campaign_transfer *t) {
+  if (t->interrupted) return campaign_signal_message(t->interrupted);
   if (t->too_large) return "the response body is larger than max_body";
   if (t->resend_refused)
     return "the connection closed after the POST was sent, before any answer: not sent again, "

@@ -26,6 +26,7 @@ typedef struct campaign_transfer {
   int sends;                  /* times libcurl put this request on a connection */
   int send_once;              /* a POST: libcurl may not send it a second time by itself */
   int resend_refused;         /* libcurl wanted to resend a POST and was stopped */
+  int interrupted;            /* the signal that aborted this transfer (signal.h), else 0 */
 } campaign_transfer;
 
 /* Creates the easy handle with every per-client option set once (timeouts, TLS, proxy,
@@ -33,8 +34,9 @@ typedef struct campaign_transfer {
 int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, const char *user_agent);
 void campaign_transfer_free(campaign_transfer *t);
 
-/* Builds the request headers (defaults, then extra: "Name: value" lines separated by '\n',
- * which replace a default of the same name). Returns 0 when memory runs out. */
+/* Builds the request headers (defaults, then extra: "Name: value" or "Name;" (empty value)
+ * lines separated by '\n', which replace a default of the same name). Returns 0 when memory
+ * runs out. */
 int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, const char *token,
                               const char *extra);
 
@@ -50,13 +52,25 @@ void campaign_transfer_done(campaign_transfer *t, CURLcode code);
  * attempts); a refused one never went out. */
 int campaign_transfer_resends(const campaign_transfer *t);
 
-/* The error kind of a failed transfer: "timeout", "tls", "too_large" or "network". */
+/* 1 when the request may have left the machine (libcurl put it on a connection): the
+ * `sent` of an interrupted request. */
+int campaign_transfer_maybe_sent(const campaign_transfer *t);
+
+/* Frees the response buffers when they grew beyond a usual answer's size (CAMPAIGN_KEEP_BUFFER)
+ * and empties them: called as soon as a result is in Lua, so an idle transfer never holds a
+ * large body. */
+#define CAMPAIGN_KEEP_BUFFER (64 * 1024)
+void campaign_transfer_release(campaign_transfer *t);
+
+/* The error kind of a failed transfer: "interrupted", "timeout", "tls", "too_large" or
+ * "network". */
 const char *campaign_transfer_kind(const campaign_transfer *t);
 /* 1 when the failure is transient (connection failure or timeout). */
 int campaign_transfer_transient(const campaign_transfer *t);
 /* 1 when the request certainly did not leave the machine (so even a POST may be repeated). */
 int campaign_transfer_never_sent(const campaign_transfer *t);
-/* A message for a failed transfer (libcurl's error buffer, else its text for the code). */
+/* A message for a failed transfer (libcurl's error buffer, else its text for the code;
+ * "interrupted by SIGINT" for an interrupted one). */
 const char *campaign_transfer_message(const campaign_transfer *t);
 
 /* Finds a response header (case-insensitive name); returns a pointer to its value and sets

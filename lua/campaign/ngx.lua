@@ -378,7 +378,11 @@ function _M.proxy_rewrite()
   for name in pairs(ngx.req.get_headers(0, true)) do
     if str_lower(name) ~= "content-length" then clear(name) end
   end
-  for name, value in pairs(p.headers) do set(name, value) end
+  for name, value in pairs(p.headers) do
+    -- set_header drops a header set to "" (and with it a default, Content-Type): one space is
+    -- the same empty value on the wire (HTTP trims it), as the C client sends it
+    set(name, value == "" and " " or value)
+  end
 end
 
 --- Runs in the internal location's header filter (`header_filter_by_lua_block`): records what
@@ -1028,8 +1032,11 @@ function _M.batch(self, requests, opts)
   local n = #prepared
   if n == 0 then return results end
   local next_index = 0
+  -- {value}: the first error of on_result (or of a worker). As in the C client it stops the
+  -- batch: no request starts after it, and batch raises it once every thread is gone.
+  local failed
   local function worker()
-    while true do
+    while not failed do
       next_index = next_index + 1
       local i = next_index
       if i > n then return end
@@ -1041,21 +1048,31 @@ function _M.batch(self, requests, opts)
         result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
       end
       results[i] = result
-      if on_result then
-        -- as in the C client, a failing callback does not stop the batch; it is logged
+      if on_result and not failed then
         local ok, cerr = pcall(on_result, i, result)
-        if not ok then ngx.log(ngx.WARN, "campaign.ngx: batch on_result failed: ", tostring(cerr)) end
+        if not ok then failed = { cerr } end
       end
     end
   end
-  local threads = {}
+  local waiting = {}
   for t = 1, min(concurrency, n) do
-    threads[t] = ngx.thread.spawn(worker)
+    if failed then break end -- a thread runs until it first yields: it may have raised already
+    waiting[t] = ngx.thread.spawn(worker)
   end
-  for t = 1, #threads do
-    local ok, terr = ngx.thread.wait(threads[t])
-    if not ok then error(terr, 0) end
+  local unpack = table.unpack or unpack
+  while #waiting > 0 do
+    local ok, terr = ngx.thread.wait(unpack(waiting))
+    if not ok then failed = failed or { terr } end
+    for k = #waiting, 1, -1 do
+      -- the thread just waited for is dead; after a failure the others are killed where they
+      -- wait (a retry sleep, cosocket I/O); one inside a subrequest cannot be killed and ends
+      -- after its current request
+      if coroutine.status(waiting[k]) == "dead" or (failed and ngx.thread.kill(waiting[k])) then
+        table.remove(waiting, k)
+      end
+    end
   end
+  if failed then error(failed[1], 0) end
   return results
 end
 

@@ -80,12 +80,14 @@ describe("client:batch", function()
     for i = 1, #keys do assert.equal(results[i], seen[i]) end
   end)
 
-  it("ignores an error in on_result and keeps every result", function()
+  it("raises an error of on_result from batch (it stops the batch: batch_callback_spec.lua)", function()
     local keys = pkeys(client, 4)
     local requests = {}
     for i, k in ipairs(keys) do requests[i] = {"GET", "profileAndServices/profile/" .. k} end
-    local results = client:batch(requests, {on_result = function() error("progress bar broke") end})
-    for i = 1, #keys do assert.equal(keys[i], results[i].body.PKey) end
+    local ok, err = pcall(client.batch, client, requests,
+      {on_result = function() error("progress bar broke") end})
+    assert.is_false(ok)
+    assert.matches("progress bar broke$", err)
   end)
 
   it("does not hold the others while one waits for its retry", function()
