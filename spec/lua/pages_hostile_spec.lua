@@ -30,7 +30,8 @@ local function linked(links)
     calls = calls + 1
     if calls > BOUND then error("more than " .. BOUND .. " requests: an endless walk") end
     local key = c.path:match("[^/]+$")
-    return { content = { { page = key } }, next = links[key] and { href = BASE .. "profile/" .. links[key] } },
+    local nxt = links[key] and { href = BASE .. "profile/" .. links[key] }
+    return { content = { { page = key } }, next = nxt },
       { status = 200 }
   end)
 end
@@ -69,7 +70,8 @@ describe("campaign.pages.each on a pagination cycle", function()
   end)
 
   it("opts.limit reached first: no error, the cyclic href is never looked at", function()
-    local got, err = walk(pages.each(linked { first = "A", A = "B", B = "A" }, "profile/first", nil, { limit = 3 }))
+    local client = linked { first = "A", A = "B", B = "A" }
+    local got, err = walk(pages.each(client, "profile/first", nil, { limit = 3 }))
     assert.are.equal(3, #got)
     assert.is_nil(err)
   end)
@@ -100,7 +102,8 @@ describe("campaign.pages.each opts.max_pages", function()
   it("a listing of exactly max_pages pages ends normally", function()
     local client = fake.new(function(c)
       local n = tonumber(c.path:match("_lineStart=(%d+)")) or 1
-      return { content = { { n = n } }, next = n < 3 and { href = BASE .. "profile/?_lineStart=" .. (n + 1) } or nil },
+      local nxt = n < 3 and { href = BASE .. "profile/?_lineStart=" .. (n + 1) } or nil
+      return { content = { { n = n } }, next = nxt },
         { status = 200 }
     end)
     local list = assert(pages.all(client, "profile", nil, { max_pages = 3 }))
@@ -131,7 +134,8 @@ describe("campaign.pages against the emulator's crafted next.href", function()
   -- A fault answering GETs of one path with one record and `href` as next.
   local function page(path_pattern, href, times)
     return { method = "GET", path = path_pattern, status = 200, times = times or -1,
-      body = { content = { { PKey = "@" .. path_pattern:gsub("%W", "") } }, next = href and { href = href } } }
+      body = { content = { { PKey = "@" .. path_pattern:gsub("%W", "") } },
+               next = href and { href = href } } }
   end
 
   local function gets_of(fragment)
@@ -168,8 +172,8 @@ describe("campaign.pages against the emulator's crafted next.href", function()
     assert.is_true(campaign.is_error(err))
     assert.are.equal("pagination", err.kind)
     assert.are.equal(evil, err.href)
-    assert.matches("next.href of page 1 refused (an absolute URL must have the base_url's scheme, host and port",
-      err.message, 1, true)
+    assert.matches("next.href of page 1 refused (an absolute URL must have the base_url's scheme, "
+      .. "host and port", err.message, 1, true)
     assert.is_nil((it()))
     assert.are.equal(0, gets_of("/hostile/evil"))
   end)
