@@ -49,15 +49,15 @@ describe("campaign-emulator finding nginx", function()
   end)
 
   it("no nginx anywhere: says so and how to install it, not 'see error.log'", function()
-    -- A copy of the launcher whose list of places names nothing that exists, run with a PATH
-    -- without nginx; it finds its nginx.conf.in and lua/ through symlinks.
+    -- A copy of the launcher and its find-nginx, whose list of places names nothing that
+    -- exists, run with a PATH without nginx; nginx.conf.in and lua/ through symlinks.
     local dir = tmpdir()
     finally(function() run("rm -rf " .. q(dir)) end)
     local source = emulator.launcher:match("^(.*)/[^/]+$")
-    run("cp " .. q(launcher) .. " " .. q(dir .. "/campaign-emulator"))
-    run("ln -s " .. q(source .. "/nginx.conf.in") .. " " .. q(source .. "/lua") .. " " .. q(dir))
     local copy = dir .. "/campaign-emulator"
-    run("sed -i 's|^NGINX_PLACES=(.*)$|NGINX_PLACES=(/nonexistent/nginx)|' " .. q(copy))
+    run("cp " .. q(launcher) .. " " .. q(source .. "/find-nginx") .. " " .. q(dir))
+    run("ln -s " .. q(source .. "/nginx.conf.in") .. " " .. q(source .. "/lua") .. " " .. q(dir))
+    run("sed -i 's|^NGINX_PLACES=(.*)$|NGINX_PLACES=(/nonexistent/nginx)|' " .. q(dir .. "/find-nginx"))
     -- PATH: a directory with the commands the launcher runs, nginx not among them.
     local path = dir .. "/bin"
     run("mkdir -p " .. q(path) .. " && for c in bash env dirname readlink mkdir chmod od tr head base64 id"

@@ -53,38 +53,22 @@ end
 
 harness.repo = repo_root()
 
--- The nginx binary, as emulator/campaign-emulator finds it: $CAMPAIGN_EMULATOR_NGINX, else
--- `nginx` on PATH, else where packages put it (Debian's /usr/sbin is not on a normal user's PATH).
-local NGINX_PLACES = { "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/openresty/nginx/sbin/nginx",
-  "/usr/local/nginx/sbin/nginx", "/sbin/nginx" }
+-- The nginx binary, as emulator/campaign-emulator finds it (emulator/find-nginx:
+-- $CAMPAIGN_EMULATOR_NGINX, else PATH, else Debian's /usr/sbin/nginx, which is not on a normal
+-- user's PATH, or OpenResty's); raises its one-line reason when there is none.
 local nginx_bin, lua_is_static
 
 local function find_nginx()
   if nginx_bin then return nginx_bin end
-  local given = os.getenv("CAMPAIGN_EMULATOR_NGINX")
-  local candidates = {}
-  if given and given ~= "" then
-    candidates[1] = given
-  else
-    local out, code = sh("command -v nginx")
-    if code == 0 then candidates[1] = out:gsub("%s+$", "") end
-    for _, place in ipairs(NGINX_PLACES) do candidates[#candidates + 1] = place end
-  end
-  for _, candidate in ipairs(candidates) do
-    if select(2, sh("test -x " .. quote(candidate) .. " && test -f " .. quote(candidate))) == 0 then
-      nginx_bin = candidate
-      -- nginx built with ngx_lua inside (OpenResty) has no module to load: Debian's is dynamic.
-      local built = sh(quote(candidate) .. " -V")
-      lua_is_static = built:find("%-%-add%-module=%S*ngx_lua") ~= nil
-        or built:find("%-%-add%-module=%S*lua%-nginx%-module") ~= nil
-      return nginx_bin
-    end
-  end
-  if given and given ~= "" then
-    error("CAMPAIGN_EMULATOR_NGINX=" .. given .. " is not an executable", 3)
-  end
-  error("nginx not found (not on PATH, nor " .. table.concat(NGINX_PLACES, " ") .. "); install nginx and "
-    .. "libnginx-mod-http-lua (scripts/bootstrap prints the apt-get line) or set CAMPAIGN_EMULATOR_NGINX", 3)
+  local out, code = sh(quote(harness.repo .. "/emulator/find-nginx"))
+  out = out:gsub("%s+$", "")
+  if code ~= 0 then error(out, 3) end
+  nginx_bin = out
+  -- nginx built with ngx_lua inside (OpenResty) has no module to load: Debian's is dynamic.
+  local built = sh(quote(out) .. " -V")
+  lua_is_static = built:find("%-%-add%-module=%S*ngx_lua") ~= nil
+    or built:find("%-%-add%-module=%S*lua%-nginx%-module") ~= nil
+  return nginx_bin
 end
 harness.find_nginx = find_nginx
 
