@@ -1,6 +1,6 @@
 -- scripts/bootstrap as a non-root user with packages missing: it prints one apt-get line and
 -- exits 1, installing nothing. The line must say --no-install-recommends like the root install
--- (on a fresh Debian 12 root: 107 packages instead of 158). `id` and `dpkg-query` are faked
+-- (on a fresh Debian 12 root: 101 packages instead of 158). `id` and `dpkg-query` are faked
 -- on PATH: this user, every package missing.
 local function sh(word)
   return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
