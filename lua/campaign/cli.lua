@@ -577,8 +577,9 @@ end
 
 -- Prints a listing as a JSON array while campaign.pages fetches it, page after page: memory
 -- stays bounded for `--all` on a big table. The layout is what campaign.encode gives for the
--- whole array. A failed page ends the output where it is (invalid JSON on purpose: a partial
--- list must not pass for a complete one) and exits 1.
+-- whole array. A failed page, or a bad next.href (a cycle, another origin: campaign.pages
+-- returns nil, err of kind "pagination"), ends the output where it is, after a newline (invalid
+-- JSON on purpose: a partial list must not pass for a complete one), and exits 1.
 -- Without a limit (every page: `profile list --all`, `profile find`) the first request says
 -- `_forcePagination=true`: ACS omits `next` on tables above XtkBigTableThreshold (100,000 rows)
 -- without it, which would end the listing silently after one page. It changes nothing on a

@@ -13,6 +13,12 @@
 -- verbatim, with `{query = {_forcePagination = <the first request's value>}}`: the client
 -- appends it after the href's own query. Without it a big listing would end silently after its
 -- second page.
+--
+-- A server's bad `next.href` is a runtime failure (nil, err of kind "pagination"), never a raise:
+-- one the client refuses (another origin: credentials never go there; a `..` segment, a control
+-- character), one that names a page of this walk again (a cycle: every URL of the walk is kept
+-- in a set, so an A -> B -> A loop is caught as well as a page naming itself), and one past
+-- opts.max_pages.
 local campaign = require "campaign"
 local hrefs = require "campaign.hrefs"
 
@@ -38,7 +44,23 @@ local function check_args(fname, client, path, query, opts)
   if limit ~= nil and (type(limit) ~= "number" or limit < 0) then
     error("campaign.pages." .. fname .. ": opts.limit must be a non-negative number", 3)
   end
-  return limit
+  local max_pages = opts and opts.max_pages
+  if max_pages ~= nil and (type(max_pages) ~= "number" or max_pages < 1 or max_pages % 1 ~= 0) then
+    error("campaign.pages." .. fname .. ": opts.max_pages must be a positive integer", 3)
+  end
+  return limit, max_pages
+end
+
+-- An href as the server sent it, fit for a one-line message: bytes outside printable ASCII as
+-- %XX (no CR/LF or terminal escape reaches a log), at most 512 bytes of it.
+local function printable(href)
+  local s = href:gsub("[^!-~]", function(c) return ("%%%02X"):format(c:byte()) end)
+  if #s > 512 then s = s:sub(1, 512) .. "..." end
+  return s
+end
+
+local function pagination_error(href, message)
+  return campaign.error { kind = "pagination", href = href, message = message .. ": " .. printable(href) }
 end
 
 local function next_href(body)
@@ -64,9 +86,10 @@ local iterator_mt = {
 -- fails, it returns nil, err once and then nil for ever. It is also a table: after a generic
 -- `for` loop, `it.err` holds the error that ended it (nil when the listing was complete),
 -- `it.pages` the number of pages fetched, `it.res` the last page's res.
--- opts.limit stops after that many records (no further page is fetched).
+-- opts.limit stops after that many records (no further page is fetched); opts.max_pages (no
+-- default) fails with kind "pagination" rather than fetch one page more.
 function pages.each(client, path, query, opts)
-  local limit = check_args("each", client, path, query, opts)
+  local limit, max_pages = check_args("each", client, path, query, opts)
   local it = setmetatable({ pages = 0, count = 0 }, iterator_mt)
   local records, index = nil, 0
   local href            -- the next page's absolute URL; nil before the first page
@@ -75,25 +98,62 @@ function pages.each(client, path, query, opts)
   local force = query and query[FORCE]
   if force == nil then force = force_in_url(path) end
   local force_opts = force ~= nil and { query = { [FORCE] = force } } or nil
+  local first_opts = query and { query = query } or nil
+
+  -- Every URL of the walk -> the number of its page. Keyed by the URL the client builds
+  -- (client:url, both clients have it) so that spellings of one URL meet; by the href itself
+  -- for a client without `url`. A few hundred bytes a page: a million-row walk at ACS's 25 a
+  -- page keeps 40,000 of them.
+  local has_url = type(client.url) == "function"
+  local seen = {}
+  if has_url then
+    local ok, url = pcall(client.url, client, path, first_opts)
+    if ok then seen[url] = 1 end   -- when not, the first get raises the same misuse
+  elseif not first_opts then
+    seen[path] = 1
+  end
+
+  -- The page after it.pages, checked before anything is sent: body, res | nil, err.
+  local function follow(target)
+    local get_opts = force_opts and force_in_url(target) == nil and force_opts or nil
+    local key = target
+    if has_url then
+      local ok, url = pcall(client.url, client, target, get_opts)
+      if not ok then
+        -- A client that cannot build even the first URL any more (closed, busy) is misused:
+        -- that raise is the caller's. Otherwise the server's href is at fault.
+        if not pcall(client.url, client, path, first_opts) then error(url, 0) end
+        local why = tostring(url):gsub("^[^:\n]*:%d+: ", ""):gsub("^campaign[%w_.]*: ", "")
+        return nil, pagination_error(target, ("next.href of page %d refused (%s)"):format(it.pages, why))
+      end
+      key = url
+    end
+    if seen[key] then
+      return nil, pagination_error(target, ("next.href of page %d names page %d again (a pagination cycle)")
+        :format(it.pages, seen[key]))
+    end
+    if max_pages and it.pages >= max_pages then
+      return nil, pagination_error(target,
+        ("more than opts.max_pages (%d) pages; next.href of page %d not followed")
+          :format(max_pages, it.pages))
+    end
+    seen[key] = it.pages + 1
+    return client:get(target, get_opts)
+  end
 
   local function fetch()
     local body, res
     if href == nil then
-      body, res = client:get(path, query and { query = query } or nil)
-    elseif force_opts and force_in_url(href) == nil then
-      body, res = client:get(href, force_opts)
+      body, res = client:get(path, first_opts)
     else
-      body, res = client:get(href)
+      body, res = follow(href)
     end
     if body == nil then return nil, res end
     it.pages = it.pages + 1
     it.res = res
     local content = type(body) == "table" and body.content
     if type(content) ~= "table" then content = {} end
-    local nxt = next_href(body)
-    -- A server that answers its own URL as `next` would make this loop for ever.
-    if nxt ~= nil and nxt == href then nxt = nil end
-    return content, nxt
+    return content, next_href(body)
   end
 
   function it.step()

@@ -473,8 +473,16 @@ describe("campaign CLI", function()
         if i % 5 == 0 then lines[#lines + 1] = "" end
       end
       lines[#lines + 1] = MISSING .. ",0600000000,X"     -- 404: fails
-      local csv = write_file(os.tmpname() .. ".csv", table.concat(lines, "\r\n") .. "\r\n")
+      -- os.tmpname() creates its file: the .csv beside it is removed, and so is it, even when
+      -- an assertion fails.
+      local csv_base = os.tmpname()
+      local csv = write_file(csv_base .. ".csv", table.concat(lines, "\r\n") .. "\r\n")
       local report_path = os.tmpname()
+      finally(function()
+        os.remove(csv)
+        os.remove(csv_base)
+        os.remove(report_path)
+      end)
       local result = expect(4, campaign({"bulk-update", csv, "--concurrency", "4", "--report", report_path}))
       local summary = json_out(result)
       assert.same({total = 21, ok = 20, failed = 1}, {total = summary.total, ok = summary.ok,
@@ -483,8 +491,6 @@ describe("campaign CLI", function()
 
       local report = {}
       for line in read_file(report_path):gmatch("[^\n]+") do report[#report + 1] = cjson.decode(line) end
-      os.remove(csv)
-      os.remove(report_path)
       assert.equal(21, #report)
       for i, profile in ipairs(profiles) do
         local entry = report[i]

@@ -25,7 +25,11 @@ local function static_server(prefix, san)
   p:close()
   local info = {}
   for k, v in out:gmatch("([%w_]+)=([^\n]*)") do info[k] = v end
-  assert(info.base_url, "bench/static-server did not start: " .. out)
+  if not info.base_url then   -- a failed start must not leave its prefix behind
+    os.execute("bench/static-server stop --prefix '" .. prefix .. "' >/dev/null 2>&1; rm -rf '"
+      .. prefix .. "'")
+    error("bench/static-server did not start: " .. out, 2)
+  end
   info.stop = function()
     os.execute("bench/static-server stop --prefix '" .. prefix .. "' >/dev/null 2>&1; rm -rf '"
       .. prefix .. "'")

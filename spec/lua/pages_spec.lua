@@ -82,14 +82,16 @@ describe("campaign.pages.each", function()
     assert.are.equal(2, #client.calls)
   end)
 
-  it("does not loop for ever on a next.href pointing at the same page", function()
+  it("does not loop for ever on a next.href pointing at the same page: nil, err (a cycle)", function()
     local href = BASE .. "profileAndServices/profile/?_lineStart=@same"
     local client = fake.new(function()
       return { content = { { n = 1 } }, next = { href = href } }, { status = 200 }
     end)
-    local got = assert(pages.all(client, href))
-    assert.are.equal(2, #got)   -- the first GET by path, then the href once
-    assert.are.equal(2, #client.calls)
+    local list, err, partial = pages.all(client, href)
+    assert.is_nil(list)   -- the server said there is more: not a complete listing
+    assert.are.equal("pagination", err.kind)
+    assert.are.equal(1, #partial)
+    assert.are.equal(1, #client.calls)
   end)
 end)
 

@@ -53,43 +53,112 @@ end
 
 harness.repo = repo_root()
 
+-- The nginx binary, as emulator/campaign-emulator finds it (emulator/find-nginx:
+-- $CAMPAIGN_EMULATOR_NGINX, else PATH, else Debian's /usr/sbin/nginx, which is not on a normal
+-- user's PATH, or OpenResty's); raises its one-line reason when there is none.
+local nginx_bin, lua_is_static
+
+local function find_nginx()
+  if nginx_bin then return nginx_bin end
+  local out, code = sh(quote(harness.repo .. "/emulator/find-nginx"))
+  out = out:gsub("%s+$", "")
+  if code ~= 0 then error(out, 3) end
+  nginx_bin = out
+  -- nginx built with ngx_lua inside (OpenResty) has no module to load: Debian's is dynamic.
+  local built = sh(quote(out) .. " -V")
+  lua_is_static = built:find("%-%-add%-module=%S*ngx_lua") ~= nil
+    or built:find("%-%-add%-module=%S*lua%-nginx%-module") ~= nil
+  return nginx_bin
+end
+harness.find_nginx = find_nginx
+
+-- The lines of an error log that say why nginx stopped or refused to start.
+local function log_errors(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local lines = {}
+  for line in f:lines() do
+    local level = line:match("%[(%a+)%]")
+    if level == "emerg" or level == "alert" or level == "crit" or level == "error" then
+      lines[#lines + 1] = line
+    end
+  end
+  f:close()
+  return table.concat(lines, "\n", math.max(1, #lines - 14))
+end
+
+-- Servers started and not stopped yet: stopped when the Lua state closes (busted exits with
+-- os.exit(code, true)), so a spec that fails between start and stop leaves no nginx or
+-- /tmp/campaign-openresty-* behind.
+local live = {}
+local function stop_live()
+  for srv in pairs(live) do srv:stop() end
+end
+if newproxy then                                 -- Lua 5.1/LuaJIT: only userdata have __gc
+  harness.guard = newproxy(true)
+  getmetatable(harness.guard).__gc = stop_live
+else
+  harness.guard = setmetatable({}, { __gc = stop_live })
+end
+
 --- harness.start{workers = 1, upstream = "http://127.0.0.1:PORT", cafile = nil, lua_path = nil} -> server
 -- lua_path (or $CAMPAIGN_OPENRESTY_LUA_PATH): extra `?.lua` entries searched first.
 function harness.start(opts)
   opts = opts or {}
-  local repo = harness.repo
-  local prefix = (sh("mktemp -d /tmp/campaign-openresty-XXXXXX"):gsub("%s+$", ""))
-  sh("chmod 755 " .. quote(prefix) .. " && mkdir -p " .. quote(prefix .. "/tmp"))
-  local port = free_port()
-  local upstream = (opts.upstream or "http://127.0.0.1:9"):match("^https?://([^/]+)")
-  local proxy_conf = read_file(repo .. "/examples/openresty/campaign_proxy.conf")
-  if opts.read_timeout then -- a short proxy_read_timeout for the timeout specs
-    proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;",
-      "proxy_read_timeout " .. opts.read_timeout .. ";")
+  local nginx = find_nginx()
+  local made, made_code = sh('mktemp -d "${TMPDIR:-/tmp}/campaign-openresty-XXXXXX"')
+  local prefix = made:gsub("%s+$", "")
+  assert(made_code == 0 and prefix:match("^/"), "mktemp failed: " .. made)
+  local srv = setmetatable({ prefix = prefix, nginx = nginx }, server)
+  -- Any failure from here on removes the prefix (and stops nginx if it runs) before raising.
+  local ok, err = pcall(function()
+    sh("chmod 755 " .. quote(prefix) .. " && mkdir -p " .. quote(prefix .. "/tmp"))
+    local port = free_port()
+    srv.port, srv.url = port, "http://127.0.0.1:" .. port
+    local upstream = (opts.upstream or "http://127.0.0.1:9"):match("^https?://([^/]+)")
+    local proxy_conf = read_file(harness.repo .. "/examples/openresty/campaign_proxy.conf")
+    if opts.read_timeout then -- a short proxy_read_timeout for the timeout specs
+      proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;",
+        "proxy_read_timeout " .. opts.read_timeout .. ";")
+    end
+    if opts.cafile then
+      proxy_conf = proxy_conf:gsub("proxy_ssl_trusted_certificate [^;]+;",
+        "proxy_ssl_trusted_certificate " .. opts.cafile .. ";")
+    end
+    write_file(prefix .. "/campaign_proxy.conf", proxy_conf)
+    local is_root = sh("id -u"):match("^0") ~= nil
+    local conf = render(read_file(harness.repo .. "/spec/openresty/nginx.conf"), {
+      PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(opts.workers or 1), REPO = harness.repo,
+      USER_LINE = is_root and "user root;" or "", UPSTREAM_HOSTPORT = upstream,
+      LUA_PATH = (opts.lua_path or os.getenv("CAMPAIGN_OPENRESTY_LUA_PATH") or ""),
+    })
+    if lua_is_static then conf = conf:gsub("\nload_module [^\n]*", "") end
+    write_file(prefix .. "/nginx.conf", conf)
+    live[srv] = true
+    local out, code = sh(srv:nginx_command())
+    if code ~= 0 then   -- nginx prints its start-up error; else the log says why
+      error(nginx .. " did not start: " .. (out:match("%S") and out or log_errors(prefix .. "/error.log")), 0)
+    end
+    for _ = 1, 100 do
+      local _, c = sh("curl -s -o /dev/null --max-time 1 " .. srv.url .. "/eval")
+      if c == 0 then return end
+      sh("sleep 0.05")
+    end
+    error(nginx .. " did not answer on " .. srv.url .. "; its error log:\n"
+      .. log_errors(prefix .. "/error.log"), 0)
+  end)
+  if not ok then
+    srv:stop()
+    error(err, 2)
   end
-  if opts.cafile then
-    proxy_conf = proxy_conf:gsub("proxy_ssl_trusted_certificate [^;]+;",
-      "proxy_ssl_trusted_certificate " .. opts.cafile .. ";")
-  end
-  write_file(prefix .. "/campaign_proxy.conf", proxy_conf)
-  local is_root = sh("id -u"):match("^0") ~= nil
-  local conf = render(read_file(repo .. "/spec/openresty/nginx.conf"), {
-    PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(opts.workers or 1), REPO = repo,
-    USER_LINE = is_root and "user root;" or "", UPSTREAM_HOSTPORT = upstream,
-    LUA_PATH = (opts.lua_path or os.getenv("CAMPAIGN_OPENRESTY_LUA_PATH") or ""),
-  })
-  write_file(prefix .. "/nginx.conf", conf)
-  local out, code = sh("nginx -p " .. quote(prefix) .. " -c " .. quote(prefix .. "/nginx.conf")
-    .. " -e " .. quote(prefix .. "/error.log"))
-  if code ~= 0 then error("nginx did not start: " .. out, 2) end
-  local srv = setmetatable({ prefix = prefix, port = port, url = "http://127.0.0.1:" .. port }, server)
-  for _ = 1, 100 do
-    local _, c = sh("curl -s -o /dev/null --max-time 1 " .. srv.url .. "/eval")
-    if c == 0 then return srv end
-    sh("sleep 0.05")
-  end
-  srv:stop()
-  error("nginx did not answer on " .. srv.url, 2)
+  return srv
+end
+
+-- The nginx command line of this server, with `...` appended (e.g. "-s stop").
+function server:nginx_command(...)
+  local words = { quote(self.nginx), "-p", quote(self.prefix), "-c", quote(self.prefix .. "/nginx.conf"),
+    "-e", quote(self.prefix .. "/error.log"), ... }
+  return table.concat(words, " ")
 end
 
 --- server:post_json(path, table[, headers]) -> status, decoded body, raw body
@@ -158,13 +227,16 @@ function server:error_log()
 end
 
 function server:stop()
-  local pid = (sh("cat " .. quote(self.prefix .. "/nginx.pid")):match("^(%d+)"))
-  sh("nginx -p " .. quote(self.prefix) .. " -c " .. quote(self.prefix .. "/nginx.conf") .. " -e "
-    .. quote(self.prefix .. "/error.log") .. " -s stop")
+  if self.stopped then return end
+  self.stopped = true
+  live[self] = nil
+  local pid = (sh("cat " .. quote(self.prefix .. "/nginx.pid") .. " 2>/dev/null"):match("^(%d+)"))
+  if pid then sh(self:nginx_command("-s", "stop")) end
   for _ = 1, 100 do -- until the master is gone, so no spec leaves a process behind
     if not pid or select(2, sh("kill -0 " .. pid)) ~= 0 then break end
     sh("sleep 0.05")
   end
+  if pid and select(2, sh("kill -0 " .. pid)) == 0 then sh("kill -KILL " .. pid) end
   sh("rm -rf " .. quote(self.prefix))
 end
 
