@@ -780,7 +780,7 @@ local function file_identity(path)
   for _, flags in ipairs({"-L -c %d:%i", "-L -f %d:%i"}) do
     local pipe = io.popen("stat " .. flags .. " -- " .. shell_quote(path) .. " 2>/dev/null")
     if pipe then
-      local text = pipe:read("a") or ""
+      local text = pipe:read("*a") or ""
       pipe:close()
       local id = text:match("^(%d+:%d+)%s*$")
       if id then return id end

@@ -7,7 +7,7 @@
 -- bin/campaign runs as a subprocess against the shared emulator.
 local emulator = require "emulator"
 local cjson = require "cjson"
-local campaign_module = require "campaign"
+
 local output = require "campaign.cli.output"
 
 local emu = emulator.shared()

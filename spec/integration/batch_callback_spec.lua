@@ -119,8 +119,9 @@ describe("client:batch with a raising on_result", function()
     c:close()
     assert.equal(n, #results)
     assert.is_number(last)
-    -- one slot left behind per raising hook call would be 10000 slots: thousands of frames
-    -- (LuaJIT's compiled frames move the figure by a few)
-    assert.truthy(math.abs(baseline - last) <= 100, "depth " .. baseline .. " then " .. last)
+    -- one slot left behind per raising hook call would be 10000 slots: thousands of frames less
+    -- (LuaJIT's compiled frames move the figure by a few; Lua 5.1 counts call frames, and its
+    -- figure may come out higher later: only a loss tells a leak)
+    assert.truthy(last >= baseline - 100, "depth " .. baseline .. " then " .. last)
   end)
 end)

@@ -5,7 +5,7 @@
 local socket = require "socket"
 
 local LUA = os.getenv("CAMPAIGN_TEST_LUA") or (jit and "luajit" or "lua5.4")
-local FLAVOUR = LUA == "luajit" and "jit" or "5.4"
+local FLAVOUR = LUA == "luajit" and "jit" or LUA:match("^lua(5%.%d)$") or "5.4"
 
 -- Under scripts/memcheck the children run under the same tool as this process: valgrind (its
 -- exit status 99 tells an error), or the sanitized interpreter running these specs (which is
