@@ -170,8 +170,8 @@ end
 --- Text from a server made safe for a terminal: C0 control characters (but those in `keep`,
 -- e.g. "\n"), DEL and the C1 controls U+0080-U+009F become visible escapes (ESC as `\x` 1b,
 -- DEL as `\x` 7f, CSI as `\u009b`), and a byte that is not part of valid UTF-8 becomes
--- `\xNN` (a lone 0x9b is CSI on a Latin-1 terminal). Printable ASCII and valid UTF-8 pass unchanged. The result is valid
--- UTF-8, so it can also go into JSON.
+-- `\xNN` (a lone 0x9b is CSI on a Latin-1 terminal). Printable ASCII and valid UTF-8 pass
+-- unchanged. The result is valid UTF-8, so it can also go into JSON.
 function output.escape(text, keep)
   text = tostring(text)
   if not text:find("[%c\127-\255]") then return text end
