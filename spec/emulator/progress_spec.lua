@@ -21,7 +21,7 @@ describe("emulator progress", function()
     end
     local function status_of(ev) return select(2, get(ev.href)).status end
 
-    it("go pending -> processing -> processed over the configured times, never showing their clock", function()
+    it("go pending -> processing -> processed over the configured times, hiding their clock", function()
       emu:config { event_pending = 0.3, event_processing = 0.3 }
       local ev = send()
       assert.equals("pending", ev.status)
