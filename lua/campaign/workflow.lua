@@ -748,4 +748,13 @@ function workflow.bulk_update(client, items, opts)
   return report
 end
 
+-- More workflows, in campaign/workflow/*.lua (docs/lua-api.md "More workflows").
+for name, module in pairs {
+  upsert_profile = "profiles", subscribe_and_verify = "subscriptions",
+  unsubscribe_and_verify = "subscriptions", send_and_track = "events",
+  gdpr_request_and_fetch = "gdpr", run_workflow_and_wait = "executions", signal_and_wait = "executions",
+} do
+  workflow[name] = require("campaign.workflow." .. module)[name]
+end
+
 return workflow

@@ -8,6 +8,7 @@ local store = require "emu.store"
 local records = require "emu.records"
 local ims = require "emu.ims"
 local util = require "emu.util"
+local progress = require "emu.progress"
 
 local ngx = ngx
 local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
@@ -103,6 +104,8 @@ handlers["POST config"] = function()
   local body, err = read_json()
   if not body then return bad_request(err) end
   if type(body) ~= "table" then return bad_request("a JSON object is expected") end
+  local bad_value = progress.check_config(body)
+  if bad_value then return bad_request(bad_value) end
   local ok, msg = state.set_config(body)
   if not ok then return bad_request(msg) end
   return send(200, state.all_config())
@@ -164,6 +167,7 @@ function _M.handle()
     for k, v in pairs(body) do
       if k ~= "PKey" then rec[k] = v end
     end
+    progress.patched(rec, body)
     store.put(patch_kind, rec)
     return send(200, rec)
   end

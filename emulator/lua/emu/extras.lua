@@ -7,6 +7,7 @@ local store = require "emu.store"
 local listing = require "emu.listing"
 local records = require "emu.records"
 local state = require "emu.state"
+local progress = require "emu.progress"
 
 local ngx = ngx
 
@@ -20,12 +21,19 @@ end
 
 -- ---------------------------------------------------------------- workflows
 
-local function find_workflow(id)
+local function lookup_workflow(id)
   if id:sub(1, 1) == "@" then return store.get("workflow", id) end
   for _, wf in ipairs(store.all("workflow")) do
     if wf.internalName == id then return wf end
   end
   return nil
+end
+
+-- The workflow as it is now: a command's state change whose delay is over is applied first.
+local function find_workflow(id)
+  local wf = lookup_workflow(id)
+  if wf and progress.settle_workflow(wf, util.datetime) then store.put("workflow", wf) end
+  return wf
 end
 
 local function render_workflow(ctx, wf)
@@ -40,11 +48,12 @@ local function render_workflow(ctx, wf)
     nextProcessingDate = "", state = wf.state }
 end
 
+-- A workflow in "error" (the workflow_outcome knob) can be started again or stopped.
 local TRANSITIONS = {
-  start = { from = { stopped = true, paused = true }, to = "started" },
+  start = { from = { stopped = true, paused = true, error = true }, to = "started" },
   pause = { from = { started = true }, to = "paused" },
   resume = { from = { paused = true }, to = "started" },
-  stop = { from = { started = true, paused = true }, to = "stopped" },
+  stop = { from = { started = true, paused = true, error = true }, to = "stopped" },
 }
 
 local function command(ctx, wf)
@@ -60,8 +69,9 @@ local function command(ctx, wf)
     return util.engine_error(500, "Cannot " .. name:lower() .. " the workflow '" .. wf.internalName
       .. "': its state is '" .. wf.state .. "'.", "XTK-170006 Unable to execute the command.")
   end
-  wf.state = transition.to
-  wf.lastModified = util.datetime()
+  -- Checked against the state shown; the change itself comes after workflow_delay (ACS: "the
+  -- request is saved and will be processed as soon as possible").
+  progress.schedule_workflow(wf, transition.to, util.datetime)
   store.put("workflow", wf)
   return 200, {}
 end
@@ -129,6 +139,8 @@ local function trigger(ctx, wf, activity)
   end
   wf.lastTriggered = wf.lastTriggered or {}
   wf.lastTriggered[activity.name] = ngx.now()
+  -- A signal that starts the workflow's last branch (seed: WKF2's signal2) runs it to its end.
+  if activity.ends then progress.schedule_workflow(wf, "stopped", util.datetime) end
   store.put("workflow", wf)
   return 200, {}
 end
@@ -201,23 +213,32 @@ function _M.transactional(ctx, seg)
     rec.serverUrl = ctx.origin
     rec.status = "pending"
     rec.type = ""
-    store.put("event", rec)
-    rec.eventId = nil
-    return 201, rec
+    store.put("event", progress.start(rec))
+    local out = progress.public(rec)
+    out.eventId = nil
+    return 201, out
   end
   if seg[4] ~= nil then return util.not_found() end
   -- The docs read the status with GET; Adobe's SDK sends POST: both are answered.
   if ctx.method ~= "GET" and ctx.method ~= "POST" then return records.method_not_allowed(ctx) end
   local rec = store.get("event", seg[3])
   if not rec or rec.eventId ~= event_id then return util.unknown_pkey("event", seg[3]) end
-  rec.eventId = nil
-  return 200, rec
+  if progress.advance_event(rec) then store.put("event", rec) end
+  local out = progress.public(rec)
+  out.eventId = nil
+  return 200, out
 end
 
 -- ---------------------------------------------------------------- privacy requests
 
+-- A request as it is now (new -> processing -> complete over time, emu.progress).
+local function current_privacy(rec)
+  if progress.advance_privacy(rec) then store.put("privacyTool", rec) end
+  return rec
+end
+
 local function render_privacy(ctx, rec)
-  local out = util.shallow_copy(rec)
+  local out = progress.public(current_privacy(rec))
   local href = ctx.root .. "privacy/privacyTool/" .. rec.PKey
   out.href = href
   out.gdprRequestData = { href = href .. "/gdprRequestData/" }
@@ -272,7 +293,7 @@ function _M.privacy(ctx, seg)
       reconciliationValue = body.reconciliationValue, regulation = body.regulation or "gdpr", retryCount = 0,
       status = "new", type = body.type }
     rec.title = rec.label ~= "" and (rec.label .. " (" .. rec.name .. ")") or rec.name
-    store.put("privacyTool", rec)
+    store.put("privacyTool", progress.start(rec))
     return 201, render_privacy(ctx, rec)
   end
   local rec = store.get("privacyTool", seg[3])

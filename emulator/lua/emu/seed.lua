@@ -109,7 +109,7 @@ local STORES = {
 }
 
 -- Workflows: WKF1 is running with a signal activity (parameters typed like ACS's),
--- WKF2 is stopped.
+-- WKF2 is stopped; its signal2 runs it to its end (triggered, it becomes "stopped" again).
 local WORKFLOWS = {
   { id = "WKF1", label = "Abandoned cart follow-up", state = "started",
     activities = { signal1 = { label = "External signal", parameters = {
@@ -118,7 +118,8 @@ local WORKFLOWS = {
       -- contentURL, which the docs show being refused
       email = "string", template = "string", segmentCode = "string" } } } },
   { id = "WKF2", label = "Monthly newsletter", state = "stopped",
-    activities = { signal2 = { label = "External signal", parameters = { audience = "string" } } } },
+    activities = { signal2 = { label = "External signal", parameters = { audience = "string" },
+      ends = true } } },
 }
 
 function _M.load(settings)
@@ -179,7 +180,7 @@ function _M.load(settings)
     local activities = {}
     for name, a in pairs(w.activities) do
       activities[name] = { PKey = util.pkey("activity", w.id .. "/" .. name), label = a.label, name = name,
-        parameters = a.parameters, type = "signal" }
+        parameters = a.parameters, type = "signal", ends = a.ends }
     end
     store.put("workflow", { PKey = store.next_pkey("workflow"), internalName = w.id, label = w.label,
       state = w.state, activities = activities, created = stamp(i * 20), lastModified = stamp(i * 20) })

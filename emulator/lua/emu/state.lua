@@ -18,6 +18,15 @@ _M.config_defaults = {
   default_line_count = 25,        -- page size when _lineCount is absent
   data_policies = false,          -- apply dataPolicy (email, smartCase) to written values
   signal_cooldown = 0,            -- seconds a signal activity refuses a new trigger (ACS: 600); 0 = off
+  -- emu.progress: how asynchronous work moves on (seconds; outcomes checked there)
+  event_pending = 1,              -- a transactional event stays "pending" this long
+  event_processing = 1,           -- then "processing" this long
+  event_outcome = "processed",    -- then this status; "stall": never leaves "pending"
+  privacy_new = 1,                -- a privacy request stays "new" this long
+  privacy_processing = 1,         -- then "processing" this long
+  privacy_outcome = "complete",   -- then this status (or error..., e.g. errorDataNotFound); "stall"
+  workflow_delay = 0,             -- a workflow command takes effect after this long (0: at once)
+  workflow_outcome = "normal",    -- "error": commands lead to state "error"; "stall": never apply
 }
 
 local function state() return ngx.shared.campaign_state end
