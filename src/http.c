@@ -127,8 +127,7 @@ int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, cons
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                    o->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
-  /* batch over HTTP/2: wait for a connection that may multiplex rather than open another */
-  if (o->http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  t->http2 = o->http2;
   return 1;
 }
 
@@ -221,6 +220,11 @@ void campaign_transfer_prepare(campaign_transfer *t, const char *method, const c
   t->interrupted = 0;
   t->send_once = strcmp(method, "POST") == 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
+  /* Batch over HTTP/2: wait for a connection that may multiplex rather than open another. Only
+   * for https, where ALPN tells at the handshake: a plain-http connection is never multiplexed,
+   * and waiting on it would hold every other transfer behind its first, slow answer. */
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   (t->http2 && strncasecmp(url, "https://", 8) == 0) ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   /* Back to a plain GET first: the handle may have sent a POST or a HEAD last time. */
   curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
