@@ -485,16 +485,17 @@ static int call_impl(lua_State *L) {
     CURLcode code;
     /* a signal caught while the provider or a hook ran, or during the retry wait */
     if ((sig = campaign_signal_pending()) != 0) break;
-    /* every attempt (a retry, the resend after a 401) takes a pacing slot and a budget call */
-    if (c->opt.rate > 0) {
-      double wait = campaign_pacing_take(&c->tat, campaign_now(), c->opt.rate, c->opt.burst);
-      if (wait > 0 && (sig = campaign_signal_sleep(wait)) != 0) break;
-    }
+    /* every attempt (a retry, the resend after a 401) takes a budget call, then a pacing
+     * slot (a refused call takes none) */
     if (!campaign_client_budget(L, c, 2, &r, attempt)) {
       lua_pushnil(L);
       lua_insert(L, -2);
       campaign_transfer_release(t);
       return 2;
+    }
+    if (c->opt.rate > 0) {
+      double wait = campaign_pacing_take(&c->tat, campaign_now(), c->opt.rate, c->opt.burst);
+      if (wait > 0 && (sig = campaign_signal_sleep(wait)) != 0) break;
     }
     attempt++;
     campaign_client_headers(L, c, t, &r);
