@@ -14,8 +14,9 @@
 double campaign_pacing_due(double tat, double now, double rate, double burst);
 
 /* Takes the next slot: returns the seconds to wait before starting (0: start now) and moves
- * *tat on by 1/rate. A taker that waits the returned time never exceeds the rule: in any
- * window of d seconds at most burst + rate * d requests start. */
+ * *tat on by 1/rate (from now instead when *tat is more than one interval behind now: an idle
+ * client banks no credit). A taker that waits the returned time never exceeds the rule: no 1 s
+ * window holds more than rate + burst starts, and in the long run exactly rate per second. */
 double campaign_pacing_take(double *tat, double now, double rate, double burst);
 
 /* campaign._pacing_take(tat, now, rate, burst) -> wait, tat (Lua form of the above; tat may be

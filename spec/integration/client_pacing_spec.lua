@@ -51,6 +51,17 @@ describe("pacing rule (campaign._pacing_take, fake clock)", function()
     end
   end)
 
+  it("keeps the schedule when every start is a little late (a poll's wake-up)", function()
+    local tat, now, n = nil, 1000, 0
+    while now < 1060 do
+      local wait
+      wait, tat = take(tat, now, 50, 1)
+      now = now + wait + 0.001 -- each start 1 ms after its slot
+      n = n + 1
+    end
+    assert.is_true(n >= 2999, "started " .. n .. " in 60 s")
+  end)
+
   it("banks no credit beyond the burst while idle", function()
     local wait, tat = take(nil, 0, 10, 2)
     assert.equal(0, wait)
