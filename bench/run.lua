@@ -283,6 +283,25 @@ if servers[1].s then
   emit("")
 end
 
+-- 4b. Pacing accuracy (bench/pacing_bench.lua): rate 50 over BENCH_PACING_SECONDS (60).
+if servers[1].s then
+  local s, pace_seconds = servers[1].s, tonumber(env("BENCH_PACING_SECONDS") or "") or 60
+  emit("## Pacing (campaign batch, Lua 5.4, rate = 50, burst = 1, concurrency 8, static nginx over HTTP)")
+  emit("")
+  local cmd = { lua_env["5.4"], "bench/pacing_bench.lua", "--base-url", q(s.base), "--org", q(s.org),
+    "--path", q(s.path), "--token", q(s.token), "--api-key", q(s.api_key), "--rate 50 --burst 1",
+    "--seconds", pace_seconds }
+  if s.cafile then cmd[#cmd + 1] = "--cafile " .. q(s.cafile) end
+  local m = measure("pacing", table.concat(cmd, " "))
+  table_header({ "seconds", "sent", "of rate x seconds", "max in any 1 s window (rate + burst = 51)" })
+  if m then
+    emit(("| %d | %d | %.2f%% | %d |"):format(pace_seconds, m.sent, 100 * m.sent / m.expected, m.max1s))
+  else
+    emit("| failed | failed | failed | failed |")
+  end
+  emit("")
+end
+
 -- 5. JSON (bench/json_bench.lua, written with the codec).
 local jf = io.open("bench/json_bench.lua")
 if jf then

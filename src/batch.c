@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "pacing.h"
 #include "retry.h"
 #include "signal.h"
 
@@ -396,15 +397,30 @@ int campaign_batch_run(lua_State *L) {
     /* with the handlers installed, a poll wakes at least every 100 ms to look at the flag (a
      * signal delivered to another thread does not interrupt it) */
     int running = 0, queued = 0, timeout_ms = campaign_signal_trapped() ? 100 : 1000, k;
+    double pace_due;
     CURLMsg *msg;
     if (!b.sig) b.sig = campaign_signal_pending();
     if (b.sig) {
       interrupt_rest(&b);
       break;
     }
+    pace_due = 0;
     while (b.inflight < b.concurrency) {
-      int next = next_ready(&b, now);
-      if (next < 0) break;
+      int next;
+      /* no transfer starts without a pacing slot: the loop polls until the next one is due
+       * (the transfers running meanwhile go on) */
+      if (c->opt.rate > 0 &&
+          (pace_due = campaign_pacing_due(c->tat, now, c->opt.rate, c->opt.burst)) > 0)
+        break;
+      if ((next = next_ready(&b, now)) < 0) break;
+      /* a spent budget fails the item before sending, and takes no pacing slot */
+      if (!campaign_client_budget(L, c, 2, &b.items[next].r, b.items[next].attempts)) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        finish(&b, next, 0);
+        continue;
+      }
+      if (c->opt.rate > 0) (void)campaign_pacing_take(&c->tat, now, c->opt.rate, c->opt.burst);
       start(&b, next);
     }
     curl_multi_perform(c->multi, &running);
@@ -419,9 +435,13 @@ int campaign_batch_run(lua_State *L) {
     if (b.sig) continue; /* swept at the top of the loop, without waiting */
     now = campaign_now();
     if (b.inflight < b.concurrency) {
-      if (b.next_new < n) timeout_ms = 0;
+      if (c->opt.rate > 0) pace_due = campaign_pacing_due(c->tat, now, c->opt.rate, c->opt.burst);
+      if (b.next_new < n && pace_due * 1000 < timeout_ms)
+        timeout_ms = pace_due <= 0 ? 0 : (int)(pace_due * 1000) + 1;
       for (k = 0; k < b.retry_count; k++) {
-        double ms = (b.items[b.retry_list[k]].next_at - now) * 1000;
+        double at = b.items[b.retry_list[k]].next_at, ms;
+        if (at < now + pace_due) at = now + pace_due; /* a retry waits for its slot as well */
+        ms = (at - now) * 1000;
         if (ms < timeout_ms) timeout_ms = ms <= 0 ? 0 : (int)ms + 1;
       }
     }

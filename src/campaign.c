@@ -12,6 +12,7 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "pacing.h"
 #include "retry.h"
 #include "signal.h"
 
@@ -71,6 +72,9 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   lua_setfield(L, m, "sleep");
   lua_pushcfunction(L, module_gettime);
   lua_setfield(L, m, "gettime");
+  /* the pacing rule, for campaign.ngx (its state lives in a lua_shared_dict) and the specs */
+  lua_pushcfunction(L, campaign_pacing_lua_take);
+  lua_setfield(L, m, "_pacing_take");
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, module_index);
   lua_setfield(L, -2, "__index");

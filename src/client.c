@@ -11,12 +11,14 @@
 #include "client.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "error.h"
 #include "json.h"
+#include "pacing.h"
 #include "retry.h"
 #include "signal.h"
 #include "url.h"
@@ -131,6 +133,7 @@ static int client_new(lua_State *L) {
   if (!campaign_transfer_init(&c->single, &c->opt, c->user_agent))
     luaL_error(L, "campaign.new: libcurl could not create a handle");
   c->rng = campaign_rng_seed(c);
+  c->budget_left = c->opt.budget;
   c->open = 1;
   lua_settop(L, 2);
   return 1;
@@ -379,6 +382,43 @@ void campaign_client_event(lua_State *L, campaign_client *c, int self_idx, const
   lua_settop(L, top);
 }
 
+int campaign_client_budget(lua_State *L, campaign_client *c, int self_idx,
+                           const campaign_request *r, int attempts) {
+  int top = lua_gettop(L), err;
+  if (c->opt.has_budget == 0) return 1;
+  if (c->opt.has_budget == 1) {
+    if (c->budget_left > 0) {
+      c->budget_left--;
+      return 1;
+    }
+    char text[128];
+    snprintf(text, sizeof text, "budget spent: this client may send %lld calls and sent them all "
+             "(option 'budget')", c->opt.budget_total);
+    lua_pushstring(L, text);
+  } else {
+    campaign_getuservalue(L, self_idx);
+    lua_getfield(L, -1, "budget");
+    lua_remove(L, -2);
+    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+      lua_pushfstring(L, "budget not checked, so not sent: %s",
+                      lua_isstring(L, -1) ? lua_tostring(L, -1) : "(error is not a string)");
+    } else if (lua_toboolean(L, -2)) {
+      lua_settop(L, top);
+      return 1;
+    } else {
+      lua_pushstring(L, lua_isstring(L, -1) ? lua_tostring(L, -1) : "budget spent");
+    }
+  }
+  campaign_error_new(L, "budget", lua_tostring(L, -1));
+  err = lua_gettop(L);
+  campaign_result_locate(L, err, c, r, attempts);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, err, "sent");
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return 0;
+}
+
 /* ---- single calls --------------------------------------------------------------------------- */
 
 typedef struct call_spec {
@@ -445,6 +485,18 @@ static int call_impl(lua_State *L) {
     CURLcode code;
     /* a signal caught while the provider or a hook ran, or during the retry wait */
     if ((sig = campaign_signal_pending()) != 0) break;
+    /* every attempt (a retry, the resend after a 401) takes a budget call, then a pacing
+     * slot (a refused call takes none) */
+    if (!campaign_client_budget(L, c, 2, &r, attempt)) {
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      campaign_transfer_release(t);
+      return 2;
+    }
+    if (c->opt.rate > 0) {
+      double wait = campaign_pacing_take(&c->tat, campaign_now(), c->opt.rate, c->opt.burst);
+      if (wait > 0 && (sig = campaign_signal_sleep(wait)) != 0) break;
+    }
     attempt++;
     campaign_client_headers(L, c, t, &r);
     campaign_transfer_prepare(t, method, r.url, r.body, r.body_len);

@@ -38,6 +38,8 @@ typedef struct campaign_client {
   campaign_buf url;          /* scratch for URL building */
   int open;                  /* 0 after close() */
   int busy;                  /* 1 while a call runs: callbacks may not re-enter the client */
+  long long budget_left;     /* budget (the in-memory form): calls left */
+  double tat;                /* pacing: GCRA's theoretical arrival time (campaign_now clock) */
 } campaign_client;
 
 /* A validated request, ready to send. Strings are anchored in a Lua table by the caller. */
@@ -98,6 +100,12 @@ void campaign_result_locate(lua_State *L, int idx, campaign_client *c, const cam
  * request located, attempts, sent, signal). sent: an attempt may have left the machine. */
 void campaign_client_interrupted(lua_State *L, campaign_client *c, const campaign_request *r,
                                  int sig, int attempts, int sent);
+
+/* Before an attempt goes out: takes one call of the budget (if any). Returns 1 when it may be
+ * sent, else pushes the error object of kind "budget" (located, attempts, sent = false) and
+ * returns 0. A budget hook (the rolling form) runs protected; its failure refuses the call. */
+int campaign_client_budget(lua_State *L, campaign_client *c, int self_idx,
+                           const campaign_request *r, int attempts);
 
 /* Seconds to wait before retry n, honouring Retry-After of the last response. */
 double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n);

@@ -13,7 +13,7 @@
 static const char *const OPTION_NAMES[] = {
   "org", "api_key", "token", "base_url", "timeout", "connect_timeout", "retries",
   "retry_base", "retry_max", "cafile", "insecure", "proxy", "user_agent", "max_body",
-  "http2", "on_event", "allow_http", NULL};
+  "http2", "on_event", "allow_http", "rate", "burst", "budget", NULL};
 
 int campaign_header_value_ok(const char *s, size_t len) {
   size_t i;
@@ -195,6 +195,8 @@ static void parse_base_url(lua_State *L, const char *s, size_t len, campaign_opt
   o->base_url = copy_string(L, s, len);
 }
 
+static void parse_pacing(lua_State *L, int idx, int uv_idx, campaign_options *o);
+
 void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options *o, char **token) {
   const char *s;
   size_t len;
@@ -258,6 +260,8 @@ void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options 
   s = string_option(L, idx, "user_agent", 0, &len);
   if (s != NULL) o->user_agent = copy_string(L, s, len);
 
+  parse_pacing(L, idx, uv_idx, o);
+
   t = get_option(L, idx, "on_event");
   if (t == LUA_TFUNCTION) {
     lua_setfield(L, uv_idx, "on_event");
@@ -265,6 +269,47 @@ void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options 
   } else {
     lua_pop(L, 1);
     if (t != LUA_TNIL) option_fail(L, "on_event", "must be a function(event)");
+  }
+}
+
+/* rate, burst and budget (docs/client.md "Pacing and budget"). */
+static void parse_pacing(lua_State *L, int idx, int uv_idx, campaign_options *o) {
+  int t = get_option(L, idx, "rate");
+  double d;
+  if (t != LUA_TNIL) {
+    d = t == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+    if (!(d > 0) || d - d != 0 || d > 1e6)
+      option_fail(L, "rate", "must be a positive number (requests per second, at most 1e6)");
+    o->rate = d;
+  }
+  lua_pop(L, 1);
+  o->burst = (double)integer_option(L, idx, "burst", 1, 1, 1000000,
+                                    "must be a positive integer (requests at once)");
+  lua_getfield(L, idx, "burst");
+  if (!lua_isnil(L, -1) && o->rate == 0) option_fail(L, "burst", "needs the option 'rate'");
+  lua_pop(L, 1);
+  t = get_option(L, idx, "budget");
+  if (t == LUA_TTABLE) {
+    /* the rolling form keeps its count in a file: that I/O lives in Lua (campaign.budget),
+     * which validates the table and returns the hook called before every attempt */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "campaign.budget");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "hook");
+    lua_remove(L, -2);
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    lua_setfield(L, uv_idx, "budget");
+    o->has_budget = 2;
+    return;
+  }
+  lua_pop(L, 1);
+  if (t != LUA_TNIL) {
+    o->budget = integer_option(L, idx, "budget", 0, 1, 1LL << 53,
+                               "must be a positive integer (calls) or a table {calls = n, "
+                               "per = \"day\", file = path}");
+    o->budget_total = o->budget;
+    o->has_budget = 1;
   }
 }
 

@@ -17,6 +17,12 @@ typedef struct campaign_options {
   int insecure, http2;
   int has_provider; /* token is a function, kept in the client's user value as "token" */
   int has_on_event; /* kept in the user value as "on_event" */
+  double rate;      /* requests per second; 0: not paced */
+  double burst;     /* requests that may start at once (>= 1) */
+  long long budget; /* calls left when has_budget == 1 (in memory, this client) */
+  long long budget_total; /* the budget as given */
+  int has_budget;   /* 0: none; 1: the count above; 2: a hook in the user value as "budget"
+                       (the rolling 24 h form, campaign.budget: its file is kept in Lua) */
 } campaign_options;
 
 #define CAMPAIGN_DEFAULT_BASE_URL "https://mc.adobe.io"

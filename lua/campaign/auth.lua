@@ -256,6 +256,8 @@ function auth.ims(opts)
     if is_client(http) then return http end
     local client_opts = {}
     for k, v in pairs(http or {}) do client_opts[k] = v end
+    -- IMS token requests are not ACS calls: never paced, never counted (docs/client.md)
+    client_opts.rate, client_opts.burst, client_opts.budget = nil, nil, nil
     -- campaign.new requires org, api_key and token; IMS ignores them. base_url is the IMS
     -- origin, so the absolute token URL is accepted (same-origin rule).
     client_opts.base_url = ims_url:match("^(https?://[^/?#]+)")

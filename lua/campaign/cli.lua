@@ -21,7 +21,7 @@ local KNOWN = {
   emulator = "flag", emulator_prefix = "value",
   org = "value", api_key = "value", access_token = "value", client_id = "value",
   client_secret = "value", scopes = "value", ims_url = "value", base_url = "value",
-  cafile = "value", timeout = "value", retries = "value",
+  cafile = "value", timeout = "value", retries = "value", rate = "value", budget = "value",
   query = "list", json = "value", verify = "flag", email = "value", filter = "list",
   param = "list", order = "value", desc = "flag", limit = "value", all = "flag",
   concurrency = "value", report = "value", format = "value", progress_interval = "value",
@@ -31,7 +31,7 @@ local SHORT = {h = "help", v = "verbose"}
 
 local GLOBAL_OPTIONS = {"help", "verbose", "pretty", "compact", "emulator", "emulator_prefix", "org",
   "api_key", "access_token", "client_id", "client_secret", "scopes", "ims_url", "base_url", "cafile",
-  "timeout", "retries", "allow_http"}
+  "timeout", "retries", "allow_http", "rate", "budget"}
 
 local GLOBAL_HELP = [[
 Connection (flags win over the environment; --emulator over the environment too):
@@ -49,6 +49,10 @@ Connection (flags win over the environment; --emulator over the environment too)
   --emulator            use the running emulator's values (--emulator-prefix DIR or
                         CAMPAIGN_EMULATOR_PREFIX picks which one)
   --timeout S, --retries N
+  --rate N              at most N requests/second  CAMPAIGN_RATE
+                          (retries included; burst 1)
+  --budget N            at most N requests in all  CAMPAIGN_BUDGET
+                          (then kind "budget", unsent)
 Output:
   --pretty | --compact  JSON layout (default: pretty on a terminal, compact otherwise)
   -v, --verbose         log each request and retry on stderr (never a secret)
@@ -400,6 +404,22 @@ local function get_client(ctx)
       usage_error("option '--retries' needs a non-negative integer")
     end
     client_options.retries = math.floor(retries)
+  end
+  if settings.rate then
+    local rate = tonumber(settings.rate)
+    if not rate or not (rate > 0 and rate <= 1e6) then
+      usage_error("option '--rate' (" .. settings.sources.rate .. ") needs a positive number of "
+        .. "requests per second")
+    end
+    client_options.rate = rate
+  end
+  if settings.budget then
+    local budget = tonumber(settings.budget)
+    if not budget or budget < 1 or budget ~= math.floor(budget) or budget > 2 ^ 53 then
+      usage_error("option '--budget' (" .. settings.sources.budget .. ") needs a positive integer "
+        .. "(requests)")
+    end
+    client_options.budget = math.floor(budget)
   end
   client_options.on_event = on_event
   local ok, client = pcall(campaign.new, client_options)

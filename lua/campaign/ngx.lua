@@ -17,6 +17,7 @@ local str_gsub, str_lower, str_match, str_sub, str_upper = string.gsub, string.l
   string.sub, string.upper
 local concat, sort = table.concat, table.sort
 local floor, min = math.floor, math.min
+local pacing_take = campaign._pacing_take
 
 local VERSION = campaign._VERSION or "0.0.0"
 
@@ -37,6 +38,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", retry_base = "number", retry_max = "number",
   retries = "number", max_body = "number", allow_http = "boolean",
   token = "token", on_event = "function", transport = "function",
+  rate = "number", burst = "number", budget = "budget", shared_dict = "string",
 }
 -- Options of campaign.new that nginx.conf decides here: naming them is a mistake worth a raise,
 -- since silently ignoring `insecure = true` or a `cafile` would mislead.
@@ -433,6 +435,52 @@ end
 -- The client
 ---------------------------------------------------------------------------------------------
 
+-- rate, burst, budget and shared_dict (docs/openresty.md "Pacing and budget").
+local function check_pacing(opts)
+  local rate, burst, budget = opts.rate, opts.burst, opts.budget
+  if rate ~= nil and not (rate > 0 and rate <= 1e6) then
+    error("campaign.ngx.new: option 'rate' must be a positive number (requests per second, at most 1e6)", 4)
+  end
+  if burst ~= nil then
+    if not (burst >= 1 and burst <= 1e6 and burst == floor(burst)) then
+      error("campaign.ngx.new: option 'burst' must be a positive integer (requests at once)", 4)
+    end
+    if rate == nil then error("campaign.ngx.new: option 'burst' needs the option 'rate'", 4) end
+  end
+  if type(budget) == "number" and not (budget >= 1 and budget == floor(budget) and budget <= 2 ^ 53) then
+    error("campaign.ngx.new: option 'budget' must be a positive integer (calls) or a table "
+      .. "{calls = n, per = \"day\"}", 4)
+  elseif type(budget) == "table" then
+    for k in pairs(budget) do
+      if k ~= "calls" and k ~= "per" then
+        error("campaign.ngx.new: option 'budget' has an unknown field '" .. tostring(k)
+          .. "' (calls, per; the count is kept in the shared_dict, not a file)", 4)
+      end
+    end
+    local calls = budget.calls
+    if type(calls) ~= "number" or not (calls >= 1 and calls == floor(calls) and calls <= 2 ^ 53) then
+      error("campaign.ngx.new: option 'budget' field 'calls' must be a positive integer", 4)
+    end
+    if budget.per ~= "day" then
+      error("campaign.ngx.new: option 'budget' field 'per' must be \"day\" (a rolling 24 h)", 4)
+    end
+    if not opts.shared_dict then
+      error("campaign.ngx.new: option 'budget' per day needs the option 'shared_dict' (its count "
+        .. "lives there)", 4)
+    end
+  end
+  if opts.shared_dict ~= nil then
+    if rate == nil and budget == nil then
+      error("campaign.ngx.new: option 'shared_dict' holds the pacing and budget state: it needs "
+        .. "the option 'rate' or 'budget'", 4)
+    end
+    if not (ngx and ngx.shared and ngx.shared[opts.shared_dict]) then
+      error("campaign.ngx.new: option 'shared_dict': no lua_shared_dict '" .. opts.shared_dict
+        .. "' (add `lua_shared_dict " .. opts.shared_dict .. " 1m;` to the http block)", 4)
+    end
+  end
+end
+
 local function check_options(opts)
   if type(opts) ~= "table" then
     error("campaign.ngx.new: bad argument #1 (table expected, got " .. type(opts) .. ")", 3)
@@ -450,6 +498,11 @@ local function check_options(opts)
     if expected == "token" then
       if type(value) ~= "string" and not is_callable(value) then
         error("campaign.ngx.new: option 'token' must be a string or a provider function", 3)
+      end
+    elseif expected == "budget" then
+      if type(value) ~= "number" and type(value) ~= "table" then
+        error("campaign.ngx.new: option 'budget' must be a positive integer (calls) or a table "
+          .. "{calls = n, per = \"day\"}", 3)
       end
     elseif expected == "function" then
       if not is_callable(value) then
@@ -482,6 +535,7 @@ local function check_options(opts)
   if type(opts.token) == "string" and has_control(opts.token) then
     error("campaign.ngx.new: option 'token' must not contain control characters", 3)
   end
+  check_pacing(opts)
   if opts.location and not str_find(opts.location, "^/[^%s?#]*$") then
     error("campaign.ngx.new: option 'location' must be a location path such as /_campaign_proxy", 3)
   end
@@ -553,7 +607,15 @@ function _M.new(self_or_opts, maybe_opts)
     _transport = opts.transport or _M.capture_transport(opts.location, opts.upstream),
     _headers_cache = not opts.transport and { token = false } or nil,
     _rng = (ngx.worker.pid() * 7919 + floor(now() * 1000)) % 2147483646 + 1,
+    _rate = opts.rate, _burst = opts.burst or 1,
+    _dict = opts.shared_dict and ngx.shared[opts.shared_dict] or nil,
+    _dict_name = opts.shared_dict,
+    -- the state of this client alone (no shared_dict): its TAT and its calls left
+    _tat = nil, _budget_left = type(opts.budget) == "number" and opts.budget or nil,
+    _budget = opts.budget,
   }
+  -- every client of this tenant and API host naming the same dict shares one rate and budget
+  client._pace_key = "campaign.pace|" .. base_url .. "|" .. opts.org
   if opts.transport and (opts.location or opts.upstream) then
     error("campaign.ngx.new: options 'location' and 'upstream' configure the default transport; "
       .. "they cannot be combined with 'transport'", 2)
@@ -837,6 +899,75 @@ end
 
 -- Sends one prepared request with the retry and 401 rules (design.md "Retries and tokens").
 -- Returns body, res | nil, err. `index` is the batch position, for events.
+-- The shared state's lock: a dict `add` that expires (a worker that died holding it frees it
+-- in 1 s). The section it guards never yields, so it is held for microseconds.
+local function with_lock(self, fn)
+  local dict, lock = self._dict, self._pace_key .. "|lock"
+  while true do
+    local ok, err = dict:add(lock, true, 1)
+    if ok then break end
+    if err ~= "exists" then
+      ngx.log(ngx.ERR, "campaign.ngx: lua_shared_dict '", self._dict_name, "': ", err)
+      break -- a full dict: go on unlocked rather than stop every request
+    end
+    ngx.sleep(0.001)
+  end
+  local a, b = fn()
+  dict:delete(lock)
+  return a, b
+end
+
+-- Waits (ngx.sleep, never blocking the worker) for this attempt's slot: the same GCRA rule as
+-- the C client (campaign._pacing_take), its TAT in the shared dict when there is one.
+local function pace(self)
+  local rate, burst = self._rate, self._burst
+  local wait
+  if self._dict then
+    local dict, key = self._dict, self._pace_key
+    wait = with_lock(self, function()
+      local w, tat = pacing_take(dict:get(key), now(), rate, burst)
+      dict:set(key, tat, floor(tat - ngx.now()) + 60) -- kept while it matters
+      return w
+    end)
+  else
+    wait, self._tat = pacing_take(self._tat, now(), rate, burst)
+  end
+  if wait > 0 then ngx.sleep(wait) end
+end
+
+-- Takes one call of the budget. Returns nil when the call may go, else the refusal message.
+-- The shared forms count first and check after (incr is atomic): two workers racing for the
+-- last call may both be refused, never both sent.
+local function take_budget(self)
+  local budget = self._budget
+  if budget == nil then return nil end
+  local dict = self._dict
+  if type(budget) == "number" then
+    if dict then
+      local v, err = dict:incr(self._pace_key .. "|budget", 1, 0)
+      if not v then return "budget not checked, so not sent: lua_shared_dict: " .. tostring(err) end
+      if v <= budget then return nil end
+    elseif self._budget_left > 0 then
+      self._budget_left = self._budget_left - 1
+      return nil
+    end
+    return str_format("budget spent: this client may send %d calls and sent them all "
+      .. "(option 'budget')", budget)
+  end
+  -- per day: one counter per minute (kept 24 h 2 min), summed over the last 1441 minutes: a
+  -- call is forgotten between 24 h and 24 h 1 min after it was made, never sooner
+  local minute = floor(ngx.time() / 60)
+  local prefix = self._pace_key .. "|day|"
+  local v, err = dict:incr(prefix .. minute, 1, 0, 86520)
+  if not v then return "budget not checked, so not sent: lua_shared_dict: " .. tostring(err) end
+  local used = 0
+  for m = minute - 1440, minute do used = used + (dict:get(prefix .. m) or 0) end
+  if used <= budget.calls then return nil end
+  dict:incr(prefix .. minute, -1, 0)
+  return str_format("budget spent: %d calls in the last 24 h (lua_shared_dict '%s')", used - 1,
+    self._dict_name)
+end
+
 local function perform(self, req, index)
   local method, url = req.method, req.url
   local started = now()
@@ -844,6 +975,12 @@ local function perform(self, req, index)
   local token, terr = get_token(self, false)
   if not token then return nil, terr end
   while true do
+    -- every attempt (a retry, the resend after a 401) takes a budget call and a pacing slot
+    local refused = take_budget(self)
+    if refused then
+      return nil, locate(self, make_error { kind = "budget", message = refused, sent = false }, req, attempts)
+    end
+    if self._rate then pace(self) end
     attempts = attempts + 1
     local listening = self._on_event ~= nil -- the event tables are built for a listener only
     if listening then

@@ -17,6 +17,9 @@ config.SETTINGS = {
   {name = "ims_url", flag = "ims_url", env = "CAMPAIGN_IMS_URL", label = "IMS URL"},
   {name = "base_url", flag = "base_url", env = "CAMPAIGN_BASE_URL", label = "base URL"},
   {name = "cafile", flag = "cafile", env = "CAMPAIGN_CAFILE", label = "CA file"},
+  -- pacing (docs/cli.md "Pacing and budget"): checked as numbers by the CLI's get_client
+  {name = "rate", flag = "rate", env = "CAMPAIGN_RATE", label = "rate"},
+  {name = "budget", flag = "budget", env = "CAMPAIGN_BUDGET", label = "budget"},
 }
 
 -- The settings whose values never appear in any output.
@@ -38,7 +41,8 @@ end
 
 --- Resolves the settings. `options`: parsed command-line options; `getenv(name)`; `emulator`:
 -- the emulator's key=value table when --emulator is given, else nil.
--- Returns settings {org, api_key, base_url, cafile, ims_url, scopes, allow_http (boolean),
+-- Returns settings {org, api_key, base_url, cafile, ims_url, scopes, rate, budget (strings),
+-- allow_http (boolean),
 -- token = {kind = "static",
 -- value =, source =} or {kind = "ims", client_id =, client_secret =}, sources = {name = where}}
 -- or nil, message naming every missing setting.
