@@ -16,7 +16,7 @@
 #include "error.h"
 #include "pacing.h"
 #include "retry.h"
-#include "signal.h"
+#include "interrupt.h"
 
 enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
 

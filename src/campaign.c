@@ -14,7 +14,7 @@
 #include "json.h"
 #include "pacing.h"
 #include "retry.h"
-#include "signal.h"
+#include "interrupt.h"
 
 CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L);
 

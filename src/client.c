@@ -20,7 +20,7 @@
 #include "json.h"
 #include "pacing.h"
 #include "retry.h"
-#include "signal.h"
+#include "interrupt.h"
 #include "url.h"
 
 

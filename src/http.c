@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "signal.h"
+#include "interrupt.h"
 
 /* CURLOPT_WRITEFUNCTION: appends to the body buffer; returning less than n aborts the transfer
  * (CURLE_WRITE_ERROR), which is how max_body and out-of-memory stop it. */

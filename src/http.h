@@ -26,7 +26,7 @@ typedef struct campaign_transfer {
   int sends;                  /* times libcurl put this request on a connection */
   int send_once;              /* a POST: libcurl may not send it a second time by itself */
   int resend_refused;         /* libcurl wanted to resend a POST and was stopped */
-  int interrupted;            /* the signal that aborted this transfer (signal.h), else 0 */
+  int interrupted;            /* the signal that aborted this transfer (interrupt.h), else 0 */
   int http2;                  /* the client asked for HTTP/2 (over TLS) */
 } campaign_transfer;
 

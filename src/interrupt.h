@@ -1,11 +1,11 @@
 /*
- * signal.h - campaign.trap_signals(), campaign.interrupted(), campaign.clear_interrupt(): C
+ * interrupt.h - campaign.trap_signals(), campaign.interrupted(), campaign.clear_interrupt(): C
  * handlers for SIGINT and SIGTERM that only set one process-wide flag, which every call of the
  * libcurl client reads between transfers, in libcurl's progress callback and in retry waits
  * (docs/client.md "Interrupts"). Signals are process-wide, so is the flag.
  */
-#ifndef CAMPAIGN_SIGNAL_H
-#define CAMPAIGN_SIGNAL_H
+#ifndef CAMPAIGN_INTERRUPT_H
+#define CAMPAIGN_INTERRUPT_H
 
 #include "compat.h"
 
@@ -26,4 +26,4 @@ int campaign_signal_sleep(double seconds);
 /* Adds trap_signals, interrupted and clear_interrupt to the module table. */
 void campaign_signal_register(lua_State *L, int module_idx);
 
-#endif /* CAMPAIGN_SIGNAL_H */
+#endif /* CAMPAIGN_INTERRUPT_H */

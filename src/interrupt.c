@@ -1,5 +1,5 @@
-/* signal.c - the interrupt flag (see signal.h). */
-#include "signal.h"
+/* interrupt.c - the interrupt flag (see interrupt.h). */
+#include "interrupt.h"
 
 #include <errno.h>
 #include <signal.h>
