@@ -154,7 +154,9 @@ describe("LuaCATS annotations", function()
       local problems = {}
       for _, fn in ipairs(public_functions(lines, module_name(lines))) do
         local problem = annotation_problem(lines, fn)
-        if problem then problems[#problems + 1] = ("%s:%d: %s: %s"):format(path, fn.line, fn.name, problem) end
+        if problem then
+          problems[#problems + 1] = ("%s:%d: %s: %s"):format(path, fn.line, fn.name, problem)
+        end
       end
       assert.same({}, problems)
     end)
