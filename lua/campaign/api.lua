@@ -14,6 +14,9 @@ local campaign = require "campaign"
 local hrefs = require "campaign.hrefs"
 local campaign_decode, campaign_error = campaign.decode, campaign.error
 
+---@class campaign.api
+---@field key_segment fun(key: any): (segment: string|nil, problem: string|nil) hrefs.key_segment
+---@field operations table<string, string> operationId -> the function's name here
 local api = {}
 
 -- Argument checks: misuse raises, naming the function and the argument.
@@ -140,6 +143,10 @@ end
 -- The SDK's names are aliases: hasCustomFilter/has_custom_filter = custom_filter,
 -- lineCount = line_count, descendingSort/descending_sort = descending.
 -- Returns path, query (a table, possibly empty).
+---@param base string e.g. "profileAndServices/profile"
+---@param params? campaign.api.ListingParams
+---@return string path
+---@return table query
 function api.listing(base, params)
   if type(base) ~= "string" or base == "" then
     error("campaign.api.listing: bad argument #1 'base' (non-empty string expected)", 2)
@@ -238,6 +245,10 @@ end
 -- Profiles -------------------------------------------------------------------------------------
 
 --- GET profileAndServices/profile[/filters...] (Ext with custom_filter).
+---@param client campaign.AnyClient
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_profiles(client, params)
   check_client("get_all_profiles", client)
   check_table("get_all_profiles", 2, "params", params, true)
@@ -246,6 +257,10 @@ function api.get_all_profiles(client, params)
 end
 
 --- GET profileAndServices/profile/<pkey>: the bare profile (unwrapped if ACS wraps it).
+---@param client campaign.AnyClient
+---@param pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_profile(client, pkey)
   check_client("get_profile", client)
   pkey = segment("get_profile", 2, "pkey", pkey)
@@ -254,6 +269,11 @@ end
 
 --- POST profileAndServices/profile (opts.ext = true: profileAndServicesExt/profile, needed for
 -- custom fields and orgUnit on create). Answers 201 with the whole record.
+---@param client campaign.AnyClient
+---@param profile table
+---@param opts? {ext?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.create_profile(client, profile, opts)
   check_client("create_profile", client)
   check_body("create_profile", 2, "profile", profile)
@@ -263,6 +283,11 @@ function api.create_profile(client, profile, opts)
 end
 
 --- PATCH profileAndServices/profile/<pkey> with only the fields to change -> {PKey, href}.
+---@param client campaign.AnyClient
+---@param pkey string
+---@param fields campaign.Body
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.update_profile(client, pkey, fields)
   check_client("update_profile", client)
   pkey = segment("update_profile", 2, "pkey", pkey)
@@ -271,6 +296,10 @@ function api.update_profile(client, pkey, fields)
 end
 
 --- DELETE profileAndServices/profile/<pkey>.
+---@param client campaign.AnyClient
+---@param pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.delete_profile(client, pkey)
   check_client("delete_profile", client)
   pkey = segment("delete_profile", 2, "pkey", pkey)
@@ -279,6 +308,10 @@ end
 
 --- GET profileAndServices/history/<pkey>: the profile's marketing history (unwrapped if ACS
 -- wraps it).
+---@param client campaign.AnyClient
+---@param pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_history_of_profile(client, pkey)
   check_client("get_history_of_profile", client)
   pkey = segment("get_history_of_profile", 2, "pkey", pkey)
@@ -288,6 +321,10 @@ end
 -- Services -------------------------------------------------------------------------------------
 
 --- GET profileAndServices/service[/filters...].
+---@param client campaign.AnyClient
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_services(client, params)
   check_client("get_all_services", client)
   check_table("get_all_services", 2, "params", params, true)
@@ -296,6 +333,10 @@ function api.get_all_services(client, params)
 end
 
 --- GET profileAndServices/service/<pkey>: the service (unwrapped if ACS wraps it).
+---@param client campaign.AnyClient
+---@param pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_service(client, pkey)
   check_client("get_service", client)
   pkey = segment("get_service", 2, "pkey", pkey)
@@ -303,6 +344,11 @@ function api.get_service(client, pkey)
 end
 
 --- POST profileAndServices/service (opts.ext = true: profileAndServicesExt/service).
+---@param client campaign.AnyClient
+---@param service table
+---@param opts? {ext?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.create_service(client, service, opts)
   check_client("create_service", client)
   check_body("create_service", 2, "service", service)
@@ -316,6 +362,11 @@ end
 --- GET profileAndServices/resourceType/<resource> (profile, service, history, ...).
 -- opts.basic = true: customResources/resourceType/<resource>, the metadata of a custom resource
 -- not linked to profiles (acs-api.md §5).
+---@param client campaign.AnyClient
+---@param resource string
+---@param opts? {basic?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_metadata_for_resource(client, resource, opts)
   check_client("get_metadata_for_resource", client)
   resource = segment("get_metadata_for_resource", 2, "resource", resource)
@@ -327,6 +378,10 @@ end
 --- GET profileAndServicesExt/resourceType/<resource>: metadata including custom fields.
 -- (The SDK's operation of this name GETs profileAndServicesExt/<resource>, which returns data,
 -- not metadata: that is api.get_all_profile_and_services_ext.)
+---@param client campaign.AnyClient
+---@param resource string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_metadata_for_resource_ext(client, resource)
   check_client("get_metadata_for_resource_ext", client)
   resource = segment("get_metadata_for_resource_ext", 2, "resource", resource)
@@ -335,6 +390,11 @@ end
 
 --- GET profileAndServicesExt/<resource>[/filters...]: the records of a resource through the Ext
 -- API (custom fields included), e.g. "profile" or a linked custom resource.
+---@param client campaign.AnyClient
+---@param resource string
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_profile_and_services_ext(client, resource, params)
   check_client("get_all_profile_and_services_ext", client)
   resource = segment("get_all_profile_and_services_ext", 2, "resource", resource)
@@ -344,6 +404,9 @@ function api.get_all_profile_and_services_ext(client, resource, params)
 end
 
 --- GET profileAndServicesExt: the custom resources linked to the profile table.
+---@param client campaign.AnyClient
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_custom_resources(client)
   check_client("get_custom_resources", client)
   return client:get("profileAndServicesExt")
@@ -352,6 +415,11 @@ end
 -- Custom resources -----------------------------------------------------------------------------
 
 --- GET customResources/<resource>[/filters...]: a custom resource not linked to profiles.
+---@param client campaign.AnyClient
+---@param resource string
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_basic_custom_resources(client, resource, params)
   check_client("get_all_basic_custom_resources", client)
   resource = segment("get_all_basic_custom_resources", 2, "resource", resource)
@@ -361,6 +429,11 @@ function api.get_all_basic_custom_resources(client, resource, params)
 end
 
 --- GET profileAndServicesExt/<resource>[/filters...].
+---@param client campaign.AnyClient
+---@param resource string
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_custom_resources(client, resource, params)
   check_client("get_all_custom_resources", client)
   resource = segment("get_all_custom_resources", 2, "resource", resource)
@@ -375,6 +448,12 @@ local function custom_base(opts)
 end
 
 --- GET profileAndServicesExt/<resource>/<pkey>: the record (unwrapped if ACS wraps it).
+---@param client campaign.AnyClient
+---@param resource string
+---@param pkey string
+---@param opts? {basic?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_custom_resource(client, resource, pkey, opts)
   check_client("get_custom_resource", client)
   resource = segment("get_custom_resource", 2, "resource", resource)
@@ -384,6 +463,12 @@ function api.get_custom_resource(client, resource, pkey, opts)
 end
 
 --- POST profileAndServicesExt/<resource>.
+---@param client campaign.AnyClient
+---@param resource string
+---@param record table
+---@param opts? {basic?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.create_custom_resource(client, resource, record, opts)
   check_client("create_custom_resource", client)
   resource = segment("create_custom_resource", 2, "resource", resource)
@@ -393,6 +478,13 @@ function api.create_custom_resource(client, resource, record, opts)
 end
 
 --- PATCH profileAndServicesExt/<resource>/<pkey>.
+---@param client campaign.AnyClient
+---@param resource string
+---@param pkey string
+---@param fields campaign.Body
+---@param opts? {basic?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.update_custom_resource(client, resource, pkey, fields, opts)
   check_client("update_custom_resource", client)
   resource = segment("update_custom_resource", 2, "resource", resource)
@@ -403,6 +495,12 @@ function api.update_custom_resource(client, resource, pkey, fields, opts)
 end
 
 --- DELETE profileAndServicesExt/<resource>/<pkey>.
+---@param client campaign.AnyClient
+---@param resource string
+---@param pkey string
+---@param opts? {basic?: boolean}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.delete_custom_resource(client, resource, pkey, opts)
   check_client("delete_custom_resource", client)
   resource = segment("delete_custom_resource", 2, "resource", resource)
@@ -414,6 +512,10 @@ end
 -- Organizational units -------------------------------------------------------------------------
 
 --- GET profileAndServicesExt/orgUnitBase[/filters...].
+---@param client campaign.AnyClient
+---@param params? campaign.api.ListingParams
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_all_org_units(client, params)
   check_client("get_all_org_units", client)
   check_table("get_all_org_units", 2, "params", params, true)
@@ -422,6 +524,10 @@ function api.get_all_org_units(client, params)
 end
 
 --- GET profileAndServicesExt/profile/<pkey>: the profile with its orgUnit link.
+---@param client campaign.AnyClient
+---@param pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_profile_with_org_unit(client, pkey)
   check_client("get_profile_with_org_unit", client)
   pkey = segment("get_profile_with_org_unit", 2, "pkey", pkey)
@@ -429,6 +535,11 @@ function api.get_profile_with_org_unit(client, pkey)
 end
 
 --- PATCH profileAndServicesExt/profile/<pkey> {orgUnit = {PKey = org_unit_pkey}}.
+---@param client campaign.AnyClient
+---@param pkey string
+---@param org_unit_pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.update_profile_org_unit(client, pkey, org_unit_pkey)
   check_client("update_profile_org_unit", client)
   pkey = segment("update_profile_org_unit", 2, "pkey", pkey)
@@ -437,6 +548,11 @@ function api.update_profile_org_unit(client, pkey, org_unit_pkey)
 end
 
 --- PATCH profileAndServicesExt/orgUnitBase/<org_unit_pkey> with the fields to change.
+---@param client campaign.AnyClient
+---@param org_unit_pkey string
+---@param fields campaign.Body
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.update_org_unit(client, org_unit_pkey, fields)
   check_client("update_org_unit", client)
   org_unit_pkey = segment("update_org_unit", 2, "org_unit_pkey", org_unit_pkey)
@@ -447,6 +563,10 @@ end
 -- Workflows ------------------------------------------------------------------------------------
 
 --- GET workflow/execution/<workflow_id>: the workflow (unwrapped if ACS wraps it).
+---@param client campaign.AnyClient
+---@param workflow_id string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_workflow(client, workflow_id)
   check_client("get_workflow", client)
   workflow_id = segment("get_workflow", 2, "workflow_id", workflow_id)
@@ -456,6 +576,11 @@ end
 local workflow_commands = { start = true, pause = true, resume = true, stop = true }
 
 --- POST workflow/execution/<workflow_id>/commands {method = "start"|"pause"|"resume"|"stop"}.
+---@param client campaign.AnyClient
+---@param workflow_id string
+---@param command "start"|"pause"|"resume"|"stop"|string case-insensitive
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.control_workflow(client, workflow_id, command)
   check_client("control_workflow", client)
   workflow_id = segment("control_workflow", 2, "workflow_id", workflow_id)
@@ -489,6 +614,11 @@ local function signal_answer(url, body, res)
   }
 end
 
+---@param client campaign.AnyClient
+---@param trigger_url string the activity's trigger href
+---@param params? {source?: string, parameters?: table}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.trigger_signal_activity(client, trigger_url, params)
   check_client("trigger_signal_activity", client)
   check_string("trigger_signal_activity", 2, "trigger_url", trigger_url)
@@ -534,6 +664,12 @@ local function transactional_tenant(fname, client, opts)
 end
 
 --- POST mc<tenant>/<event_id> with the event ({email=, ctx={...}, scheduled=, expiration=}).
+---@param client campaign.AnyClient
+---@param event_id string e.g. "EVTcartAbandonment"
+---@param event table {email =, ctx = {...}}
+---@param opts? {tenant?: string}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.send_transactional_event(client, event_id, event, opts)
   check_client("send_transactional_event", client)
   event_id = segment("send_transactional_event", 2, "event_id", event_id)
@@ -545,6 +681,12 @@ end
 
 --- GET mc<tenant>/<event_id>/<event_pkey>: the event with its current status, unwrapped if ACS
 -- wraps it. (The SDK sends this as POST; the ACS documentation says GET.)
+---@param client campaign.AnyClient
+---@param event_id string
+---@param event_pkey string
+---@param opts? {tenant?: string}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_transactional_event(client, event_id, event_pkey, opts)
   check_client("get_transactional_event", client)
   event_id = segment("get_transactional_event", 2, "event_id", event_id)
@@ -557,6 +699,10 @@ end
 -- Privacy (GDPR/CCPA) --------------------------------------------------------------------------
 
 --- POST privacy/privacyTool {name, namespaceName, reconciliationValue, regulation, label, type}.
+---@param client campaign.AnyClient
+---@param request table {name, namespaceName, reconciliationValue, regulation, type?}
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.create_gdpr_request(client, request)
   check_client("create_gdpr_request", client)
   check_body("create_gdpr_request", 2, "request", request)
@@ -564,6 +710,10 @@ function api.create_gdpr_request(client, request)
 end
 
 --- GET privacy/privacyTool: the privacy requests (listing parameters accepted).
+---@param client campaign.AnyClient
+---@param params? campaign.Query
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_gdpr_request(client, params)
   check_client("get_gdpr_request", client)
   check_table("get_gdpr_request", 2, "params", params, true)
@@ -573,6 +723,11 @@ end
 
 --- POST <privacy_request_data_url> {name = request_internal_name}: the access file (a JSON
 -- string holding XML). The URL is the request's gdprRequestData/privacyRequestData href.
+---@param client campaign.AnyClient
+---@param privacy_request_data_url string the request's privacyRequestData href
+---@param request_internal_name string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_gdpr_data_file(client, privacy_request_data_url, request_internal_name)
   check_client("get_gdpr_data_file", client)
   check_string("get_gdpr_data_file", 2, "privacy_request_data_url", privacy_request_data_url)
@@ -605,6 +760,11 @@ local function subscriptions_href(fname, kind, owner)
 end
 
 --- GET <profile>/subscriptions/: the services a profile subscribes to. `profile`: PKey or record.
+---@param client campaign.AnyClient
+---@param profile string|table a PKey or a profile record
+---@param params? campaign.Query
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_profile_subscriptions(client, profile, params)
   check_client("get_profile_subscriptions", client)
   check_table("get_profile_subscriptions", 3, "params", params, true)
@@ -613,6 +773,11 @@ function api.get_profile_subscriptions(client, profile, params)
 end
 
 --- GET <service>/subscriptions/: the subscribers of a service. `service`: PKey or record.
+---@param client campaign.AnyClient
+---@param service string|table a PKey or a service record
+---@param params? campaign.Query
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_service_subscriptions(client, service, params)
   check_client("get_service_subscriptions", client)
   check_table("get_service_subscriptions", 3, "params", params, true)
@@ -623,6 +788,11 @@ end
 --- POST <profile.subscriptions.href> {service = {PKey = service_pkey}}: subscribe a profile to a
 -- service. Answers the subscription record: PKey, service{PKey, href, ...}, subscriber{...}, and no
 -- top-level `href` in ACS's documented answer; unsubscribe takes that record as it is.
+---@param client campaign.AnyClient
+---@param profile string|table a PKey or a profile record
+---@param service_pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.subscribe(client, profile, service_pkey)
   check_client("subscribe", client)
   check_string("subscribe", 3, "service_pkey", service_pkey)
@@ -631,6 +801,11 @@ function api.subscribe(client, profile, service_pkey)
 end
 
 --- POST <service.subscriptions.href> {subscriber = {PKey = profile_pkey}}: add a subscriber.
+---@param client campaign.AnyClient
+---@param service string|table a PKey or a service record
+---@param profile_pkey string
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.add_subscriber(client, service, profile_pkey)
   check_client("add_subscriber", client)
   check_string("add_subscriber", 3, "profile_pkey", profile_pkey)
@@ -667,6 +842,10 @@ end
 -- the record's `href` when it has one, else …/service/<service PKey>/subscriptions/<PKey> built
 -- from its `PKey` and `service` (`service.href`, else `service.PKey`), as subscribe and
 -- add_subscriber answer it. ACS answers 204 without a body: the client gives `{}`.
+---@param client campaign.AnyClient
+---@param subscription string|table the subscription's href or record
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.unsubscribe(client, subscription)
   check_client("unsubscribe", client)
   local href = subscription
@@ -691,6 +870,10 @@ end
 -- The number of records of a listing. Takes a listing answer (uses its inline `count.value` when
 -- ACS gives one, else GETs `count.href`) or a count href (`.../profile//_count?...`, absolute or
 -- relative), whose answer is {count = n}.
+---@param client campaign.AnyClient
+---@param source table|string a listing answer or a count href
+---@return integer|nil n
+---@return campaign.Response|campaign.Error|nil res_or_err (nil for an inline count)
 function api.get_count(client, source)
   check_client("get_count", client)
   local href = source
@@ -719,6 +902,11 @@ end
 
 --- POST <url> with body: url is an absolute href of the same origin or a path relative to the
 -- campaign root.
+---@param client campaign.AnyClient
+---@param url string an href, verbatim
+---@param body campaign.Body
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.post_data_to_url(client, url, body)
   check_client("post_data_to_url", client)
   check_string("post_data_to_url", 2, "url", url)
@@ -730,6 +918,11 @@ end
 -- with or without a query) or an absolute href of the same origin (a next.href). The url goes to
 -- the client verbatim, its own query untouched (a `_lineStart` cursor is opaque); `query` adds
 -- parameters after it (opts.query), and naming a parameter the url's query has already raises.
+---@param client campaign.AnyClient
+---@param url string an href, verbatim (its own query kept)
+---@param query? campaign.Query appended after it
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function api.get_data_from_relative_url(client, url, query)
   check_client("get_data_from_relative_url", client)
   check_string("get_data_from_relative_url", 2, "url", url)

@@ -16,6 +16,9 @@ local type, pairs, ipairs, error, pcall, tostring, tonumber, select =
 local string_format, string_byte, table_concat, math_min, math_max =
   string.format, string.byte, table.concat, math.min, math.max
 
+---@class campaign.auth
+---@field DEFAULT_IMS_URL string
+---@field DEFAULT_SCOPES string
 local auth = {}
 
 auth.DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
@@ -34,6 +37,8 @@ local MAX_MARGIN = 3600
 
 --- Normalises an IMS expires_in (number or numeric string; seconds or legacy milliseconds) to
 -- seconds. Returns nil when it is not a positive number.
+---@param value any seconds, a numeric string, or the legacy milliseconds (above 10^7)
+---@return number|nil seconds
 function auth.normalize_expires_in(value)
   local n = tonumber(value)
   if not n or n <= 0 or n ~= n then return nil end
@@ -226,6 +231,8 @@ end
 -- allow_http: true accepts an http:// ims_url to a host that is not loopback (default: only
 -- 127.0.0.0/8, ::1 and localhost, such as the emulator, may be plain http).
 -- expires_in returned by the provider = seconds left before the provider refreshes the token.
+---@param opts campaign.auth.ImsOpts
+---@return campaign.TokenProvider provider
 function auth.ims(opts)
   check_options(opts)
   local client_id, client_secret = opts.client_id, opts.client_secret

@@ -1177,6 +1177,9 @@ end
 --- Runs the CLI. `argv` is the script's `arg` table; `env` (optional) overrides the process's
 -- surroundings: root (the checkout, to find the emulator), getenv, stdout, stderr, stdin,
 -- isatty(fd), clock(). Returns the exit code.
+---@param argv string[] the script's `arg` table
+---@param env? campaign.cli.Env
+---@return integer exit code
 function cli.main(argv, env)
   env = env or {}
   local stdout, stderr = env.stdout or io.stdout, env.stderr or io.stderr

@@ -5,6 +5,7 @@ local campaign = require "campaign"
 
 local rawget, type = rawget, type
 
+---@class campaign.clock
 local clock = {}
 
 local function nginx()
@@ -14,6 +15,7 @@ local function nginx()
 end
 
 --- Wall-clock Unix time in seconds (a float).
+---@return number seconds
 function clock.now()
   local ngx_ = nginx()
   if not ngx_ then return campaign.gettime() end
@@ -22,6 +24,8 @@ function clock.now()
 end
 
 --- Waits `seconds` (nothing for 0 or less).
+---@param seconds number
+---@return nil
 function clock.sleep(seconds)
   if seconds <= 0 then return end
   local ngx_ = nginx()

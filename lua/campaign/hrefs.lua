@@ -4,6 +4,7 @@
 local string_char, string_byte, string_format, tonumber, type =
   string.char, string.byte, string.format, tonumber, type
 
+---@class campaign.hrefs
 local hrefs = {}
 
 local function percent_decode(s)
@@ -12,6 +13,9 @@ end
 
 --- The value of `key` in the href's own query string (percent-decoded; "" for a bare key), or
 -- nil when the query does not name it. The fragment is ignored.
+---@param url string
+---@param key string
+---@return string|nil value
 function hrefs.query_value(url, key)
   local qs = url:match("^[^?#]*%?([^#]*)")
   if not qs then return nil end
@@ -43,6 +47,9 @@ end
 -- (a server or proxy that decodes must not find structure either): empty, `.`, `..`, or
 -- containing `/`, `\` or a control character (no ACS key has any of these: acs-api.md §1).
 -- problem is a phrase such as "must not contain '/'".
+---@param key any
+---@return string|nil segment
+---@return string|nil problem
 function hrefs.key_segment(key)
   if type(key) ~= "string" then return nil, "must be a string" end
   local problem = key_problem(key)

@@ -21,6 +21,9 @@ local pacing_take = campaign._pacing_take
 
 local VERSION = campaign._VERSION or "0.0.0"
 
+---@class campaign.ngx
+---@field _VERSION string
+---@field DEFAULT_LOCATION string
 local _M = { _VERSION = VERSION }
 -- tostring(client) names the org, never a secret (as the C client's "campaign.Client(acme)")
 local client_mt = {
@@ -301,6 +304,9 @@ end
 -- sent. `upstream` (optional) names an nginx `upstream {}` block (keep-alive pool) that
 -- replaces the authority of the URL in proxy_pass; Host and the TLS server name stay the real
 -- host's.
+---@param location? string default "/_campaign_proxy"
+---@param upstream? string an nginx upstream block
+---@return fun(req: table): (table|nil, string?, string?, boolean?)
 function _M.capture_transport(location, upstream)
   location = location or DEFAULT_LOCATION
   -- A client sends every request to one origin: split it once, not per request.
@@ -369,6 +375,7 @@ end
 -- the request's URL and replaces every header inherited from the handler's request (cookies,
 -- the caller's own Authorization) by the client's.
 -- luacheck: push ignore 122 (ngx.var and ngx.ctx are meant to be written)
+---@return nil
 function _M.proxy_rewrite()
   local p = ngx.ctx.campaign_proxy
   if not p then return ngx.exit(404) end
@@ -389,6 +396,7 @@ end
 
 --- Runs in the internal location's header filter (`header_filter_by_lua_block`): records what
 -- the proxy saw, so the client can tell an upstream's own 502 from nginx's "could not connect".
+---@return nil
 function _M.proxy_header_filter()
   local ctx = ngx.ctx
   local p = ctx.campaign_proxy
@@ -413,6 +421,7 @@ end
 
 --- Runs in the internal location's body filter (`body_filter_by_lua_block`): a captured body is
 -- kept in memory whole, so past max_body the rest is dropped and the request marked too large.
+---@return nil
 function _M.proxy_body_filter()
   local ctx = ngx.ctx
   if ctx.campaign_body_fits then return end
@@ -573,6 +582,9 @@ local function default_user_agent()
 end
 
 --- campaign.ngx.new(opts) -> client. Raises on a bad option (like campaign.new).
+---@param self_or_opts campaign.ngx|campaign.ngx.Options both .new{} and :new{}
+---@param maybe_opts? campaign.ngx.Options
+---@return campaign.ngx.Client
 function _M.new(self_or_opts, maybe_opts)
   local opts = self_or_opts
   if self_or_opts == _M then opts = maybe_opts end -- both .new{} and :new{}
@@ -1066,6 +1078,10 @@ end
 
 --- client:url(path[, opts]) -> the URL a call would use (opts.query); sends nothing, raises like
 -- the calls do. The same text as the C client's client:url.
+---@param self campaign.ngx.Client
+---@param path string
+---@param opts? {query?: campaign.Query}
+---@return string
 function _M.url(self, path, opts)
   check_client(self, "url")
   if type(path) ~= "string" or path == "" then
@@ -1079,6 +1095,8 @@ end
 
 --- client:close(): as the C client's; idempotent. Nothing is held (nginx owns the
 -- connections), but later calls raise "client is closed" the same way.
+---@param self campaign.ngx.Client
+---@return nil
 function _M.close(self)
   if getmetatable(self) ~= client_mt then
     error("campaign.ngx.close: bad self (client expected; call it as client:close())", 2)
@@ -1087,18 +1105,34 @@ function _M.close(self)
 end
 
 --- client:request(method, path[, opts]) -> body, res | nil, err
+---@param self campaign.ngx.Client
+---@param method string
+---@param path string
+---@param opts? campaign.RequestOpts
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function _M.request(self, method, path, opts)
   check_client(self, "request")
   return perform(self, prepare(self, "campaign.ngx.request", method, path, opts))
 end
 
 --- client:get(path[, opts])
+---@param self campaign.ngx.Client
+---@param path string
+---@param opts? campaign.RequestOpts
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function _M.get(self, path, opts)
   check_client(self, "get")
   return perform(self, prepare(self, "campaign.ngx.get", "GET", path, opts))
 end
 
 --- client:delete(path[, opts])
+---@param self campaign.ngx.Client
+---@param path string
+---@param opts? campaign.RequestOpts
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function _M.delete(self, path, opts)
   check_client(self, "delete")
   return perform(self, prepare(self, "campaign.ngx.delete", "DELETE", path, opts))
@@ -1112,6 +1146,12 @@ local function check_fields(fname, fields)
 end
 
 --- client:patch(path, fields[, opts])
+---@param self campaign.ngx.Client
+---@param path string
+---@param fields campaign.Body
+---@param opts? campaign.RequestOpts
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function _M.patch(self, path, fields, opts)
   check_client(self, "patch")
   check_fields("campaign.ngx.patch", fields)
@@ -1119,6 +1159,12 @@ function _M.patch(self, path, fields, opts)
 end
 
 --- client:post(path, fields[, opts])
+---@param self campaign.ngx.Client
+---@param path string
+---@param fields campaign.Body
+---@param opts? campaign.RequestOpts
+---@return any|nil body
+---@return campaign.Response|campaign.Error res_or_err
 function _M.post(self, path, fields, opts)
   check_client(self, "post")
   check_fields("campaign.ngx.post", fields)
@@ -1130,6 +1176,10 @@ end
 -- attempts, headers}, in request order. Runs `concurrency` light threads that take the next
 -- request as soon as they are free, so a slow request or one waiting for its retry never holds
 -- the others back. Every request is validated (and may raise) before the first one is sent.
+---@param self campaign.ngx.Client
+---@param requests campaign.BatchRequest[]
+---@param opts? campaign.BatchOpts
+---@return campaign.BatchResult[]
 function _M.batch(self, requests, opts)
   check_client(self, "batch")
   if type(requests) ~= "table" then
@@ -1223,6 +1273,9 @@ end
 -- time across workers: when 20 requests find the token expired together, one asks IMS and the
 -- others read its result. opts: lock_timeout (seconds a refresh may hold the lock and a waiter
 -- may wait, default 30), poll (seconds between looks at a held lock, default 0.01).
+---@param dict_name string a lua_shared_dict
+---@param opts? campaign.ngx.TokenCacheOpts
+---@return campaign.TokenCache
 function _M.shared_token_cache(dict_name, opts)
   local fname = "campaign.ngx.shared_token_cache"
   if type(dict_name) ~= "string" then

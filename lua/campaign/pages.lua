@@ -24,6 +24,7 @@ local hrefs = require "campaign.hrefs"
 
 local type, error, setmetatable, pairs, tonumber = type, error, setmetatable, pairs, tonumber
 
+---@class campaign.pages
 local pages = {}
 
 local function check_args(fname, client, path, query, opts)
@@ -88,6 +89,11 @@ local iterator_mt = {
 -- `it.pages` the number of pages fetched, `it.res` the last page's res.
 -- opts.limit stops after that many records (no further page is fetched); opts.max_pages (no
 -- default) fails with kind "pagination" rather than fetch one page more.
+---@param client campaign.AnyClient
+---@param path string
+---@param query? campaign.Query
+---@param opts? campaign.pages.Opts
+---@return campaign.pages.Iterator
 function pages.each(client, path, query, opts)
   local limit, max_pages = check_args("each", client, path, query, opts)
   local it = setmetatable({ pages = 0, count = 0 }, iterator_mt)
@@ -183,6 +189,13 @@ end
 --- pages.all(client, path, query[, opts]) -> list | nil, err, partial
 -- Collects every record (at most opts.limit). On a failed page: nil, err, and the records read
 -- so far as a third value.
+---@param client campaign.AnyClient
+---@param path string
+---@param query? campaign.Query
+---@param opts? campaign.pages.Opts
+---@return any[]|nil records
+---@return campaign.Error|nil err
+---@return any[]|nil partial the records read before the failure
 function pages.all(client, path, query, opts)
   check_args("all", client, path, query, opts)
   local it = pages.each(client, path, query, opts)
@@ -201,6 +214,11 @@ end
 --- pages.count(client, path[, query]) -> n | nil, err
 -- The number of records of a listing: reads one record to get `count.value` when ACS puts it
 -- inline, else `count.href` (ACS's `<resource>//_count?...`), which it GETs ({count = n}).
+---@param client campaign.AnyClient
+---@param path string
+---@param query? campaign.Query
+---@return integer|nil n
+---@return campaign.Error|nil err
 function pages.count(client, path, query)
   check_args("count", client, path, query)
   local q = {}

@@ -16,6 +16,7 @@ local type, pairs, ipairs, error, pcall, tostring =
 local table_sort, table_concat, string_format, math_floor = table.sort, table.concat, string.format,
   math.floor
 
+---@class campaign.workflow
 local workflow = {}
 
 local DEFAULT_RESOURCE = "profileAndServices/profile"
@@ -70,6 +71,9 @@ end
 --- Deep comparison of what was sent with what was read back. Objects: every key sent must
 -- match (ACS adds keys of its own, e.g. a link {PKey} comes back as {PKey, href, title});
 -- lists: same length, element by element; numbers by value (1 == 1.0).
+---@param expected any what was sent
+---@param got any what was read back
+---@return boolean
 local function matches(expected, got)
   if is_unset(expected) then return is_unset(got) end
   if type(expected) == "table" then
@@ -335,6 +339,12 @@ end
 -- skip_unchanged (true: no PATCH and no second GET when every change already holds),
 -- check_read_only (true: refuse read-only fields before anything is sent, kind "verify" with
 -- err.read_only; the set is the documented fields, opts.read_only and opts.metadata's readOnly).
+---@param client campaign.AnyClient
+---@param pkey string
+---@param changes table
+---@param opts? campaign.workflow.UpdateOpts
+---@return table|nil record
+---@return campaign.workflow.UpdateInfo|campaign.Error info_or_err
 function workflow.update_and_verify(client, pkey, changes, opts)
   check_client("update_and_verify", client)
   check_item_args("update_and_verify", pkey, changes)
@@ -407,6 +417,8 @@ end
 -- (err.sent == false says it never left; a missing `sent` is unknown); an interrupt before
 -- sending is "not_sent". A 2xx whose body could not be read (json, too_large) was answered:
 -- "unknown" too. Any answer outside 2xx, a verification mismatch, a refusal: "failed".
+---@param err campaign.Error
+---@return "failed"|"unknown"|"not_sent"
 local function outcome_of(err)
   if type(err) ~= "table" then return "unknown" end
   local kind, sent = err.kind, err.sent
@@ -460,6 +472,10 @@ end
 -- on_item or the iterator, or a raise out of client:batch (the interpreter's own
 -- "interrupted!"), stops the same way and raises campaign.error{kind = "callback" or
 -- "interrupted", report = <the report so far>, cause = <the original error>}.
+---@param client campaign.AnyClient
+---@param items campaign.workflow.BulkItem[]|fun(): campaign.workflow.BulkItem|nil
+---@param opts? campaign.workflow.BulkOpts
+---@return campaign.BulkReport report
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then

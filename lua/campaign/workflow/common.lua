@@ -9,14 +9,23 @@ local api = require "campaign.api"
 local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
 local table_sort, table_concat, string_format = table.sort, table.concat, string.format
 
+---@class campaign.workflow.common
+---@field checkers table<string, fun(v: any): string|nil> nil when fine, else what was expected
 local common = {}
 
+---@param fname string
+---@param message string
+---@param level? integer
+---@return nil
 local function fail(fname, message, level)
   error("campaign.workflow." .. fname .. ": " .. message, (level or 1) + 2)
 end
 common.fail = fail
 
 --- Raises unless `client` looks like a client (a table or userdata with a `get` method).
+---@param fname string
+---@param client any
+---@return nil
 function common.check_client(fname, client)
   local t = type(client)
   if (t ~= "table" and t ~= "userdata") or client.get == nil then
@@ -56,6 +65,11 @@ common.checkers = checkers
 --- check_opts(fname, opts, spec) -> opts (a table; {} for nil)
 -- spec: {name = checker name} (checkers above). A key not in spec, or a value its checker
 -- refuses, raises naming both.
+---@param fname string
+---@param opts table|nil
+---@param spec table<string, string> key -> checker name
+---@param argname? string default "opts"
+---@return table opts
 function common.check_opts(fname, opts, spec, argname)
   argname = argname or "opts"
   if opts == nil then return {} end
@@ -81,6 +95,8 @@ function common.check_opts(fname, opts, spec, argname)
 end
 
 --- A set from one name or a list of names.
+---@param names string|string[]
+---@return table<string, true>
 function common.set(names)
   local set = {}
   if type(names) == "string" then set[names] = true return set end
@@ -90,6 +106,12 @@ end
 
 --- A PKey argument: a string that is one path segment (campaign.api's rule), else raises.
 -- `depth`: how many helper frames stand between the workflow function and this call (0).
+---@param fname string
+---@param n integer the argument's position
+---@param name string the argument's name
+---@param v any
+---@param depth? integer
+---@return string pkey
 function common.check_pkey(fname, n, name, v, depth)
   local level = 2 + (depth or 0)
   if type(v) ~= "string" or v == "" then
@@ -107,6 +129,12 @@ end
 -- Calls visit(item) for each item of a listing answer and of the pages after it (next.href,
 -- followed verbatim), until visit returns true or the pages end. Bounded by max_pages
 -- (default 1000) so that a server that always answers a `next` cannot loop forever.
+---@param client campaign.AnyClient
+---@param body table a listing answer
+---@param visit fun(item: any): boolean|nil true stops the walk
+---@param max_pages? integer default 1000
+---@return true|nil ok
+---@return campaign.Error|nil err
 function common.walk(client, body, visit, max_pages)
   max_pages = max_pages or 1000
   for _ = 1, max_pages do

@@ -14,6 +14,7 @@ local wait = require "campaign.workflow.wait"
 
 local type, pairs = type, pairs
 
+---@class campaign.workflow.events
 local events = {}
 
 local SUCCESS = { processed = true }
@@ -31,6 +32,12 @@ for k, v in pairs(wait.OPTIONS) do OPTIONS[k] = v end
 -- the POST answer on. A failure status: nil, err with kind "event_failed", err.last_status,
 -- err.status_history, err.record (the event). The deadline passed: kind "timeout" (same
 -- fields, err.deadline). opts.tenant as in campaign.api.
+---@param client campaign.AnyClient
+---@param event_id string
+---@param event table
+---@param opts? campaign.workflow.EventOpts
+---@return table|nil event
+---@return campaign.StatusChange[]|campaign.Error history_or_err
 function events.send_and_track(client, event_id, event, opts)
   local fname = "send_and_track"
   common.check_client(fname, client)

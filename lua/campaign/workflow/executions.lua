@@ -16,6 +16,7 @@ local wait = require "campaign.workflow.wait"
 local type, pairs, tostring = type, pairs, tostring
 local table_sort, table_concat = table.sort, table.concat
 
+---@class campaign.workflow.executions
 local executions = {}
 
 -- The state(s) each command leads to (opts.state replaces them).
@@ -85,6 +86,11 @@ end
 -- "workflow_failed"; the deadline: kind "timeout" (err.last_status, err.status_history).
 -- history = {{status = <state>, elapsed =}, ...}. A command ACS refuses (a start of a
 -- started workflow: 500) is returned as the client's error.
+---@param client campaign.AnyClient
+---@param workflow_id string
+---@param opts? campaign.workflow.RunOpts
+---@return table|nil workflow
+---@return campaign.StatusChange[]|campaign.Error history_or_err
 function executions.run_workflow_and_wait(client, workflow_id, opts)
   local fname = "run_workflow_and_wait"
   common.check_client(fname, client)
@@ -151,6 +157,12 @@ end
 -- as run_workflow_and_wait does, by default for "stopped" or "finished" (the workflow ran
 -- to its end; opts.state = "started" only checks that it still runs). An unknown activity:
 -- kind "not_found"; several and none named: "ambiguous" (err.activities).
+---@param client campaign.AnyClient
+---@param workflow_id string
+---@param signal? campaign.workflow.Signal
+---@param opts? campaign.workflow.SignalOpts
+---@return table|nil workflow
+---@return campaign.StatusChange[]|campaign.Error history_or_err
 function executions.signal_and_wait(client, workflow_id, signal, opts)
   local fname = "signal_and_wait"
   common.check_client(fname, client)

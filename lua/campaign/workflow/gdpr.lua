@@ -12,6 +12,7 @@ local wait = require "campaign.workflow.wait"
 
 local type, pairs, tostring = type, pairs, tostring
 
+---@class campaign.workflow.gdpr
 local gdpr = {}
 
 local OPTIONS = {}
@@ -32,6 +33,12 @@ end
 -- string holding XML, decoded to a Lua string). request: the request as last read.
 -- An error* status: nil, err kind "privacy_failed" (err.last_status, err.status_history,
 -- err.record); the deadline passed: kind "timeout".
+---@param client campaign.AnyClient
+---@param request table {name, namespaceName, reconciliationValue, regulation, type? = "access"}
+---@param opts? campaign.workflow.WaitOpts
+---@return string|nil data the file (XML text)
+---@return table|campaign.Error request_or_err the request as last read
+---@return campaign.StatusChange[]|nil history
 function gdpr.gdpr_request_and_fetch(client, request, opts)
   local fname = "gdpr_request_and_fetch"
   common.check_client(fname, client)

@@ -9,6 +9,7 @@ local common = require "campaign.workflow.common"
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local table_sort, table_concat = table.sort, table.concat
 
+---@class campaign.workflow.profiles
 local profiles = {}
 
 local FNAME = "upsert_profile"
@@ -126,6 +127,13 @@ end
 -- listing has more pages); nothing is written.
 -- opts: ext, create, compare, verify_attempts, verify_delay, sleep, metadata, skip_unchanged
 -- (the last five as update_and_verify; compare and verify_* also verify the create).
+---@param client campaign.AnyClient
+---@param match campaign.workflow.Match
+---@param fields table
+---@param opts? campaign.workflow.UpsertOpts
+---@return table|nil record
+---@return "updated"|"created"|campaign.Error how_or_err
+---@return table|nil info
 function profiles.upsert_profile(client, match, fields, opts)
   common.check_client(FNAME, client)
   local params, email = match_params(match, type(opts) == "table" and opts.ext or nil)

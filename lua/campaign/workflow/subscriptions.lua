@@ -11,6 +11,7 @@ local common = require "campaign.workflow.common"
 local type, tostring = type, tostring
 local table_concat = table.concat
 
+---@class campaign.workflow.subscriptions
 local subscriptions = {}
 
 local OPTIONS = { verify_attempts = "count", verify_delay = "nonnegative", sleep = "func" }
@@ -118,6 +119,12 @@ end
 -- opts.verify_delay apart): the subscription read back is returned. Not there: kind
 -- "verify". An unknown service name: kind "not_found"; two services of that name:
 -- "ambiguous" (err.pkeys). ACS's errors (404 for an unknown PKey...) come back as they are.
+---@param client campaign.AnyClient
+---@param profile string|table a PKey or a profile record
+---@param service string|table a PKey, a service record or a service name
+---@param opts? campaign.workflow.SubscriptionOpts
+---@return table|nil subscription
+---@return "subscribed"|"already_subscribed"|campaign.Error how_or_err
 function subscriptions.subscribe_and_verify(client, profile, service, opts)
   local fname = "subscribe_and_verify"
   common.check_client(fname, client)
@@ -145,6 +152,13 @@ end
 -- DELETEs that subscription (api.unsubscribe, its href) and reads them again until it is
 -- gone (kind "verify" if it stays). The third value is the subscription removed, as read
 -- before the DELETE.
+---@param client campaign.AnyClient
+---@param profile string|table a PKey or a profile record
+---@param service string|table a PKey, a service record or a service name
+---@param opts? campaign.workflow.SubscriptionOpts
+---@return true|nil ok
+---@return "unsubscribed"|"not_subscribed"|campaign.Error how_or_err
+---@return table|nil subscription the subscription as it was
 function subscriptions.unsubscribe_and_verify(client, profile, service, opts)
   local fname = "unsubscribe_and_verify"
   common.check_client(fname, client)

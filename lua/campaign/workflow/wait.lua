@@ -15,6 +15,12 @@ local default_clock = require "campaign.clock"
 local type, tostring, math_min, math_max, string_format =
   type, tostring, math.min, math.max, string.format
 
+---@class campaign.workflow.wait
+---@field DEFAULT_DEADLINE number
+---@field DEFAULT_POLL number
+---@field DEFAULT_MAX_POLL number
+---@field BACKOFF number
+---@field OPTIONS table<string, string> the option keys of every wait
 local wait = {}
 
 wait.DEFAULT_DEADLINE = 300
@@ -33,6 +39,9 @@ local function seconds(s)
 end
 
 --- wait.check(fname, opts): the cross-key rule (max_poll below poll raises).
+---@param fname string
+---@param opts campaign.workflow.WaitOpts
+---@return nil
 function wait.check(fname, opts)
   if opts.max_poll and opts.poll and opts.max_poll < opts.poll then
     error("campaign.workflow." .. fname .. ": opts.max_poll (" .. tostring(opts.max_poll)
@@ -42,6 +51,8 @@ end
 
 --- wait.now(opts) -> seconds: the clock the wait will use (to take `started` before the
 -- initiating request).
+---@param opts campaign.workflow.WaitOpts
+---@return number seconds
 function wait.now(opts)
   return (opts.clock or default_clock.now)()
 end
@@ -64,6 +75,9 @@ end
 -- the last one too; what it raises goes through.
 -- A fetch failure is returned as it is, with err.status_history and err.last_status added
 -- when a status had been seen (the client's kinds: http, network, timeout, auth, ...).
+---@param spec campaign.workflow.PollSpec
+---@return table|nil record
+---@return campaign.StatusChange[]|campaign.Error history_or_err
 function wait.poll(spec)
   local opts = spec.opts
   local clock = opts.clock or default_clock.now
