@@ -52,6 +52,15 @@ local campaign = {}
 ---@field max_body? integer bytes, > 0 (default 64 MiB): larger answers fail with kind "too_large"
 ---@field http2? boolean default true: HTTP/2 over TLS when the server offers it
 ---@field on_event? fun(ev: campaign.Event) a hook per attempt (protected: its errors are ignored)
+---@field rate? number requests per second for every attempt, > 0 (default: not paced; docs/client.md "Pacing and budget")
+---@field burst? integer requests that may start at once after an idle time, >= 1 (default 1; needs rate)
+---@field budget? integer|campaign.BudgetSpec at most that many requests, then kind "budget" before sending
+
+---A rolling 24 h budget kept in a file (lua/campaign/budget.lua).
+---@class campaign.BudgetSpec
+---@field calls integer at most this many requests in any rolling 24 h
+---@field per "day"
+---@field file? string the file of the counts (required by the C client; the OpenResty client counts in shared_dict)
 
 ---What `on_event` receives (no header values, no token, no API key).
 ---@class campaign.Event
@@ -341,6 +350,15 @@ function campaign.gettime() end
 ---@return string
 function campaign._error_text(text, max, secrets, raw) end
 
+---Internal (the pacing rule, GCRA, shared by both clients; src/pacing.c); it may change.
+---@param tat number the theoretical arrival time (seconds), 0 at first
+---@param now number
+---@param rate number
+---@param burst integer
+---@return number wait seconds to wait before this start (0: start now)
+---@return number tat the new theoretical arrival time
+function campaign._pacing_take(tat, now, rate, burst) end
+
 -- The OpenResty client (lua/campaign/ngx.lua) --------------------------------------------------
 
 ---campaign.ngx.new's option table: campaign.new's, less what nginx.conf decides (cafile,
@@ -359,6 +377,10 @@ function campaign._error_text(text, max, secrets, raw) end
 ---@field user_agent? string
 ---@field max_body? integer
 ---@field on_event? fun(ev: campaign.Event)
+---@field rate? number
+---@field burst? integer
+---@field budget? integer|campaign.BudgetSpec per = "day" needs shared_dict
+---@field shared_dict? string a lua_shared_dict holding the pace and the budget, shared by every worker
 ---@field location? string the internal proxy location (default "/_campaign_proxy")
 ---@field upstream? string an nginx upstream block (keep-alive pool) to proxy to
 ---@field transport? fun(req: table): (table|nil, string?, string?, boolean?) replaces the subrequest transport (tests)

@@ -77,6 +77,8 @@ end
 
 --- budget.hook{calls = n, per = "day", file = path[, clock = fn]} -> function() -> true | nil, msg
 -- clock: Unix seconds (default campaign.gettime), for tests. Raises on misuse.
+---@param spec campaign.BudgetSpec|{clock?: fun(): number}
+---@return fun(): (true|nil), string? take one call from the budget, or nil and why not
 function budget.hook(spec)
   for k in pairs(spec) do
     if not KEYS[k] then misuse("has an unknown field '" .. tostring(k) .. "' (calls, per, file)") end
