@@ -48,15 +48,41 @@ local function line_reader(ctx)
   end, tty
 end
 
---- The text printed for one value: pretty JSON, or tostring for functions, userdata and
--- values JSON cannot encode (a table holding a function, a cycle).
-function repl.show(campaign, value)
+-- A copy of `value` whose strings (keys too) went through `redact`: a secret holding a quote or
+-- a backslash is escaped by the JSON encoder, and the redactor would not find it in the text.
+-- nil for a cycle (then tostring is printed).
+local function redacted_copy(campaign, value, redact, depth)
+  if type(value) == "string" then return redact(value) end
+  if type(value) ~= "table" then return value end
+  if depth > 100 then return nil end
+  local copy = {}
+  for k, v in pairs(value) do
+    local ck = redacted_copy(campaign, k, redact, depth + 1)
+    local cv = redacted_copy(campaign, v, redact, depth + 1)
+    if ck == nil or (cv == nil and v ~= nil) then return nil end
+    copy[ck] = cv
+  end
+  local is_array, array = campaign.is_array, campaign.array
+  if next(copy) == nil and type(is_array) == "function" and type(array) == "function" then
+    local ok, yes = pcall(is_array, value)
+    if ok and yes then copy = array(copy) end
+  end
+  return copy
+end
+
+--- The text printed for one value: pretty JSON of it with every string redacted, or tostring
+-- for functions, userdata and values JSON cannot encode (a table holding a function, a cycle).
+-- The caller writes it through the redactor as well.
+function repl.show(campaign, value, redact)
   local kind = type(value)
-  if kind == "function" or kind == "userdata" or kind == "thread" then
+  if value ~= campaign.null and (kind == "function" or kind == "userdata" or kind == "thread") then
     return output.escape(tostring(value))
   end
-  local ok, text = pcall(campaign.encode, value, {pretty = true})
-  if ok and type(text) == "string" then return output.json_safe(text) end
+  local copy = redacted_copy(campaign, value, redact or tostring, 0)
+  if copy ~= nil or value == nil then
+    local ok, text = pcall(campaign.encode, copy, {pretty = true})
+    if ok and type(text) == "string" then return output.json_safe(text) end
+  end
   return output.escape(tostring(value))
 end
 
@@ -98,7 +124,7 @@ function repl.command(ctx, kit)
         buffer = nil
         local packed = run.pack(xpcall(fn, run.handler))
         if packed[1] then
-          for i = 2, packed.n do ctx.out(repl.show(campaign, packed[i]) .. "\n") end
+          for i = 2, packed.n do ctx.out(repl.show(campaign, packed[i], ctx.redact) .. "\n") end
         else
           local e = packed[2]
           if getmetatable(e) == run.Exit then return e.code end

@@ -129,7 +129,8 @@ function workflows.handlers(kit)
     if type(err) == "table" and (code ~= 1 or err.status_history) then
       print_json(ctx, {
         error = {kind = err.kind, message = tostring(err.message), last_status = err.last_status,
-          elapsed = err.elapsed, polls = err.polls, deadline = err.deadline, pkeys = err.pkeys, more = err.more,
+          elapsed = err.elapsed, polls = err.polls, deadline = err.deadline, pkeys = err.pkeys,
+          more = err.more,
           activities = err.activities, mismatches = err.mismatches},
         history = err.status_history, [record_name or "record"] = err.record,
       })
