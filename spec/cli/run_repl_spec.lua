@@ -71,7 +71,8 @@ local function plain(s) return (s:gsub("%p", "%%%0")) end
 describe("campaign run FILE.lua", function()
   before_each(function() emu:fresh() end)
 
-  it("hands the script client, api, workflow, pages, campaign, json and arg; a returned number is the exit code",
+  it("hands the script client, api, workflow, pages, campaign, json and arg; a number returned is the exit "
+    .. "code",
     function()
       local script = write_file([[
 local email = arg[1]
@@ -115,9 +116,10 @@ return 3
     assert.is_nil(err:find("\27", 1, true))
   end)
 
-  it("nil, err exits with the workflow commands' code; a table is printed as JSON; os.exit(n) is n", function()
-    local script = write_file('return workflow.upsert_profile(client, "nobody@example.com", {firstName = "X"}, ' ..
-      '{create = false})\n')
+  it("nil, err exits with the workflow commands' code; a table is printed as JSON; os.exit(n) is n",
+    function()
+    local script = write_file('return workflow.upsert_profile(client, "nobody@example.com", ' ..
+      '{firstName = "X"}, {create = false})\n')
     local code, out, err = run({"run", script})
     assert.equal(8, code, err)
     assert.equal("", out)
@@ -143,14 +145,17 @@ return 3
     assert.equal(2, code)
     assert.equal("", out)
     assert.matches(":1: unexpected symbol near '='", err, 1, true)
-    code, _, err = run({"run", "/nonexistent/script.lua"})
+    code, out, err = run({"run", "/nonexistent/script.lua"})
+    assert.equal("", out)
     assert.equal(2, code)
     assert.matches("No such file", err, 1, true)
-    code, _, err = run({"run", script}, {values = {}})
+    code, out, err = run({"run", script}, {values = {}})
+    assert.equal("", out)
     os.remove(script)
     assert.equal(2, code)
     assert.matches("missing settings", err, 1, true)
-    code, _, err = run({"run"})
+    code, out, err = run({"run"})
+    assert.equal("", out)
     assert.equal(2, code)
     assert.matches("missing FILE", err, 1, true)
   end)
@@ -185,7 +190,8 @@ describe("campaign repl", function()
     }, "\n") .. "\n"})
     assert.equal(0, code, err)
     assert.equal("", err)
-    local expected = '2\n42\n42\n{\n  "name": "Amy",\n  "tags": [\n    "a",\n    "b"\n  ]\n}\n"Dakota"\nnull\n"two"\n'
+    local expected = '2\n42\n42\n{\n  "name": "Amy",\n  "tags": [\n    "a",\n    "b"\n  ]\n}\n' ..
+      '"Dakota"\nnull\n"two"\n'
     assert.equal(expected, out:sub(1, #expected))
     assert.matches("^function: ", out:sub(#expected + 1))
   end)
@@ -209,6 +215,7 @@ describe("campaign repl", function()
     assert.equal("", out)
     local err
     code, out, err = run({"repl"}, {stdin = "local t = {\n"})
+    assert.equal("", out)
     assert.equal(0, code)
     assert.matches("the input ended inside a chunk", err, 1, true)
   end)
@@ -245,8 +252,8 @@ describe("campaign repl", function()
     local repl = require "campaign.cli.repl"
     local secret = 'sec"ret\\value-123'
     local redact = require("campaign.cli.output").redactor({secret})
-    local text = repl.show(campaign, {s = "x " .. secret, [secret] = 1, list = campaign.array{}, n = campaign.null},
-      redact)
+    local value = {s = "x " .. secret, [secret] = 1, list = campaign.array{}, n = campaign.null}
+    local text = repl.show(campaign, value, redact)
     assert.equal('{\n  "***": 1,\n  "list": [],\n  "n": null,\n  "s": "x ***"\n}', text)
     assert.equal("null", repl.show(campaign, campaign.null, redact))
   end)
