@@ -2,8 +2,9 @@
 -- bin/campaign is a thin wrapper around this module; docs/cli.md is the user's manual.
 -- Exit codes: 0 ok, 1 API or network error, 2 usage error (also a missing setting),
 -- 3 verification mismatch, 4 bulk run with failures, 5 bulk run whose only problems are
--- items of unknown outcome (sent, no answer), 128 + signal when interrupted (130 SIGINT,
--- 143 SIGTERM).
+-- items of unknown outcome (sent, no answer), 6 a workflow ended in a failure status, 7 a
+-- wait reached its deadline, 8 nothing or several matched (campaign/cli/workflows.lua), 128 +
+-- signal when interrupted (130 SIGINT, 143 SIGTERM).
 local args = require "campaign.cli.args"
 local config = require "campaign.cli.config"
 local input = require "campaign.cli.input"
