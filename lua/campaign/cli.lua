@@ -123,14 +123,13 @@ local COMMANDS = {
   },
   run = {
     usage = "campaign [options] run FILE.lua [ARGS...]",
-    summary = "run a Lua script with a ready client, api, workflow, pages, campaign, json (its return " ..
-      "value is the exit code)",
+    summary = "run a Lua script with client, api, workflow, pages ready (its return value: the exit code)",
     options = {},
     example = "campaign --emulator run prototype.lua amy.dakota@mail.com",
   },
   repl = {
     usage = "campaign repl",
-    summary = "an interactive Lua prompt with the same globals as run; values print as JSON, secrets as ***",
+    summary = "a Lua prompt with the globals of run; values print as JSON, secrets as ***",
     options = {},
     example = "campaign --emulator repl",
   },
@@ -187,7 +186,7 @@ value (age:=42, tags:=[], x:=null, location:={"city":"Paris"}).
 local function main_help()
   local lines = {"Usage: campaign COMMAND [options]", "", "Commands:"}
   for _, name in ipairs(COMMAND_ORDER) do
-    lines[#lines + 1] = string.format("  %-16s %s", name, COMMANDS[name].summary)
+    lines[#lines + 1] = string.format("  %-19s %s", name, COMMANDS[name].summary)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "'campaign COMMAND --help' shows a command's options and an example."

@@ -38,8 +38,7 @@ workflows.COMMANDS = {
   ["profile upsert"] = {
     usage = "campaign profile upsert EMAIL FIELDS... [--json ...] [--no-create] [--ext]\n" ..
       "       campaign profile upsert --filter NAME [--param k=v ...] FIELDS... [--no-create] [--ext]",
-    summary = "find the profile by email (or filter): update it when one matches, create it when none, " ..
-      "verified (exit 8 when several match)",
+    summary = "update the profile of this email (or filter), or create it; verified (several: exit 8)",
     options = {"json", "filter", "param", "no_create", "ext"},
     example = "campaign profile upsert jane.doe@example.com firstName=Jane lastName=Doe",
   },
@@ -57,8 +56,7 @@ workflows.COMMANDS = {
   },
   ["event send"] = {
     usage = "campaign event send EVENT_ID FIELDS... [--json ...] [--track [--deadline S] [--poll S]]",
-    summary = "send a transactional event; with --track follow it to processed (exit 6 on a failure " ..
-      "status, 7 at the deadline)",
+    summary = "send a transactional event; --track follows it (failed: exit 6, deadline: 7)",
     options = {"json", "track", "deadline", "poll"},
     example = "campaign event send EVTcartAbandonment --json @event.json --track --deadline 60",
   },
@@ -66,7 +64,7 @@ workflows.COMMANDS = {
     usage = "campaign gdpr access --namespace NS --reconciliation-value V [--name NAME]\n" ..
       "                          [--regulation gdpr|ccpa] [--label L] [--output FILE]\n" ..
       "                          [--deadline S] [--poll S]",
-    summary = "create a privacy access request, wait until complete, fetch its data file",
+    summary = "a privacy access request, waited for, and its data file",
     options = {"namespace", "reconciliation_value", "name", "regulation", "label", "output", "deadline",
       "poll"},
     example = "campaign gdpr access --namespace AMCDS2 --reconciliation-value amy.dakota@mail.com " ..
@@ -75,14 +73,14 @@ workflows.COMMANDS = {
   ["workflow run"] = {
     usage = "campaign workflow run ID [--command start|pause|resume|stop] [--wait [--state S ...]\n" ..
       "                            [--deadline S] [--poll S]]",
-    summary = "send a workflow command (default start); with --wait wait for its state",
+    summary = "send a workflow command (default start); --wait waits for its state",
     options = {"command", "wait", "state", "deadline", "poll"},
     example = "campaign workflow run WKF2 --wait --deadline 60",
   },
   ["workflow signal"] = {
     usage = "campaign workflow signal ID [FIELDS...] [--json ...] [--activity NAME] [--source S]\n" ..
       "                               [--wait [--state S ...] [--deadline S] [--poll S]]",
-    summary = "trigger a signal activity (FIELDS are its parameters); with --wait wait for the run's end",
+    summary = "trigger a signal activity with FIELDS as parameters; --wait waits for its end",
     options = {"json", "activity", "source", "wait", "state", "deadline", "poll"},
     example = "campaign workflow signal WKF2 audience=vip --wait",
   },
