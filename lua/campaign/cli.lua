@@ -2,12 +2,14 @@
 -- bin/campaign is a thin wrapper around this module; docs/cli.md is the user's manual.
 -- Exit codes: 0 ok, 1 API or network error, 2 usage error (also a missing setting),
 -- 3 verification mismatch, 4 bulk run with failures, 5 bulk run whose only problems are
--- items of unknown outcome (sent, no answer), 128 + signal when interrupted (130 SIGINT,
--- 143 SIGTERM).
+-- items of unknown outcome (sent, no answer), 6 a workflow ended in a failure status, 7 a
+-- wait reached its deadline, 8 nothing or several matched (campaign/cli/workflows.lua), 128 +
+-- signal when interrupted (130 SIGINT, 143 SIGTERM).
 local args = require "campaign.cli.args"
 local config = require "campaign.cli.config"
 local input = require "campaign.cli.input"
 local output = require "campaign.cli.output"
+local cli_workflows = require "campaign.cli.workflows"
 
 local cli = {}
 
@@ -27,6 +29,7 @@ local KNOWN = {
   concurrency = "value", report = "value", format = "value", progress_interval = "value",
   no_progress = "flag", show = "flag", version = "flag", allow_http = "flag",
 }
+for name, kind in pairs(cli_workflows.OPTIONS) do KNOWN[name] = kind end
 local SHORT = {h = "help", v = "verbose"}
 
 local GLOBAL_OPTIONS = {"help", "verbose", "pretty", "compact", "emulator", "emulator_prefix", "org",
@@ -122,6 +125,18 @@ local COMMANDS = {
     options = {"show"},
     example = "campaign token",
   },
+  run = {
+    usage = "campaign [options] run FILE.lua [ARGS...]",
+    summary = "run a Lua script with client, api, workflow, pages ready (its return value: the exit code)",
+    options = {},
+    example = "campaign --emulator run prototype.lua amy.dakota@mail.com",
+  },
+  repl = {
+    usage = "campaign repl",
+    summary = "a Lua prompt with the globals of run; values print as JSON, secrets as ***",
+    options = {},
+    example = "campaign --emulator repl",
+  },
   emulator = {
     usage = "campaign emulator start|stop|status [emulator options] [--show]",
     summary = "run the local ACS emulator (secrets in its output are hidden unless --show)",
@@ -131,6 +146,20 @@ local COMMANDS = {
 }
 local COMMAND_ORDER = {"get", "patch", "post", "delete", "profile get", "profile update", "profile find",
   "profile list", "bulk-update", "token", "emulator"}
+-- The workflow commands (campaign.cli.workflows), then run and repl, before token and emulator.
+for name, command in pairs(cli_workflows.COMMANDS) do COMMANDS[name] = command end
+for i, name in ipairs(cli_workflows.ORDER) do table.insert(COMMAND_ORDER, 9 + i, name) end
+table.insert(COMMAND_ORDER, 10 + #cli_workflows.ORDER, "run")
+table.insert(COMMAND_ORDER, 11 + #cli_workflows.ORDER, "repl")
+-- The command groups: "profile get" makes `profile` one, with its subcommands in help order.
+local GROUPS = {}
+for _, name in ipairs(COMMAND_ORDER) do
+  local group, sub = name:match("^(%S+) (%S+)$")
+  if group then
+    GROUPS[group] = GROUPS[group] or {}
+    table.insert(GROUPS[group], sub)
+  end
+end
 
 local EXTRA_HELP = {
   query = "  --query k=v           a query parameter (repeatable; sent URL-encoded once)",
@@ -151,6 +180,7 @@ local EXTRA_HELP = {
   no_progress = "  --no-progress         no progress output",
   show = "  --show                print the secret values too",
 }
+for name, text in pairs(cli_workflows.HELP) do EXTRA_HELP[name] = text end
 
 local FIELDS_HELP = [[
 FIELDS: key=value sends a string (a phone number stays a string); key:=json sends any JSON
@@ -160,13 +190,14 @@ value (age:=42, tags:=[], x:=null, location:={"city":"Paris"}).
 local function main_help()
   local lines = {"Usage: campaign COMMAND [options]", "", "Commands:"}
   for _, name in ipairs(COMMAND_ORDER) do
-    lines[#lines + 1] = string.format("  %-16s %s", name, COMMANDS[name].summary)
+    lines[#lines + 1] = string.format("  %-19s %s", name, COMMANDS[name].summary)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "'campaign COMMAND --help' shows a command's options and an example."
   lines[#lines + 1] = "Exit codes: 0 ok, 1 API or network error, 2 usage error, 3 verification mismatch,"
   lines[#lines + 1] = "4 bulk run with failures, 5 bulk run with items of unknown outcome (sent, no answer),"
-  lines[#lines + 1] = "130/143 interrupted by SIGINT/SIGTERM."
+  lines[#lines + 1] = "6 a workflow ended in a failure status, 7 a wait reached its --deadline, 8 nothing or"
+  lines[#lines + 1] = "several matched (nothing changed), 130/143 interrupted by SIGINT/SIGTERM."
   lines[#lines + 1] = ""
   return table.concat(lines, "\n") .. "\n" .. FIELDS_HELP .. "\n" .. GLOBAL_HELP
 end
@@ -197,9 +228,23 @@ The report must not be the input file (also through a link): that is refused.
       "--prefix,\n--profiles, --token-ttl; a distant, loaded tenant: --latency MS, --jitter MS,\n" ..
       "--seed N, --latency-methods M,M, --capacity N, --limit-inflight N, --limit-rate R,\n" ..
       "--retry-after S (docs/emulator.md \"Load\"); stop/status: --prefix).\n"
+  elseif name == "run" or name == "repl" then
+    lines[#lines + 1] = [[
+Globals: client (built from the options and environment below, --emulator too), api
+(campaign.api), workflow (campaign.workflow), pages (campaign.pages), campaign, json
+({encode, decode}), token() (the access token, printed as ***), print (redacted), arg (run:
+arg[0] = FILE, arg[1..] = ARGS, also the chunk's ...). The script has an environment table
+of its own: its globals do not leak into _G. os.exit(n) ends it with exit code n.
+run: campaign's options go before FILE; every word after FILE is the script's. Its return
+value: nothing, nil or true 0; false 1; a number the exit code; nil, err: err on stderr and
+the workflow commands' exit code; a table or string: printed as JSON, 0. An error: exit 1.
+repl: an expression prints its values as pretty JSON; statements run; an incomplete chunk
+continues on the next line (>>); .exit or end of input ends it (exit 0).
+]]
   elseif command.usage:find("FIELDS", 1, true) then
     lines[#lines + 1] = FIELDS_HELP
   end
+  if cli_workflows.COMMANDS[name] then lines[#lines + 1] = cli_workflows.HELP_TEXT end
   lines[#lines + 1] = "Example:\n  " .. command.example .. "\n"
   lines[#lines + 1] = GLOBAL_HELP
   return table.concat(lines, "\n")
@@ -1096,6 +1141,19 @@ handlers["bulk-update"] = function(ctx)
   return code
 end
 
+-- The workflow commands, run and repl: their code is in campaign/cli/{workflows,run,repl}.lua,
+-- with these helpers of the CLI.
+do
+  local kit = {
+    usage_error = usage_error, get_client = get_client, print_json = print_json, api_failure = api_failure,
+    request_body = request_body, need_positional = need_positional, no_extra_positional = no_extra_positional,
+    load_campaign = load_campaign,
+  }
+  for name, handler in pairs(cli_workflows.handlers(kit)) do handlers[name] = handler end
+  handlers.run = function(ctx) return require("campaign.cli.run").command(ctx, kit) end
+  handlers.repl = function(ctx) return require("campaign.cli.repl").command(ctx, kit) end
+end
+
 -- main --------------------------------------------------------------------------------------
 
 local function allowed_options(name)
@@ -1106,8 +1164,11 @@ local function allowed_options(name)
 end
 
 local function run(ctx, argv)
+  -- `emulator`: its words go to the launcher; `run FILE`: the words after FILE are the script's.
+  local first_word
   local parsed, err = args.parse(argv, KNOWN, SHORT, function(word, count)
-    return count == 1 and word == "emulator"
+    if count == 1 then first_word = word end
+    return (count == 1 and word == "emulator") or (count == 2 and first_word == "run")
   end)
   if not parsed then usage_error(err) end
   ctx.options = parsed.options
@@ -1128,19 +1189,22 @@ local function run(ctx, argv)
     return EXIT_OK
   end
   local name, rest_from = first, 2
-  if first == "profile" then
+  local subs = GROUPS[first]
+  if subs then
     if positional[2] == nil then
       if parsed.options.help then
-        local lines = {"Usage: campaign profile get|update|find|list ...", ""}
-        for _, sub in ipairs({"profile get", "profile update", "profile find", "profile list"}) do
-          lines[#lines + 1] = "  " .. COMMANDS[sub].usage
+        local lines = {"Usage: campaign " .. first .. " " .. table.concat(subs, "|") .. " ...", ""}
+        for _, sub in ipairs(subs) do
+          lines[#lines + 1] = "  " .. COMMANDS[first .. " " .. sub].usage
         end
-        ctx.out(table.concat(lines, "\n") .. "\n\n'campaign profile SUBCOMMAND --help' for details.\n")
+        ctx.out(table.concat(lines, "\n") .. "\n\n'campaign " .. first ..
+          " SUBCOMMAND --help' for details.\n")
         return EXIT_OK
       end
-      usage_error("missing a profile subcommand: get, update, find or list")
+      usage_error("missing " .. (first == "event" and "an " or "a ") .. first .. " subcommand: " ..
+        table.concat(subs, ", ", 1, #subs - 1) .. (#subs > 1 and " or " or "") .. subs[#subs])
     end
-    name, rest_from = "profile " .. positional[2], 3
+    name, rest_from = first .. " " .. positional[2], 3
   end
   if not COMMANDS[name] then
     usage_error("unknown command '" .. name .. "' (see campaign --help)")
