@@ -11,6 +11,7 @@
 #include "client.h"
 #include "compat.h"
 #include "error.h"
+#include "http_response.h"
 #include "json.h"
 #include "pacing.h"
 #include "retry.h"
@@ -68,6 +69,7 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   campaign_json_register(L, m);
   campaign_client_register(L, m);
   campaign_signal_register(L, m);
+  campaign_http_response_register(L, m);
   lua_pushcfunction(L, module_sleep);
   lua_setfield(L, m, "sleep");
   lua_pushcfunction(L, module_gettime);
