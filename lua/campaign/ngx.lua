@@ -40,14 +40,16 @@ local OPTIONS = {
   location = "string", upstream = "string",
   timeout = "number", connect_timeout = "number", retry_base = "number", retry_max = "number",
   retries = "number", max_body = "number", allow_http = "boolean",
-  token = "token", on_event = "function", transport = "function",
+  token = "token", on_event = "function", transport = "transport",
+  ssl_verify = "boolean", pool_size = "number", pool_idle_timeout = "number", max_head = "number",
   rate = "number", burst = "number", budget = "budget", shared_dict = "string",
 }
 -- Options of campaign.new that nginx.conf decides here: naming them is a mistake worth a raise,
 -- since silently ignoring `insecure = true` or a `cafile` would mislead.
 local NGINX_OPTIONS = {
-  cafile = "proxy_ssl_trusted_certificate in the internal location",
-  insecure = "proxy_ssl_verify in the internal location",
+  cafile = "lua_ssl_trusted_certificate in nginx.conf (cosocket transport) or "
+    .. "proxy_ssl_trusted_certificate in the internal location (capture transport)",
+  insecure = "ssl_verify = false (cosocket transport) or proxy_ssl_verify in the internal location",
   proxy = "the internal location's proxy_pass",
   http2 = "nginx (its proxy module speaks HTTP/1.1 to upstreams)",
 }
@@ -60,6 +62,8 @@ local REASONS = {
   [501] = "Not Implemented", [502] = "Bad Gateway", [503] = "Service Unavailable",
   [504] = "Gateway Timeout",
 }
+
+local BUILTIN_TRANSPORTS = { cosocket = true, capture = true, ["resty.http"] = true }
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true,
   OPTIONS = true }
@@ -283,6 +287,9 @@ local function capture_method(method)
 end
 
 local CAPTURE_PHASES = { rewrite = true, access = true, content = true }
+-- The transport of a client without a `transport` option in the phases where both work,
+-- chosen by measurement (docs/openresty.md "Choosing a transport").
+local DEFAULT_IN_REQUEST = "capture"
 
 -- Lower-cased header names; repeated headers joined with ", " (as the C client does).
 local function normalise_headers(raw)
@@ -315,7 +322,7 @@ function _M.capture_transport(location, upstream)
     local phase = ngx.get_phase()
     if not CAPTURE_PHASES[phase] then
       error("campaign.ngx: the default transport (ngx.location.capture) works in the rewrite, "
-        .. "access and content phases only, not in '" .. phase .. "'; use a cosocket transport "
+        .. "access and content phases only, not in '" .. phase .. "'; use transport = \"cosocket\" "
         .. "(docs/openresty.md) or campaign.new where blocking is acceptable", 3)
     end
     local url = req.url
@@ -441,6 +448,190 @@ end
 -- luacheck: pop
 
 ---------------------------------------------------------------------------------------------
+-- The cosocket transport: ngx.socket.tcp, TLS by ngx_lua, HTTP/1.1 framing by the C parser
+-- (campaign._http_response, src/http_response.c). It works wherever cosockets do: request
+-- phases, ngx.timer.at callbacks and the light threads they start.
+---------------------------------------------------------------------------------------------
+
+local new_parser = campaign._http_response
+local LINE_READ = 8192 -- bytes asked for at a time while the parser wants a line (head, chunk size)
+
+-- Reads one response from sock through the parser. Returns the parser, or nil, kind, message,
+-- and whether any byte came back (a stale keep-alive connection fails before any).
+local function read_response(sock, p)
+  local got = false
+  while true do
+    local need = p:need()
+    if not need then return p end
+    local data, err, partial
+    if need == "line" then
+      -- a well-behaved server sends nothing past the end of the response to the one request
+      -- in flight, so reading up to LINE_READ never takes the next response's bytes
+      data, err = sock:receiveany(LINE_READ)
+    else
+      data, err, partial = sock:receive(need)
+    end
+    local state, kind, message
+    if data then
+      got = true
+      state, kind, message = p:feed(data)
+    elseif err == "closed" then
+      if partial and partial ~= "" then
+        got = true
+        state, kind, message = p:feed(partial)
+      end
+      if state ~= nil or partial == nil or partial == "" then state, kind, message = p:feed(nil) end
+    else
+      return nil, err == "timeout" and "timeout" or "network", err, got
+    end
+    if not state then return nil, kind, message, got end
+  end
+end
+
+--- The built-in cosocket transport: function(req) -> response | nil, kind, message, sent.
+-- opts: ssl_verify (default true), pool_size (default 16 per host), pool_idle_timeout (seconds,
+-- default 60), max_head (default 65536 bytes).
+---@param opts? {ssl_verify?: boolean, pool_size?: integer, pool_idle_timeout?: number, max_head?: integer}
+---@return fun(req: table): (table|nil, string?, string?, boolean?)
+function _M.cosocket_transport(opts)
+  opts = opts or {}
+  local verify = opts.ssl_verify ~= false
+  local pool_size = opts.pool_size or 16
+  local idle_ms = floor((opts.pool_idle_timeout or 60) * 1000)
+  local max_head = opts.max_head or 65536
+  -- a client sends every request to one origin: split it once, not per request
+  local origin, scheme, host, port, authority, connect_host, server_name, pool, ssl_session
+  return function(req)
+    local url = req.url
+    local url_origin, rest = str_match(url, "^(%a[%w+.-]*://[^/?#]*)(.*)$")
+    if url_origin ~= origin then
+      local split_scheme, split_host, split_port, split_authority = split_url(url)
+      if not split_scheme then error("campaign.ngx: not an http(s) URL: " .. url, 3) end
+      origin, scheme, host, port = url_origin, split_scheme, split_host, split_port
+      authority = split_authority
+      -- nginx's resolver reads no /etc/hosts: "localhost" is loopback by definition (RFC 6761)
+      connect_host = host == "localhost" and "127.0.0.1" or str_gsub(host, "^%[(.*)%]$", "%1")
+      server_name = str_gsub(host, "^%[(.*)%]$", "%1")
+      pool = str_format("campaign|%s|%s|%d|%s|%s", scheme, connect_host, port, server_name,
+        verify and "verify" or "noverify")
+      ssl_session = nil
+    end
+    if rest == "" then rest = "/" end
+    local method, body = req.method, req.body
+    local lines = { method, " ", rest, " HTTP/1.1\r\nHost: ", authority, "\r\n" }
+    local n = #lines
+    for name, value in pairs(req.headers) do
+      lines[n + 1], lines[n + 2], lines[n + 3], lines[n + 4] = name, ": ", value, "\r\n"
+      n = n + 4
+    end
+    if body or method == "POST" or method == "PUT" or method == "PATCH" then
+      lines[n + 1], lines[n + 2], n = "Content-Length: ", tostring(body and #body or 0), n + 2
+      lines[n + 1], n = "\r\n", n + 1
+    end
+    lines[n + 1] = "\r\n"
+    if body then lines[n + 2] = body end
+    local timeout_ms, connect_ms = floor(req.timeout * 1000), floor(req.connect_timeout * 1000)
+    for try = 1, 2 do
+      local sock = ngx.socket.tcp()
+      sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
+      local ok, err = sock:connect(connect_host, port, { pool = pool, pool_size = pool_size })
+      if not ok then
+        return nil, err == "timeout" and "timeout" or "network",
+          str_format("could not connect to %s: %s", authority, tostring(err)), false
+      end
+      local reused = (sock:getreusedtimes() or 0) > 0
+      if scheme == "https" and not reused then
+        -- SNI and verification against lua_ssl_trusted_certificate (docs/openresty.md)
+        -- reused_session = false (no session back) is not used: in ngx_lua 0.10.23 it could
+        -- return true for a handshake whose verification failed (seen here, ~1 run in 4); a
+        -- session object comes back only from a handshake that succeeded
+        local session, herr = sock:sslhandshake(ssl_session, server_name, verify)
+        local st = type(session)
+        if st == "userdata" or st == "cdata" then
+          ssl_session = session -- resumed by the next new connection to this host
+        else
+          herr = herr or "certificate verification failed"
+        end
+        if herr then
+          sock:close()
+          return nil, "tls", str_format("TLS handshake with %s failed: %s", authority, tostring(herr)), false
+        end
+      end
+      local sent, serr = sock:send(lines)
+      if not sent then
+        sock:close()
+        if not (reused and try == 1) then
+          return nil, serr == "timeout" and "timeout" or "network",
+            str_format("could not send to %s: %s", authority, tostring(serr)), true
+        end
+      else
+        local p, kind, message, got = read_response(sock, new_parser {
+          max_body = req.max_body, max_head = max_head, head = method == "HEAD" })
+        if p then
+          if p:keepalive() then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
+          return { status = p:status(), headers = p:headers(), body = p:body() }
+        end
+        sock:close()
+        -- a pooled connection the server had closed meanwhile fails before any byte: the
+        -- request is sent again once on a new connection (as libcurl does)
+        if not (reused and try == 1 and not got and kind ~= "timeout") then
+          if kind == "too_large" then return nil, "too_large", message, true end
+          if kind == "timeout" then
+            return nil, "timeout", str_format("no answer from %s within %g s", authority, req.timeout), true
+          end
+          return nil, "network", str_format("bad response from %s: %s", authority, tostring(message)), true
+        end
+      end
+    end
+  end
+end
+
+-- The resty.http adapter (lua-resty-http, when installed; untested here: no package of it is
+-- installed on the project's machines, docs/openresty.md).
+local function resty_http_transport(opts)
+  local ok, http = pcall(require, "resty.http")
+  if not ok then
+    error("campaign.ngx.new: transport = \"resty.http\" needs lua-resty-http "
+      .. "(require \"resty.http\" failed)", 4)
+  end
+  local verify = opts.ssl_verify ~= false
+  return function(req)
+    local httpc = http.new()
+    httpc:set_timeouts(req.connect_timeout * 1000, req.timeout * 1000, req.timeout * 1000)
+    local res, err = httpc:request_uri(req.url, { method = req.method, body = req.body,
+      headers = req.headers, ssl_verify = verify,
+      keepalive_timeout = floor((opts.pool_idle_timeout or 60) * 1000),
+      keepalive_pool = opts.pool_size or 16 })
+    if not res then
+      return nil, str_find(tostring(err), "timeout", 1, true) and "timeout" or "network",
+        "resty.http: " .. tostring(err), nil
+    end
+    return { status = res.status, headers = normalise_headers(res.headers), body = res.body or "" }
+  end
+end
+
+-- Where ngx.location.capture cannot run (timers, their light threads, ssl_*_by_lua), the
+-- cosocket transport is used whatever the request-phase default is.
+local function auto_transport(capture, cosocket)
+  return function(req)
+    if DEFAULT_IN_REQUEST == "capture" and CAPTURE_PHASES[ngx.get_phase()] then return capture(req) end
+    return cosocket(req)
+  end
+end
+
+local function choose_transport(opts)
+  local t = opts.transport
+  if is_callable(t) then return t end
+  if t == "resty.http" then return resty_http_transport(opts) end
+  if t == "capture" or (t == nil and (opts.location or opts.upstream)) then
+    return _M.capture_transport(opts.location, opts.upstream)
+  end
+  local cosocket = _M.cosocket_transport(opts)
+  if t == "cosocket" then return cosocket end
+  return auto_transport(_M.capture_transport(opts.location, opts.upstream), cosocket)
+end
+
+---------------------------------------------------------------------------------------------
 -- The client
 ---------------------------------------------------------------------------------------------
 
@@ -513,6 +704,11 @@ local function check_options(opts)
         error("campaign.ngx.new: option 'budget' must be a positive integer (calls) or a table "
           .. "{calls = n, per = \"day\"}", 3)
       end
+    elseif expected == "transport" then
+      if not is_callable(value) and not BUILTIN_TRANSPORTS[value] then
+        error("campaign.ngx.new: option 'transport' must be \"cosocket\", \"capture\", "
+          .. "\"resty.http\" or a function", 3)
+      end
     elseif expected == "function" then
       if not is_callable(value) then
         error("campaign.ngx.new: option '" .. name .. "' must be a function", 3)
@@ -535,6 +731,10 @@ local function check_options(opts)
   end
   non_negative("retries", true)
   non_negative("max_body", true)
+  non_negative("max_head", true)
+  non_negative("pool_size", true)
+  non_negative("pool_idle_timeout")
+  if opts.pool_size == 0 then error("campaign.ngx.new: option 'pool_size' must be at least 1", 3) end
   for _, name in ipairs { "timeout", "connect_timeout", "retry_base", "retry_max" } do non_negative(name) end
   for _, name in ipairs { "org", "api_key", "user_agent", "upstream" } do
     if type(opts[name]) == "string" and has_control(opts[name]) then
@@ -616,8 +816,8 @@ function _M.new(self_or_opts, maybe_opts)
     _max_body = opts.max_body or 64 * 1024 * 1024,
     _user_agent = opts.user_agent or default_user_agent(),
     _on_event = opts.on_event,
-    _transport = opts.transport or _M.capture_transport(opts.location, opts.upstream),
-    _headers_cache = not opts.transport and { token = false } or nil,
+    _transport = choose_transport(opts),
+    _headers_cache = not is_callable(opts.transport) and { token = false } or nil,
     _rng = (ngx.worker.pid() * 7919 + floor(now() * 1000)) % 2147483646 + 1,
     _rate = opts.rate, _burst = opts.burst or 1,
     _dict = opts.shared_dict and ngx.shared[opts.shared_dict] or nil,
@@ -628,9 +828,9 @@ function _M.new(self_or_opts, maybe_opts)
   }
   -- every client of this tenant and API host naming the same dict shares one rate and budget
   client._pace_key = "campaign.pace|" .. base_url .. "|" .. opts.org
-  if opts.transport and (opts.location or opts.upstream) then
-    error("campaign.ngx.new: options 'location' and 'upstream' configure the default transport; "
-      .. "they cannot be combined with 'transport'", 2)
+  if opts.transport and opts.transport ~= "capture" and (opts.location or opts.upstream) then
+    error("campaign.ngx.new: options 'location' and 'upstream' configure the capture transport; "
+      .. "they cannot be combined with another 'transport'", 2)
   end
   return setmetatable(client, client_mt)
 end

@@ -103,6 +103,8 @@ end
 
 --- harness.start{workers = 1, upstream = "http://127.0.0.1:PORT", cafile = nil, lua_path = nil} -> server
 -- lua_path (or $CAMPAIGN_OPENRESTY_LUA_PATH): extra `?.lua` entries searched first.
+-- cafile: the CA of both proxy_ssl_trusted_certificate and lua_ssl_trusted_certificate.
+-- http_extra: directives added to the http {} block (e.g. an init_worker_by_lua_block).
 function harness.start(opts)
   opts = opts or {}
   local nginx = find_nginx()
@@ -131,6 +133,9 @@ function harness.start(opts)
       PREFIX = prefix, PORT = tostring(port), WORKERS = tostring(opts.workers or 1), REPO = harness.repo,
       USER_LINE = is_root and "user root;" or "", UPSTREAM_HOSTPORT = upstream,
       LUA_PATH = (opts.lua_path or os.getenv("CAMPAIGN_OPENRESTY_LUA_PATH") or ""),
+      -- the cosocket transport verifies against lua_ssl_trusted_certificate (docs/openresty.md)
+      LUA_SSL_CA = opts.cafile or "/etc/ssl/certs/ca-certificates.crt",
+      HTTP_EXTRA = opts.http_extra or "",
     })
     if lua_is_static then conf = conf:gsub("\nload_module [^\n]*", "") end
     write_file(prefix .. "/nginx.conf", conf)
