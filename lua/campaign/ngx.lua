@@ -289,7 +289,7 @@ end
 local CAPTURE_PHASES = { rewrite = true, access = true, content = true }
 -- The transport of a client without a `transport` option in the phases where both work,
 -- chosen by measurement (docs/openresty.md "Choosing a transport").
-local DEFAULT_IN_REQUEST = "capture"
+local DEFAULT_IN_REQUEST = "cosocket"
 
 -- Lower-cased header names; repeated headers joined with ", " (as the C client does).
 local function normalise_headers(raw)
@@ -456,10 +456,8 @@ end
 local new_parser = campaign._http_response
 local LINE_READ = 8192 -- bytes asked for at a time while the parser wants a line (head, chunk size)
 
--- Reads one response from sock through the parser. Returns the parser, or nil, kind, message,
--- and whether any byte came back (a stale keep-alive connection fails before any).
+-- Reads one response from sock through the parser. Returns the parser, or nil, kind, message.
 local function read_response(sock, p)
-  local got = false
   while true do
     local need = p:need()
     if not need then return p end
@@ -473,31 +471,28 @@ local function read_response(sock, p)
     end
     local state, kind, message
     if data then
-      got = true
       state, kind, message = p:feed(data)
     elseif err == "closed" then
-      if partial and partial ~= "" then
-        got = true
-        state, kind, message = p:feed(partial)
-      end
+      if partial and partial ~= "" then state, kind, message = p:feed(partial) end
       if state ~= nil or partial == nil or partial == "" then state, kind, message = p:feed(nil) end
     else
-      return nil, err == "timeout" and "timeout" or "network", err, got
+      return nil, err == "timeout" and "timeout" or "network", err
     end
-    if not state then return nil, kind, message, got end
+    if not state then return nil, kind, message end
   end
 end
 
 --- The built-in cosocket transport: function(req) -> response | nil, kind, message, sent.
 -- opts: ssl_verify (default true), pool_size (default 16 per host), pool_idle_timeout (seconds,
--- default 60), max_head (default 65536 bytes).
+-- default 30: under the keep-alive timeout of common servers and load balancers), max_head
+-- (default 65536 bytes).
 ---@param opts? {ssl_verify?: boolean, pool_size?: integer, pool_idle_timeout?: number, max_head?: integer}
 ---@return fun(req: table): (table|nil, string?, string?, boolean?)
 function _M.cosocket_transport(opts)
   opts = opts or {}
   local verify = opts.ssl_verify ~= false
   local pool_size = opts.pool_size or 16
-  local idle_ms = floor((opts.pool_idle_timeout or 60) * 1000)
+  local idle_ms = floor((opts.pool_idle_timeout or 30) * 1000)
   local max_head = opts.max_head or 65536
   -- a client sends every request to one origin: split it once, not per request
   local origin, scheme, host, port, authority, connect_host, server_name, pool, ssl_session
@@ -531,58 +526,51 @@ function _M.cosocket_transport(opts)
     lines[n + 1] = "\r\n"
     if body then lines[n + 2] = body end
     local timeout_ms, connect_ms = floor(req.timeout * 1000), floor(req.connect_timeout * 1000)
-    for try = 1, 2 do
-      local sock = ngx.socket.tcp()
-      sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
-      local ok, err = sock:connect(connect_host, port, { pool = pool, pool_size = pool_size })
-      if not ok then
-        return nil, err == "timeout" and "timeout" or "network",
-          str_format("could not connect to %s: %s", authority, tostring(err)), false
-      end
-      local reused = (sock:getreusedtimes() or 0) > 0
-      if scheme == "https" and not reused then
-        -- SNI and verification against lua_ssl_trusted_certificate (docs/openresty.md)
-        -- reused_session = false (no session back) is not used: in ngx_lua 0.10.23 it could
-        -- return true for a handshake whose verification failed (seen here, ~1 run in 4); a
-        -- session object comes back only from a handshake that succeeded
-        local session, herr = sock:sslhandshake(ssl_session, server_name, verify)
-        local st = type(session)
-        if st == "userdata" or st == "cdata" then
-          ssl_session = session -- resumed by the next new connection to this host
-        else
-          herr = herr or "certificate verification failed"
-        end
-        if herr then
-          sock:close()
-          return nil, "tls", str_format("TLS handshake with %s failed: %s", authority, tostring(herr)), false
-        end
-      end
-      local sent, serr = sock:send(lines)
-      if not sent then
-        sock:close()
-        if not (reused and try == 1) then
-          return nil, serr == "timeout" and "timeout" or "network",
-            str_format("could not send to %s: %s", authority, tostring(serr)), true
-        end
+    -- No silent resend on a pooled connection: ngx_lua closes a pooled connection the server
+    -- closed while it was idle, and an attempt that fails after the request went out is the
+    -- client's retry rule's to judge (a POST is not resent).
+    local sock = ngx.socket.tcp()
+    sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
+    local ok, err = sock:connect(connect_host, port, { pool = pool, pool_size = pool_size })
+    if not ok then
+      return nil, err == "timeout" and "timeout" or "network",
+        str_format("could not connect to %s: %s", authority, tostring(err)), false
+    end
+    if scheme == "https" and (sock:getreusedtimes() or 0) == 0 then
+      -- SNI and verification against lua_ssl_trusted_certificate (docs/openresty.md).
+      -- reused_session = false (no session back) is not used: in ngx_lua 0.10.23 it could
+      -- return true for a handshake whose verification failed (seen here, ~1 run in 4); a
+      -- session object comes back only from a handshake that succeeded
+      local session, herr = sock:sslhandshake(ssl_session, server_name, verify)
+      local st = type(session)
+      if st == "userdata" or st == "cdata" then
+        ssl_session = session -- resumed by the next new connection to this host
       else
-        local p, kind, message, got = read_response(sock, new_parser {
-          max_body = req.max_body, max_head = max_head, head = method == "HEAD" })
-        if p then
-          if p:keepalive() then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
-          return { status = p:status(), headers = p:headers(), body = p:body() }
-        end
+        herr = herr or "certificate verification failed"
+      end
+      if herr then
         sock:close()
-        -- a pooled connection the server had closed meanwhile fails before any byte: the
-        -- request is sent again once on a new connection (as libcurl does)
-        if not (reused and try == 1 and not got and kind ~= "timeout") then
-          if kind == "too_large" then return nil, "too_large", message, true end
-          if kind == "timeout" then
-            return nil, "timeout", str_format("no answer from %s within %g s", authority, req.timeout), true
-          end
-          return nil, "network", str_format("bad response from %s: %s", authority, tostring(message)), true
-        end
+        return nil, "tls", str_format("TLS handshake with %s failed: %s", authority, tostring(herr)), false
       end
     end
+    local sent, serr = sock:send(lines)
+    if not sent then
+      sock:close()
+      return nil, serr == "timeout" and "timeout" or "network",
+        str_format("could not send to %s: %s", authority, tostring(serr)), true
+    end
+    local p, kind, message = read_response(sock, new_parser {
+      max_body = req.max_body, max_head = max_head, head = method == "HEAD" })
+    if p then
+      if p:keepalive() then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
+      return { status = p:status(), headers = p:headers(), body = p:body() }
+    end
+    sock:close()
+    if kind == "too_large" then return nil, "too_large", message, true end
+    if kind == "timeout" then
+      return nil, "timeout", str_format("no answer from %s within %g s", authority, req.timeout), true
+    end
+    return nil, "network", str_format("bad response from %s: %s", authority, tostring(message)), true
   end
 end
 
@@ -600,7 +588,7 @@ local function resty_http_transport(opts)
     httpc:set_timeouts(req.connect_timeout * 1000, req.timeout * 1000, req.timeout * 1000)
     local res, err = httpc:request_uri(req.url, { method = req.method, body = req.body,
       headers = req.headers, ssl_verify = verify,
-      keepalive_timeout = floor((opts.pool_idle_timeout or 60) * 1000),
+      keepalive_timeout = floor((opts.pool_idle_timeout or 30) * 1000),
       keepalive_pool = opts.pool_size or 16 })
     if not res then
       return nil, str_find(tostring(err), "timeout", 1, true) and "timeout" or "network",

@@ -331,7 +331,9 @@ describe("campaign.ngx in an nginx handler", function()
       local out = {}
       out.get_body, out.get_err = down:get("profileAndServices/profile")
       out.post_body, out.post_err = down:post("profileAndServices/profile", { email = "x@example.com" })
-      out.slow_body, out.slow_err = client{ retries = 0 }:get("profileAndServices/profile/" .. params.pkey)
+      -- timeout: the cosocket transport's read timeout (the capture one: proxy_read_timeout 1s)
+      out.slow_body, out.slow_err = client{ retries = 0, timeout = 1 }
+        :get("profileAndServices/profile/" .. params.pkey)
       return out
     ]], { closed = closed, pkey = first_pkey() })
     assert.equal("network", r.get_err.kind)
@@ -418,11 +420,11 @@ describe("campaign.ngx in an nginx handler", function()
     assert.equal(3, r.max_inflight)
   end)
 
-  it("refuses to run outside the request phases with a message that names the alternatives", function()
+  it("refuses the capture transport outside the request phases, naming the alternatives", function()
     local r = eval([[
       local dict = ngx.shared.campaign_test
       ngx.timer.at(0, function()
-        local c = client()
+        local c = client { transport = "capture" }
         local ok, err = pcall(c.get, c, "profileAndServices/profile")
         dict:set("timer", ok and "no error" or tostring(err))
       end)

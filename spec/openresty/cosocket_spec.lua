@@ -118,22 +118,26 @@ describe("campaign.ngx's cosocket transport", function()
     assert.matches("could not connect to 127.0.0.1:9", r.msg)
   end)
 
-  it("sends again once when a pooled connection was closed by the server", function()
-    local r = eval([[
-      local c = client { transport = "cosocket", retries = 0 }
-      assert(c:get("profileAndServices/profile", { query = { _lineCount = 1 } }))
+  it("leaves a dropped pooled connection to the retry rule: GET retried, POST not resent", function()
+    assert.is_true(eval([[
+      assert(client { transport = "cosocket" }:get("profileAndServices/profile",
+        { query = { _lineCount = 1 } }))
       return true
+    ]])) -- a connection in the pool
+    emu:faults { { method = "POST", path = "/profile$", drop = true },
+      { method = "GET", path = "/profile", drop = true } }
+    local r = eval([[
+      local c = client { transport = "cosocket", retries = 1 }
+      local _, perr = c:post("profileAndServices/profile", { email = "dropped@example.com" })
+      local body, res = c:get("profileAndServices/profile", { query = { _lineCount = 1 } })
+      return { kind = perr and perr.kind, sent = perr and perr.sent, attempts = perr and perr.attempts,
+        ok = body ~= nil, get_attempts = res.attempts }
     ]])
-    assert.is_true(r)
-    -- the emulator drops the next request's connection without an answer: a fresh connection
-    -- gets the real answer only when nothing came back on the reused one
-    emu:faults { { path = "/profile", drop = true } }
-    local again = eval([[
-      local body, err = client { transport = "cosocket", retries = 0 }:get("profileAndServices/profile",
-        { query = { _lineCount = 1 } })
-      return { ok = body ~= nil, kind = err and err.kind }
-    ]])
-    assert.is_true(again.ok)
+    assert.equal("network", r.kind)
+    assert.is_true(r.sent)
+    assert.equal(1, r.attempts)
+    assert.is_true(r.ok)
+    assert.equal(2, r.get_attempts)
   end)
 
   it("is chosen automatically in an ngx.timer.at callback (no transport option)", function()

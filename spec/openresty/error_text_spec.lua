@@ -109,7 +109,7 @@ describe("campaign.ngx error text", function()
     local r = eval([[
       local out = {}
       _, out.refused = client{ base_url = params.closed, retries = 0 }:post("profileAndServices/profile", {})
-      local c = client{ retries = 0 }
+      local c = client{ retries = 0, timeout = 1 } -- cosocket read timeout (capture: proxy_read_timeout)
       _, out.dropped = c:post("profileAndServices/profile", { email = "dropped@example.com" })
       _, out.slow = c:get("profileAndServices/profile")
       _, out.http = c:get("gone")

@@ -22,7 +22,7 @@ describe("campaign.ngx transports", function()
     end)
     local port = emu.base_url:match(":(%d+)$")
     local code = [[
-      local c = client { upstream = params.upstream }
+      local c = client { upstream = params.upstream, transport = "capture" }
       for _ = 1, 10 do
         local body, err = c:get("profileAndServices/profile", { query = { _lineCount = 1 } })
         if not body then return { ok = false, err = err } end
