@@ -359,6 +359,12 @@ function campaign._error_text(text, max, secrets, raw) end
 ---@return number tat the new theoretical arrival time
 function campaign._pacing_take(tat, now, rate, burst) end
 
+---Internal (the HTTP/1.1 response parser of campaign.ngx's cosocket transport;
+---src/http_response.c); it may change.
+---@param opts? {max_head?: integer, max_body?: integer, head?: boolean}
+---@return userdata parser :feed(s), :need(), :status(), :headers(), :body(), :keepalive()
+function campaign._http_response(opts) end
+
 -- The OpenResty client (lua/campaign/ngx.lua) --------------------------------------------------
 
 ---campaign.ngx.new's option table: campaign.new's, less what nginx.conf decides (cafile,
@@ -383,7 +389,11 @@ function campaign._pacing_take(tat, now, rate, burst) end
 ---@field shared_dict? string a lua_shared_dict holding the pace and the budget, shared by every worker
 ---@field location? string the internal proxy location (default "/_campaign_proxy")
 ---@field upstream? string an nginx upstream block (keep-alive pool) to proxy to
----@field transport? fun(req: table): (table|nil, string?, string?, boolean?) replaces the subrequest transport (tests)
+---@field transport? "cosocket"|"capture"|"resty.http"|fun(req: table): (table|nil, string?, string?, boolean?) default "cosocket" (docs/openresty.md "The cosocket transport"); a function replaces it (tests)
+---@field ssl_verify? boolean default true: verify the server's certificate (lua_ssl_trusted_certificate) and its name
+---@field pool_size? integer cosocket keep-alive connections kept per host and worker (default 16)
+---@field pool_idle_timeout? number seconds an idle pooled connection is kept (default 30)
+---@field max_head? integer bytes of status line and headers accepted (default 64 KiB)
 
 ---The OpenResty client: the same methods, results and errors as campaign.Client.
 ---@class campaign.ngx.Client: campaign.Client
