@@ -7,25 +7,29 @@
  * holds no slot: it is scheduled at a time and the loop sleeps in curl_multi_poll until then or
  * until a transfer finishes. Token refreshes, events and on_result run between libcurl calls,
  * never inside its callbacks.
+ *
+ * The batch driver of exchange.c's attempt cycle (the single call in client.c is the other):
+ * each item is a campaign_exchange; exchange.c prepares its attempts and decides what follows
+ * each one, this file schedules them on the multi handle. It calls nothing in client.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "batch.h"
 #include "error.h"
-#include "pacing.h"
-#include "retry.h"
+#include "exchange.h"
 #include "interrupt.h"
+#include "pacing.h"
+#include "result.h"
+#include "retry.h"
 
 enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
 
 typedef struct batch_item {
-  campaign_request r;
-  int state, attempts, retries_done, refreshed;
-  int sent;           /* an attempt may have left the machine (the `sent` of an interrupt) */
-  unsigned token_gen; /* token generation its last attempt was sent with */
-  double next_at;     /* a scheduled retry may start at this time */
+  campaign_exchange x; /* the request and its attempts */
+  int state;
+  double next_at;      /* a scheduled retry may start at this time */
   double started;
 } batch_item;
 
@@ -71,24 +75,8 @@ typedef struct batch_state {
   int sig;                      /* the signal that interrupted the batch, else 0 */
 } batch_state;
 
-static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double elapsed,
-                 double wait) {
-  campaign_event ev;
-  if (!b->c->opt.has_on_event) return;
-  memset(&ev, 0, sizeof ev);
-  ev.type = type;
-  ev.method = b->items[i].r.method;
-  ev.url = b->items[i].r.url;
-  ev.attempt = b->items[i].attempts;
-  ev.index = i + 1;
-  ev.elapsed = elapsed;
-  ev.wait = wait;
-  if (t != NULL && t->code == CURLE_OK && !t->too_large) ev.status = t->status;
-  if (t != NULL && (t->code != CURLE_OK || t->too_large || t->interrupted)) {
-    ev.kind = campaign_transfer_kind(t);
-    ev.message = campaign_transfer_message(t);
-  }
-  campaign_client_event(b->L, b->c, 2, &ev);
+static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double wait) {
+  campaign_exchange_event(b->L, b->c, 2, &b->items[i].x, type, t, i + 1, -1, wait);
 }
 
 /* Drops every transfer in flight (their connections close; the pool stays usable). */
@@ -120,7 +108,7 @@ static void finish(batch_state *b, int i, int ok) {
     lua_setfield(L, -2, "status");
     lua_getfield(L, -2, "headers");
     lua_setfield(L, -2, "headers");
-    lua_pushinteger(L, b->items[i].attempts);
+    lua_pushinteger(L, b->items[i].x.attempts);
     lua_setfield(L, -2, "attempts");
   }
   lua_pushvalue(L, -1);
@@ -151,11 +139,11 @@ static void interrupt_rest(batch_state *b) {
     campaign_transfer *t = c->pool[s];
     if (t->item < 0) continue;
     i = t->item;
-    if (campaign_transfer_maybe_sent(t)) b->items[i].sent = 1;
+    if (campaign_transfer_maybe_sent(t)) b->items[i].x.sent = 1;
     t->interrupted = b->sig;
     curl_multi_remove_handle(c->multi, t->easy);
     t->item = -1;
-    emit(b, "error", i, t, -1, -1);
+    emit(b, "error", i, t, -1);
     campaign_transfer_release(t);
   }
   b->inflight = 0;
@@ -163,8 +151,8 @@ static void interrupt_rest(batch_state *b) {
   b->next_new = b->n;
   for (i = 0; i < b->n; i++) {
     if (b->items[i].state == ITEM_DONE) continue;
-    campaign_client_interrupted(L, c, &b->items[i].r, b->sig, b->items[i].attempts,
-                                b->items[i].sent);
+    campaign_client_interrupted(L, c, &b->items[i].x.r, b->sig, b->items[i].x.attempts,
+                                b->items[i].x.sent);
     finish(b, i, 0);
   }
 }
@@ -172,9 +160,9 @@ static void interrupt_rest(batch_state *b) {
 static void schedule_retry(batch_state *b, int i, campaign_transfer *t) {
   batch_item *it = &b->items[i];
   double wait;
-  it->retries_done++;
-  wait = campaign_client_wait(b->c, t, it->retries_done);
-  emit(b, "retry", i, t, -1, wait);
+  it->x.retries_done++;
+  wait = campaign_client_wait(b->c, t, it->x.retries_done);
+  emit(b, "retry", i, t, wait);
   it->state = ITEM_WAITING;
   it->next_at = campaign_now() + wait;
   b->retry_list[b->retry_count++] = i;
@@ -188,58 +176,39 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   batch_item *it = &b->items[i];
   double elapsed;
   int ok;
-  campaign_transfer_done(t, code);
-  it->attempts += campaign_transfer_resends(t);
+  campaign_exchange_finish(&it->x, t, code);
   t->item = -1;
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);
   elapsed = campaign_now() - it->started;
-  if (campaign_transfer_maybe_sent(t)) it->sent = 1;
   if (t->interrupted) { /* aborted by the progress callback: the loop sweeps it with the rest */
-    emit(b, "error", i, t, -1, -1);
+    emit(b, "error", i, t, -1);
     if (!b->sig) b->sig = t->interrupted;
     it->state = ITEM_WAITING;
     campaign_transfer_release(t);
     return;
   }
-  if (code == CURLE_OK && !t->too_large) {
-    emit(b, "response", i, t, -1, -1);
-    if (t->status == 401 && c->opt.has_provider && !it->refreshed) {
-      it->refreshed = 1;
-      /* the first 401 sent with the current token refreshes it; the others just resend */
-      if (it->token_gen == c->token_gen && !campaign_client_token(L, c, 2, 1)) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        campaign_result_locate(L, -1, c, &it->r, it->attempts);
-        lua_pushinteger(L, 401);
-        lua_setfield(L, -2, "status");
-        campaign_transfer_release(t);
-        finish(b, i, 0);
-        return;
-      }
+  emit(b, code == CURLE_OK && !t->too_large ? "response" : "error", i, t, -1);
+  switch (campaign_exchange_decide(L, c, 2, &it->x, t)) {
+    case CAMPAIGN_NEXT_FAILED: /* nil, err on the stack */
+      campaign_transfer_release(t);
+      finish(b, i, 0);
+      return;
+    case CAMPAIGN_NEXT_RESEND:
       it->state = ITEM_WAITING;
       it->next_at = 0;
       b->retry_list[b->retry_count++] = i;
       campaign_transfer_release(t);
       return;
-    }
-    if (campaign_retry_status(t->status) && campaign_retry_method(it->r.method, 0) &&
-        it->retries_done < c->opt.retries) {
+    case CAMPAIGN_NEXT_RETRY:
       schedule_retry(b, i, t);
       campaign_transfer_release(t);
       return;
-    }
-  } else {
-    emit(b, "error", i, t, -1, -1);
-    if (campaign_transfer_transient(t) &&
-        campaign_retry_method(it->r.method, campaign_transfer_never_sent(t)) &&
-        it->retries_done < c->opt.retries) {
-      schedule_retry(b, i, t);
-      campaign_transfer_release(t);
-      return;
-    }
+    case CAMPAIGN_NEXT_DONE:
+    case CAMPAIGN_NEXT_INTERRUPTED: /* not here: t->interrupted was handled above */
+      break;
   }
-  ok = campaign_result_push(L, c, t, &it->r, it->attempts, elapsed);
+  ok = campaign_result_push(L, c, t, &it->x.r, it->x.attempts, elapsed);
   campaign_transfer_release(t); /* the answer is in Lua now: a large body is not kept */
   finish(b, i, ok);
 }
@@ -270,13 +239,10 @@ static void start(batch_state *b, int i) {
     }
   }
   if (t == NULL) luaL_error(b->L, "campaign.batch: no free transfer (internal error)");
-  campaign_client_headers(b->L, c, t, &it->r);
-  campaign_transfer_prepare(t, it->r.method, it->r.url, it->r.body, it->r.body_len);
-  it->attempts++;
-  it->token_gen = c->token_gen;
+  campaign_exchange_prepare(b->L, c, &it->x, t);
   it->state = ITEM_RUNNING;
-  if (it->attempts == 1) it->started = campaign_now();
-  emit(b, "request", i, NULL, -1, -1);
+  if (it->x.attempts == 1) it->started = campaign_now();
+  emit(b, "request", i, NULL, -1);
   t->item = i;
   if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {
     t->item = -1;
@@ -365,7 +331,7 @@ int campaign_batch_run(lua_State *L) {
       else lua_pop(L, 1);
     }
     campaign_request_prepare(L, c, fname, method, base + 3, base + 4, base + 5, 0, 7, i,
-                             &b.items[i].r);
+                             &b.items[i].x.r);
     if (lua_istable(L, base + 4)) { /* encoded now: remember it */
       lua_pushvalue(L, base + 6);
       lua_rawgeti(L, 7, i * 3 + 2);
@@ -384,7 +350,7 @@ int campaign_batch_run(lua_State *L) {
   if (!campaign_client_token(L, c, 2, 0)) { /* no token: every request fails the same way */
     int err = lua_gettop(L);
     for (i = 0; i < n; i++) {
-      b.items[i].attempts = 0;
+      b.items[i].x.attempts = 0;
       lua_pushnil(L);
       lua_pushvalue(L, err);
       finish(&b, i, 0);
@@ -414,7 +380,7 @@ int campaign_batch_run(lua_State *L) {
         break;
       if ((next = next_ready(&b, now)) < 0) break;
       /* a spent budget fails the item before sending, and takes no pacing slot */
-      if (!campaign_client_budget(L, c, 2, &b.items[next].r, b.items[next].attempts)) {
+      if (!campaign_client_budget(L, c, 2, &b.items[next].x.r, b.items[next].x.attempts)) {
         lua_pushnil(L);
         lua_insert(L, -2);
         finish(&b, next, 0);

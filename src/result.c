@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "client.h"
+#include "result.h"
 #include "error.h"
 #include "json.h"
 #include "retry.h"
