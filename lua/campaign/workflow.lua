@@ -10,6 +10,7 @@
 local campaign = require "campaign"
 local default_clock = require "campaign.clock"
 local hrefs = require "campaign.hrefs"
+local journal = require "campaign.journal"
 
 local type, pairs, ipairs, error, pcall, tostring =
   type, pairs, ipairs, error, pcall, tostring
@@ -467,6 +468,45 @@ function workflow.bulk_update(client, items, opts)
       .. type(items) .. ")", 2)
   end
   opts = check_opts("bulk_update", opts)
+  local journal_opt, resume = opts.journal, opts.resume
+  if journal_opt ~= nil and (type(journal_opt) ~= "string" or journal_opt == "") and
+      not (type(journal_opt) == "table" and journal_opt.is_journal_state) then
+    error("campaign.workflow.bulk_update: opts.journal must be a file name (or campaign.journal.load's "
+      .. "state)", 2)
+  end
+  if resume ~= nil and type(resume) ~= "boolean" then
+    error("campaign.workflow.bulk_update: opts.resume must be a boolean", 2)
+  end
+  if resume and journal_opt == nil then
+    error("campaign.workflow.bulk_update: opts.resume needs opts.journal (the journal to resume)", 2)
+  end
+  local resource = opts.resource or DEFAULT_RESOURCE
+  -- The journal: read (a resume checks the input against it), then opened for appending before
+  -- anything is sent. Every refusal comes back as nil, err with nothing sent.
+  local jstate, jwriter
+  if journal_opt ~= nil then
+    local err
+    if type(journal_opt) == "string" then
+      jstate, err = journal.load(journal_opt)
+      if not jstate then return nil, err end
+    else
+      jstate = journal_opt
+    end
+    err = journal.check_start(jstate, { resume = resume, resource = resource })
+    if err then return nil, err end
+    if resume and type(items) == "table" then
+      -- A list is checked whole first: a changed item refuses the resume before anything is sent.
+      for i = 1, #items do
+        local pkey, changes = item_fields(items[i])
+        err = journal.check_item(jstate, i, journal.sum(pkey, changes), pkey)
+        if err then return nil, err end
+      end
+      err = journal.check_count(jstate, #items)
+      if err then return nil, err end
+    end
+    jwriter, err = journal.start(jstate, { resume = resume, resource = resource })
+    if not jwriter then return nil, err end
+  end
   local clock = opts.clock or default_clock.now
   local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
@@ -482,6 +522,9 @@ function workflow.bulk_update(client, items, opts)
   local from_list = type(items) == "table"
   local known_total = from_list and #items or nil
   local report = { total = 0, ok = 0, failed = 0, unknown = 0, not_sent = 0, errors = {}, outcomes = {} }
+  if jwriter then report.skipped, report.journal = 0, jstate.path end
+  local meta = {}                  -- i -> {sum, pkey, line} of an item taken but not journaled yet
+  local resent = {}                -- paths of this run's resent items (resume: the last row wins)
   local done = 0
   local exhausted = false
   local position = 0               -- items taken from the input so far
@@ -489,7 +532,10 @@ function workflow.bulk_update(client, items, opts)
   -- `raised`: the stop came as a Lua error, so bulk_update raises at the end.
   local stop
 
+  local journal_failure            -- the first journal error (a refused item, a failed write)
+
   local function stop_run(kind, cause, raised)
+    if kind == "journal" and journal_failure == nil then journal_failure = cause end
     if stop == nil then stop = { kind = kind, cause = cause, raised = raised } end
     if kind == "interrupted" and report.interrupted == nil then
       report.interrupted = signal_seen() or true
@@ -502,7 +548,17 @@ function workflow.bulk_update(client, items, opts)
     return ok
   end
 
-  local function settle(i, outcome, err)
+  -- skipped: applied in an earlier run (resume), not sent again and not journaled again.
+  -- unjournaled: an item that does not match the journal is never journaled over its record.
+  local function settle(i, outcome, err, skipped, unjournaled)
+    local m = meta[i]
+    meta[i] = nil
+    if jwriter and m and not skipped and not unjournaled then
+      -- Journaled before anyone is told: what a caller saw settle is in the journal.
+      local ok, jerr = journal.record(jwriter, i, m[1], outcome, err, m[2], m[3])
+      if not ok then stop_run("journal", jerr) end
+    end
+    if skipped then report.skipped = report.skipped + 1 end
     if outcome == "applied" then
       report.ok = report.ok + 1
     else
@@ -516,7 +572,7 @@ function workflow.bulk_update(client, items, opts)
     end
     done = done + 1
     -- A callback that raised is not called again; the other one still is.
-    if on_item and not call_back(on_item, i, outcome, err) then on_item = nil end
+    if on_item and not call_back(on_item, i, outcome, err, skipped or nil) then on_item = nil end
     if on_progress and not call_back(on_progress, done, exhausted and report.total or known_total,
         report.failed, report.unknown) then
       on_progress = nil
@@ -537,7 +593,11 @@ function workflow.bulk_update(client, items, opts)
     if exhausted then return nil end
     local item
     if from_list then
-      if position >= known_total then exhausted = true return nil end
+      if position >= known_total then
+        exhausted = true
+        if jwriter and not journal.finish(jwriter, position) then stop_run("journal", jwriter.failed) end
+        return nil
+      end
       item = items[position + 1]
     else
       local ok, got = pcall(items)
@@ -547,7 +607,20 @@ function workflow.bulk_update(client, items, opts)
         return nil
       end
       item = got
-      if item == nil then exhausted = true return nil end
+      if item == nil then
+        exhausted = true
+        if jwriter then
+          -- An iterator's length is known only now: a resume checks it against the journal.
+          local err = resume and journal.check_count(jstate, position,
+            nil, "the items before were sent")
+          if err then
+            stop_run("journal", err)
+          elseif not journal.finish(jwriter, position) then
+            stop_run("journal", jwriter.failed)
+          end
+        end
+        return nil
+      end
     end
     position = position + 1
     return position, item
@@ -662,17 +735,35 @@ function workflow.bulk_update(client, items, opts)
       if i == nil then break end
       report.total = report.total + 1
       local pkey, changes = item_fields(item)
+      local sum, mismatch
+      if jwriter then
+        sum = journal.sum(pkey, changes)
+        meta[i] = { sum, pkey, type(item) == "table" and item.line or nil }
+        if resume then
+          -- An iterator is checked item by item (a list was checked whole before the run).
+          mismatch = journal.check_item(jstate, i, sum, pkey, nil, "the items before it were sent")
+        end
+      end
       -- Checked here so that one bad line of a million fails alone instead of raising mid-run
       -- from client:batch (which validates every request before sending any).
       local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
-      if not valid_pkey(pkey) or not encodable then
+      if mismatch then
+        stop_run("journal", mismatch)
+        settle(i, "not_sent", mismatch, nil, true)
+      elseif not valid_pkey(pkey) or not encodable then
         settle(i, "failed", campaign.error { kind = "verify", mismatches = {},
           message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
             .. " (nothing was sent)" })
       else
         local path = record_path(opts, pkey)
         local refused = read_only and read_only_fields(changes, read_only)
-        if refused then
+        local before = resume and journal.entry(jstate, i)
+        -- A resume skips an item applied in an earlier run, unless an earlier row of its record
+        -- is sent again in this one: then it goes out after it, so the last row still wins.
+        if resume and i < jstate.max_applied and before ~= "applied" then resent[path] = true end
+        if before == "applied" and not resent[path] then
+          settle(i, "applied", nil, true)
+        elseif refused then
           settle(i, "failed", read_only_error(path, refused))
         else
           local slot = { index = i, path = path, changes = changes }
@@ -735,6 +826,7 @@ function workflow.bulk_update(client, items, opts)
     end
   end
   report.elapsed = clock() - started
+  if jwriter then journal.close(jwriter) end
   if stop and stop.raised then
     local cause = stop.cause
     local text = type(cause) == "table" and cause.message or tostring(cause)
@@ -744,6 +836,10 @@ function workflow.bulk_update(client, items, opts)
         .. (stop.kind == "interrupted" and "interrupted: " or "a callback raised: ") .. tostring(text)
         .. " (err.report has the report so far)",
     }, 0)
+  end
+  if journal_failure then
+    journal_failure.report = report
+    return nil, journal_failure
   end
   return report
 end
