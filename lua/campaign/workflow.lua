@@ -438,7 +438,7 @@ local function is_interrupt_raise(e)
   return type(e) == "string" and e:find("interrupted!", 1, true) ~= nil
 end
 
---- bulk_update(client, items[, opts]) -> report
+--- bulk_update(client, items[, opts]) -> report (with opts.journal: report | nil, err)
 -- items: a list of {pkey =, changes =} (PKey is accepted for pkey), or an iterator function
 -- returning one item per call and nil at the end (never materialised: memory stays bounded by
 -- the window). PATCHes go through client:batch with opts.concurrency transfers at once
@@ -448,8 +448,8 @@ end
 -- and compares the changes (opts.compare, verify_attempts, verify_delay as in
 -- update_and_verify). opts.on_progress(done, total, failed, unknown) after each item (total is
 -- nil for an iterator until it is exhausted; one last call then gives it);
--- opts.on_item(i, outcome, err) when item i settles ("applied", "failed", "unknown",
--- "not_sent"; not in input order). Malformed items fail that item without sending it.
+-- opts.on_item(i, outcome, err, skipped) when item i settles ("applied", "failed", "unknown",
+-- "not_sent"; not in input order; skipped: applied by an earlier run). Malformed items fail that item without sending it.
 -- Read-only fields are sent (ACS's 500 fails that item with the client's error), unless
 -- opts.check_read_only: then that item fails without being sent (kind "verify", err.read_only).
 -- report = {total, ok, failed, unknown, not_sent, errors = {[i] = err},
@@ -461,6 +461,10 @@ end
 -- on_item or the iterator, or a raise out of client:batch (the interpreter's own
 -- "interrupted!"), stops the same way and raises campaign.error{kind = "callback" or
 -- "interrupted", report = <the report so far>, cause = <the original error>}.
+-- opts.journal (a file, or campaign.journal.load's state): each outcome is appended and flushed
+-- as it settles; opts.resume skips what the journal records as applied. A refused journal, an
+-- input that does not match it, or a failed write: nil, err (kind "journal"; err.report once the
+-- run started). docs/bulk.md.
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then
