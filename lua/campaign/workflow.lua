@@ -449,7 +449,8 @@ end
 -- update_and_verify). opts.on_progress(done, total, failed, unknown) after each item (total is
 -- nil for an iterator until it is exhausted; one last call then gives it);
 -- opts.on_item(i, outcome, err, skipped) when item i settles ("applied", "failed", "unknown",
--- "not_sent"; not in input order; skipped: applied by an earlier run). Malformed items fail that item without sending it.
+-- "not_sent"; not in input order; skipped: applied by an earlier run). Malformed items fail that
+-- item without sending it.
 -- Read-only fields are sent (ACS's 500 fails that item with the client's error), unless
 -- opts.check_read_only: then that item fails without being sent (kind "verify", err.read_only).
 -- report = {total, ok, failed, unknown, not_sent, errors = {[i] = err},
