@@ -478,7 +478,9 @@ function campaign._http_response(opts) end
 ---@field window? integer items per batch call (default 4 x concurrency)
 ---@field verify? boolean read each updated record back and compare
 ---@field on_progress? fun(done: integer, total: integer|nil, failed: integer, unknown: integer)
----@field on_item? fun(i: integer, outcome: "applied"|"failed"|"unknown"|"not_sent", err: campaign.Error|nil)
+---@field on_item? fun(i: integer, outcome: "applied"|"failed"|"unknown"|"not_sent", err: campaign.Error|nil, skipped: boolean|nil)
+---@field journal? string|table an append-only journal file (docs/bulk.md), or campaign.journal.load's state
+---@field resume? boolean skip the items the journal records as applied
 ---@field clock? fun(): number for elapsed
 
 ---@class campaign.BulkReport
@@ -491,6 +493,7 @@ function campaign._http_response(opts) end
 ---@field outcomes table<integer, "failed"|"unknown"|"not_sent">
 ---@field elapsed number seconds
 ---@field interrupted? integer|true the signal that stopped the run
+---@field skipped? integer items a resume found applied already (counted in ok)
 
 ---Options of every wait (docs/lua-api.md "The wait"). Unknown keys raise.
 ---@class campaign.workflow.WaitOpts

@@ -28,6 +28,7 @@ local KNOWN = {
   param = "list", order = "value", desc = "flag", limit = "value", all = "flag",
   concurrency = "value", report = "value", format = "value", progress_interval = "value",
   no_progress = "flag", show = "flag", version = "flag", allow_http = "flag",
+  journal = "value", resume = "flag",
 }
 for name, kind in pairs(cli_workflows.OPTIONS) do KNOWN[name] = kind end
 local SHORT = {h = "help", v = "verbose"}
@@ -113,10 +114,12 @@ local COMMANDS = {
     example = "campaign profile list --filter byText --param text=Dak --order email --limit 10",
   },
   ["bulk-update"] = {
-    usage = "campaign bulk-update FILE [--concurrency N] [--verify] [--report FILE] [--format csv|ndjson]",
+    usage = "campaign bulk-update FILE [--concurrency N] [--verify] [--report FILE]\n" ..
+      "                            [--format csv|ndjson] [--journal FILE [--resume]]",
     summary = "PATCH many profiles from NDJSON or CSV (FILE '-' reads stdin); exit 4 if any failed, " ..
       "5 if some are unknown",
-    options = {"concurrency", "verify", "report", "format", "progress_interval", "no_progress"},
+    options = {"concurrency", "verify", "report", "format", "progress_interval", "no_progress", "journal",
+      "resume"},
     example = "campaign bulk-update changes.csv --concurrency 16 --verify --report report.ndjson",
   },
   token = {
@@ -178,6 +181,10 @@ local EXTRA_HELP = {
   format = "  --format csv|ndjson   input format (default: by extension, else by content)",
   progress_interval = "  --progress-interval S seconds between progress lines off a terminal (default 2)",
   no_progress = "  --no-progress         no progress output",
+  journal = "  --journal FILE        append each item's outcome as it settles (flushed: a crash or kill\n" ..
+    "                        loses at most the items in flight); refused if FILE has records",
+  resume = "  --resume              finish the run --journal recorded: skip what it applied, send the\n" ..
+    "                        rest (the input must be the same, else nothing is sent)",
   show = "  --show                print the secret values too",
 }
 for name, text in pairs(cli_workflows.HELP) do EXTRA_HELP[name] = text end
@@ -222,6 +229,9 @@ Exit 4 when an item failed, else 5 when some are unknown, 130/143 when interrupt
 A rerun on the report's failed lines finishes the job:
   grep '"ok":false' report.ndjson | campaign bulk-update -
 The report must not be the input file (also through a link): that is refused.
+A long job: --journal FILE records every outcome as it settles; after a kill, a crash or Ctrl-C
+  campaign bulk-update FILE --journal FILE --resume
+sends only what was not applied (docs/bulk.md).
 ]]
   elseif name == "emulator" then
     lines[#lines + 1] = "The arguments go to emulator/campaign-emulator (start: --port, --tls, --http2, " ..
@@ -921,6 +931,7 @@ local function encode_line(campaign, line)
 end
 
 local FINISH_RECIPE = "grep '\"ok\":false' %s | campaign bulk-update -"
+local BULK_RESOURCE = "profileAndServices/profile"
 
 local function bulk_update(ctx, path, name, file)
   local options = ctx.options
@@ -939,10 +950,36 @@ local function bulk_update(ctx, path, name, file)
     if problem:sub(1, #path + 2) ~= path .. ": " then problem = name .. ": " .. problem end
     usage_error(problem, ctx.command)
   end
+  -- The journal: read and checked against the whole input in this pass, before anything is
+  -- sent (a resume with another input, or a journal without --resume, is refused here).
+  local journal_state, journal
+  if options.journal then
+    journal = require "campaign.journal"
+    local jerr
+    journal_state, jerr = journal.load(options.journal)
+    if not journal_state then usage_error("--journal " .. tostring(jerr.message), ctx.command) end
+    jerr = journal.check_start(journal_state, {resume = options.resume, resource = BULK_RESOURCE})
+    if jerr then usage_error("--journal " .. tostring(jerr.message), ctx.command) end
+    if not journal_state.header and options.resume then
+      ctx.err("campaign: --resume: the journal " .. options.journal .. " holds nothing yet: starting it\n")
+    end
+  end
+  local check = journal_state and journal_state.header ~= nil
   local counted, counted_state = fingerprint()
+  local valid = 0
   for item in items do
     if item.fatal then usage_error(name .. ": " .. item.error, ctx.command) end
     counted(item)
+    if check and not item.error then
+      valid = valid + 1
+      local jerr = journal.check_item(journal_state, valid, journal.sum(item.pkey, item.changes), item.pkey,
+        "line " .. item.line .. " of " .. name)
+      if jerr then usage_error("--resume: " .. tostring(jerr.message), ctx.command) end
+    end
+  end
+  if check then
+    local jerr = journal.check_count(journal_state, valid, name)
+    if jerr then usage_error("--resume: " .. tostring(jerr.message), ctx.command) end
   end
   local total = counted_state.count
   local counted_size = file:seek("end")
@@ -968,13 +1005,14 @@ local function bulk_update(ctx, path, name, file)
   -- an item comes from pass 1: a report line says what was read, sent and answered.
   local pending, first_pending, next_seq = {}, 1, 0   -- seq -> {item =, outcome =, err =}
   local seq_of = {}                                  -- bulk_update's index -> seq
-  local counts = {applied = 0, failed = 0, unknown = 0, not_sent = 0}
+  local counts = {applied = 0, failed = 0, unknown = 0, not_sent = 0, skipped = 0}
   local settled = 0
   local shown, SHOW_AT_MOST, not_ok = {}, 10, 0
 
   local function write_entry(entry)
     local item, outcome, item_err = entry.item, entry.outcome, entry.err
-    local line = {line = item.line, PKey = item.pkey, ok = outcome == "applied", outcome = outcome}
+    local line = {line = item.line, PKey = item.pkey, ok = outcome == "applied", outcome = outcome,
+      skipped = entry.skipped}
     local message
     if item.error then
       message = item.error:gsub("^line %d+: ", "")
@@ -997,11 +1035,12 @@ local function bulk_update(ctx, path, name, file)
     if report_file then report_file:write(ctx.redact(encode_line(campaign, line)), "\n") end
   end
 
-  local function settle(seq, outcome, item_err)
+  local function settle(seq, outcome, item_err, skipped)
     local entry = pending[seq]
-    entry.outcome, entry.err = outcome, item_err
+    entry.outcome, entry.err, entry.skipped = outcome, item_err, skipped
     settled = settled + 1
     counts[outcome] = counts[outcome] + 1
+    if skipped then counts.skipped = counts.skipped + 1 end
     if outcome == "not_sent" then counts.failed = counts.failed + 1 end
     if update then update(settled, counts.failed, counts.unknown) end
     while pending[first_pending] and pending[first_pending].outcome do
@@ -1030,21 +1069,30 @@ local function bulk_update(ctx, path, name, file)
       else
         given = given + 1
         seq_of[given] = seq
-        return {pkey = item.pkey, changes = item.changes}
+        return {pkey = item.pkey, changes = item.changes, line = item.line}
       end
     end
   end
 
-  local ran, report = pcall(require("campaign.workflow").bulk_update, client, next_valid, {
+  local ran, report, journal_err = pcall(require("campaign.workflow").bulk_update, client, next_valid, {
     concurrency = concurrency,
     verify = options.verify and true or false,
-    on_item = function(i, outcome, item_err)
+    journal = journal_state, resume = options.resume and true or nil,
+    on_item = function(i, outcome, item_err, skipped)
       local seq = seq_of[i]
       seq_of[i] = nil
-      settle(seq, outcome, item_err)
+      settle(seq, outcome, item_err, skipped)
     end,
   })
   local stopped              -- the error bulk_update raised with its report, if it did
+  if ran and report == nil then
+    -- A journal problem: before anything was sent (no report), or mid-run (a failed write).
+    if type(journal_err) ~= "table" or type(journal_err.report) ~= "table" then
+      usage_error("--journal " .. tostring(journal_err and journal_err.message or journal_err), ctx.command)
+    end
+    report = journal_err.report
+    ctx.err("campaign: --journal " .. output.escape(ctx.redact(tostring(journal_err.message))) .. "\n")
+  end
   if not ran then
     if not (campaign.is_error(report) and type(report.report) == "table") then
       -- A raise before anything was sent: misuse that the input checks did not catch.
@@ -1081,6 +1129,11 @@ local function bulk_update(ctx, path, name, file)
   end
   local finish_hint = options.report and "finish with:  " .. string.format(FINISH_RECIPE,
     shell_quote(options.report)) or "rerun with --report FILE to list them"
+  if options.journal then
+    finish_hint = "resume with:  " .. (name == "-" and "(the same input on stdin) | " or "") ..
+      "campaign bulk-update " .. shell_quote(name) .. " --journal " .. shell_quote(options.journal) ..
+      " --resume"
+  end
   local signal
   if interrupted then
     signal = type(report.interrupted) == "number" and report.interrupted or current_signal()
@@ -1101,7 +1154,8 @@ local function bulk_update(ctx, path, name, file)
 
   local summary = {total = seen_state.count, ok = counts.applied, failed = counts.failed,
     unknown = counts.unknown, elapsed = math.floor((report.elapsed or 0) * 1000 + 0.5) / 1000,
-    report = options.report}
+    report = options.report, journal = options.journal}
+  if options.resume then summary.skipped = counts.skipped end
   if counts.not_sent > 0 or interrupted then summary.not_sent = counts.not_sent end
   if interrupted then summary.interrupted = signal_name(signal) end
   if changed then summary.input_changed, summary.counted = true, total end
@@ -1122,6 +1176,22 @@ handlers["bulk-update"] = function(ctx)
     usage_error("--report " .. report .. " is the input file " .. name .. " (the same file, maybe " ..
       "through a link): writing the report would destroy the input; give another --report FILE",
       ctx.command)
+  end
+  local journal = ctx.options.journal
+  if ctx.options.resume and not journal then
+    usage_error("--resume needs --journal FILE (the journal of the run to finish)", ctx.command)
+  end
+  if journal then
+    -- The journal is appended to and read back: neither the input nor the report (rewritten
+    -- from the start by every run) may be that file.
+    if name ~= "-" and same_file(name, journal) then
+      usage_error("--journal " .. journal .. " is the input file " .. name .. ": give another --journal FILE",
+        ctx.command)
+    end
+    if report and (report == journal or same_file(journal, report)) then
+      usage_error("--journal and --report name the same file (" .. journal .. "): the report is rewritten " ..
+        "by every run, the journal only grows; give two files", ctx.command)
+    end
   end
   local path, temporary = name, nil
   if name == "-" then

@@ -10,6 +10,7 @@
 local campaign = require "campaign"
 local default_clock = require "campaign.clock"
 local hrefs = require "campaign.hrefs"
+local journal = require "campaign.journal"
 
 local type, pairs, ipairs, error, pcall, tostring =
   type, pairs, ipairs, error, pcall, tostring
@@ -449,7 +450,7 @@ local function is_interrupt_raise(e)
   return type(e) == "string" and e:find("interrupted!", 1, true) ~= nil
 end
 
---- bulk_update(client, items[, opts]) -> report
+--- bulk_update(client, items[, opts]) -> report (with opts.journal: report | nil, err)
 -- items: a list of {pkey =, changes =} (PKey is accepted for pkey), or an iterator function
 -- returning one item per call and nil at the end (never materialised: memory stays bounded by
 -- the window). PATCHes go through client:batch with opts.concurrency transfers at once
@@ -459,8 +460,9 @@ end
 -- and compares the changes (opts.compare, verify_attempts, verify_delay as in
 -- update_and_verify). opts.on_progress(done, total, failed, unknown) after each item (total is
 -- nil for an iterator until it is exhausted; one last call then gives it);
--- opts.on_item(i, outcome, err) when item i settles ("applied", "failed", "unknown",
--- "not_sent"; not in input order). Malformed items fail that item without sending it.
+-- opts.on_item(i, outcome, err, skipped) when item i settles ("applied", "failed", "unknown",
+-- "not_sent"; not in input order; skipped: applied by an earlier run). Malformed items fail that
+-- item without sending it.
 -- Read-only fields are sent (ACS's 500 fails that item with the client's error), unless
 -- opts.check_read_only: then that item fails without being sent (kind "verify", err.read_only).
 -- report = {total, ok, failed, unknown, not_sent, errors = {[i] = err},
@@ -472,10 +474,15 @@ end
 -- on_item or the iterator, or a raise out of client:batch (the interpreter's own
 -- "interrupted!"), stops the same way and raises campaign.error{kind = "callback" or
 -- "interrupted", report = <the report so far>, cause = <the original error>}.
+-- opts.journal (a file, or campaign.journal.load's state): each outcome is appended and flushed
+-- as it settles; opts.resume skips what the journal records as applied. A refused journal, an
+-- input that does not match it, or a failed write: nil, err (kind "journal"; err.report once the
+-- run started). docs/bulk.md.
 ---@param client campaign.AnyClient
 ---@param items campaign.workflow.BulkItem[]|fun(): campaign.workflow.BulkItem|nil
 ---@param opts? campaign.workflow.BulkOpts
----@return campaign.BulkReport report
+---@return campaign.BulkReport|nil report
+---@return campaign.Error? err kind "journal"
 function workflow.bulk_update(client, items, opts)
   check_client("bulk_update", client)
   if type(items) ~= "table" and type(items) ~= "function" then
@@ -483,6 +490,45 @@ function workflow.bulk_update(client, items, opts)
       .. type(items) .. ")", 2)
   end
   opts = check_opts("bulk_update", opts)
+  local journal_opt, resume = opts.journal, opts.resume
+  if journal_opt ~= nil and (type(journal_opt) ~= "string" or journal_opt == "") and
+      not (type(journal_opt) == "table" and journal_opt.is_journal_state) then
+    error("campaign.workflow.bulk_update: opts.journal must be a file name (or campaign.journal.load's "
+      .. "state)", 2)
+  end
+  if resume ~= nil and type(resume) ~= "boolean" then
+    error("campaign.workflow.bulk_update: opts.resume must be a boolean", 2)
+  end
+  if resume and journal_opt == nil then
+    error("campaign.workflow.bulk_update: opts.resume needs opts.journal (the journal to resume)", 2)
+  end
+  local resource = opts.resource or DEFAULT_RESOURCE
+  -- The journal: read (a resume checks the input against it), then opened for appending before
+  -- anything is sent. Every refusal comes back as nil, err with nothing sent.
+  local jstate, jwriter
+  if journal_opt ~= nil then
+    local err
+    if type(journal_opt) == "string" then
+      jstate, err = journal.load(journal_opt)
+      if not jstate then return nil, err end
+    else
+      jstate = journal_opt
+    end
+    err = journal.check_start(jstate, { resume = resume, resource = resource })
+    if err then return nil, err end
+    if resume and type(items) == "table" then
+      -- A list is checked whole first: a changed item refuses the resume before anything is sent.
+      for i = 1, #items do
+        local pkey, changes = item_fields(items[i])
+        err = journal.check_item(jstate, i, journal.sum(pkey, changes), pkey)
+        if err then return nil, err end
+      end
+      err = journal.check_count(jstate, #items)
+      if err then return nil, err end
+    end
+    jwriter, err = journal.start(jstate, { resume = resume, resource = resource })
+    if not jwriter then return nil, err end
+  end
   local clock = opts.clock or default_clock.now
   local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
@@ -498,6 +544,9 @@ function workflow.bulk_update(client, items, opts)
   local from_list = type(items) == "table"
   local known_total = from_list and #items or nil
   local report = { total = 0, ok = 0, failed = 0, unknown = 0, not_sent = 0, errors = {}, outcomes = {} }
+  if jwriter then report.skipped, report.journal = 0, jstate.path end
+  local meta = {}                  -- i -> {sum, pkey, line} of an item taken but not journaled yet
+  local resent = {}                -- paths of this run's resent items (resume: the last row wins)
   local done = 0
   local exhausted = false
   local position = 0               -- items taken from the input so far
@@ -505,7 +554,10 @@ function workflow.bulk_update(client, items, opts)
   -- `raised`: the stop came as a Lua error, so bulk_update raises at the end.
   local stop
 
+  local journal_failure            -- the first journal error (a refused item, a failed write)
+
   local function stop_run(kind, cause, raised)
+    if kind == "journal" and journal_failure == nil then journal_failure = cause end
     if stop == nil then stop = { kind = kind, cause = cause, raised = raised } end
     if kind == "interrupted" and report.interrupted == nil then
       report.interrupted = signal_seen() or true
@@ -518,7 +570,17 @@ function workflow.bulk_update(client, items, opts)
     return ok
   end
 
-  local function settle(i, outcome, err)
+  -- skipped: applied in an earlier run (resume), not sent again and not journaled again.
+  -- unjournaled: an item that does not match the journal is never journaled over its record.
+  local function settle(i, outcome, err, skipped, unjournaled)
+    local m = meta[i]
+    meta[i] = nil
+    if jwriter and m and not skipped and not unjournaled then
+      -- Journaled before anyone is told: what a caller saw settle is in the journal.
+      local ok, jerr = journal.record(jwriter, i, m[1], outcome, err, m[2], m[3])
+      if not ok then stop_run("journal", jerr) end
+    end
+    if skipped then report.skipped = report.skipped + 1 end
     if outcome == "applied" then
       report.ok = report.ok + 1
     else
@@ -532,7 +594,7 @@ function workflow.bulk_update(client, items, opts)
     end
     done = done + 1
     -- A callback that raised is not called again; the other one still is.
-    if on_item and not call_back(on_item, i, outcome, err) then on_item = nil end
+    if on_item and not call_back(on_item, i, outcome, err, skipped or nil) then on_item = nil end
     if on_progress and not call_back(on_progress, done, exhausted and report.total or known_total,
         report.failed, report.unknown) then
       on_progress = nil
@@ -553,7 +615,11 @@ function workflow.bulk_update(client, items, opts)
     if exhausted then return nil end
     local item
     if from_list then
-      if position >= known_total then exhausted = true return nil end
+      if position >= known_total then
+        exhausted = true
+        if jwriter and not journal.finish(jwriter, position) then stop_run("journal", jwriter.failed) end
+        return nil
+      end
       item = items[position + 1]
     else
       local ok, got = pcall(items)
@@ -563,7 +629,20 @@ function workflow.bulk_update(client, items, opts)
         return nil
       end
       item = got
-      if item == nil then exhausted = true return nil end
+      if item == nil then
+        exhausted = true
+        if jwriter then
+          -- An iterator's length is known only now: a resume checks it against the journal.
+          local err = resume and journal.check_count(jstate, position,
+            nil, "the items before were sent")
+          if err then
+            stop_run("journal", err)
+          elseif not journal.finish(jwriter, position) then
+            stop_run("journal", jwriter.failed)
+          end
+        end
+        return nil
+      end
     end
     position = position + 1
     return position, item
@@ -678,17 +757,35 @@ function workflow.bulk_update(client, items, opts)
       if i == nil then break end
       report.total = report.total + 1
       local pkey, changes = item_fields(item)
+      local sum, mismatch
+      if jwriter then
+        sum = journal.sum(pkey, changes)
+        meta[i] = { sum, pkey, type(item) == "table" and item.line or nil }
+        if resume then
+          -- An iterator is checked item by item (a list was checked whole before the run).
+          mismatch = journal.check_item(jstate, i, sum, pkey, nil, "the items before it were sent")
+        end
+      end
       -- Checked here so that one bad line of a million fails alone instead of raising mid-run
       -- from client:batch (which validates every request before sending any).
       local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
-      if not valid_pkey(pkey) or not encodable then
+      if mismatch then
+        stop_run("journal", mismatch)
+        settle(i, "not_sent", mismatch, nil, true)
+      elseif not valid_pkey(pkey) or not encodable then
         settle(i, "failed", campaign.error { kind = "verify", mismatches = {},
           message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
             .. " (nothing was sent)" })
       else
         local path = record_path(opts, pkey)
         local refused = read_only and read_only_fields(changes, read_only)
-        if refused then
+        local before = resume and journal.entry(jstate, i)
+        -- A resume skips an item applied in an earlier run, unless an earlier row of its record
+        -- is sent again in this one: then it goes out after it, so the last row still wins.
+        if resume and i < jstate.max_applied and before ~= "applied" then resent[path] = true end
+        if before == "applied" and not resent[path] then
+          settle(i, "applied", nil, true)
+        elseif refused then
           settle(i, "failed", read_only_error(path, refused))
         else
           local slot = { index = i, path = path, changes = changes }
@@ -751,6 +848,7 @@ function workflow.bulk_update(client, items, opts)
     end
   end
   report.elapsed = clock() - started
+  if jwriter then journal.close(jwriter) end
   if stop and stop.raised then
     local cause = stop.cause
     local text = type(cause) == "table" and cause.message or tostring(cause)
@@ -760,6 +858,10 @@ function workflow.bulk_update(client, items, opts)
         .. (stop.kind == "interrupted" and "interrupted: " or "a callback raised: ") .. tostring(text)
         .. " (err.report has the report so far)",
     }, 0)
+  end
+  if journal_failure then
+    journal_failure.report = report
+    return nil, journal_failure
   end
   return report
 end
