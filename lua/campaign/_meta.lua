@@ -479,7 +479,7 @@ function campaign._http_response(opts) end
 ---@field verify? boolean read each updated record back and compare
 ---@field on_progress? fun(done: integer, total: integer|nil, failed: integer, unknown: integer)
 ---@field on_item? fun(i: integer, outcome: "applied"|"failed"|"unknown"|"not_sent", err: campaign.Error|nil, skipped: boolean|nil)
----@field journal? string|table an append-only journal file (docs/bulk.md), or campaign.journal.load's state
+---@field journal? string|table an append-only journal file (docs/bulk.md), or the state that journal.load returns
 ---@field resume? boolean skip the items the journal records as applied
 ---@field clock? fun(): number for elapsed
 

@@ -100,6 +100,9 @@ local function canonical(v, out, depth)
 end
 
 --- The item's sum: the checksum of the canonical encoding of {pkey, changes}.
+---@param pkey string
+---@param changes table
+---@return integer sum
 function journal.sum(pkey, changes)
   local out = {}
   canonical(pkey, out, 0)
@@ -110,6 +113,10 @@ end
 local OUTCOME_CODE = { applied = 0, failed = 1, unknown = 2, not_sent = 3 }
 local OUTCOME_NAME = { [0] = "applied", "failed", "unknown", "not_sent" }
 
+---@param path string
+---@param message string
+---@param fields? table extra fields of the error
+---@return campaign.Error err kind "journal"
 local function journal_error(path, message, fields)
   local e = { kind = "journal", path = path, message = tostring(path) .. ": " .. message }
   for k, v in pairs(fields or {}) do e[k] = v end
@@ -133,6 +140,9 @@ end
 -- the journal is damaged and refused.
 -- state = {path, header, runs, count (from an end record), records, applied, max_i, max_applied,
 --   torn (line number of a torn line), newline_at_end, entries = {[i] = sum * 4 + outcome code}}
+---@param path string
+---@return table|nil state
+---@return campaign.Error? err kind "journal"
 function journal.load(path)
   if type(path) ~= "string" or path == "" then
     error("campaign.journal.load: bad argument #1 'path' (a file name expected)", 2)
@@ -229,6 +239,10 @@ function journal.load(path)
 end
 
 --- The journaled state of item i: outcome, sum; nil when item i was never journaled.
+---@param state table journal.load's state
+---@param i integer
+---@return ("applied"|"failed"|"unknown"|"not_sent")|nil outcome
+---@return integer? sum
 function journal.entry(state, i)
   local e = state.entries[i]
   if e == nil then return nil end
@@ -256,6 +270,13 @@ end
 --- nil when item i of the input (its sum) may resume from this journal, else an error (kind
 -- "journal", err.item = i) naming both sides. `where` describes the input item (e.g. "line 17 of
 -- items.ndjson"); `note` ends the message (what happened to the run).
+---@param state table
+---@param i integer
+---@param sum integer
+---@param pkey string|nil
+---@param where string
+---@param note? string
+---@return campaign.Error|nil err
 function journal.check_item(state, i, sum, pkey, where, note)
   local outcome, journaled = journal.entry(state, i)
   if outcome == nil or journaled == sum then return nil end
@@ -273,6 +294,11 @@ end
 
 --- nil when an input of `count` items fits the journal, else an error: a journaled item beyond
 -- the input's end, or an end record that counted another number of items.
+---@param state table
+---@param count integer
+---@param name string
+---@param note? string
+---@return campaign.Error|nil err
 function journal.check_count(state, count, name, note)
   local why
   if state.count and state.count ~= count then
@@ -290,6 +316,9 @@ end
 --- nil when a run may start on this journal with `opts` ({resume =, resource =}), else an error:
 -- a journal with records needs resume (starting over would forget what was applied), and a resume
 -- must address the same resource.
+---@param state table
+---@param opts {resume?: boolean, resource?: string}
+---@return campaign.Error|nil err
 function journal.check_start(state, opts)
   if state.header == nil then return nil end
   if not opts.resume then
@@ -330,6 +359,10 @@ end
 
 --- Opens the journal for appending -> writer | nil, err. A new (or empty) journal gets its
 -- header; a resumed one gets a newline when a kill tore its last line, then a run record.
+---@param state table
+---@param opts table
+---@return table|nil writer
+---@return campaign.Error? err
 function journal.start(state, opts)
   local problem = journal.check_start(state, opts)
   if problem then return nil, problem end
@@ -356,6 +389,15 @@ end
 
 --- Appends item i's outcome: true | nil, err. `err` is the item's error (its kind and status are
 -- kept, not its message); `pkey` and `line` (the input's line number) are for people reading it.
+---@param writer table journal.start's writer
+---@param i integer
+---@param sum integer
+---@param outcome "applied"|"failed"|"unknown"|"not_sent"
+---@param err? campaign.Error
+---@param pkey? string
+---@param line? integer
+---@return true|nil ok
+---@return campaign.Error? err
 function journal.record(writer, i, sum, outcome, err, pkey, line)
   local parts = { string_format('{"i":%d,"sum":%d,"outcome":"%s"', i, sum, outcome) }
   local key = type(pkey) == "string" and json_string(pkey)
@@ -375,10 +417,17 @@ function journal.record(writer, i, sum, outcome, err, pkey, line)
 end
 
 --- Appends the end record: every item of the input was taken, `count` of them.
+---@param writer table
+---@param count integer
+---@return true|nil ok
+---@return campaign.Error? err
 function journal.finish(writer, count)
   return put(writer, string_format('{"end":true,"count":%d}', count))
 end
 
+--- Closes the journal's file (idempotent).
+---@param writer table
+---@return nil
 function journal.close(writer)
   if writer.file then
     writer.file:close()
