@@ -286,13 +286,44 @@ describe("bulk_update with opts.journal", function()
     assert.equal(2, assert(journal.load(path)).applied)
   end)
 
+  -- In a process of its own: inside this busted run, LuaJIT's flush to /dev/full sometimes
+  -- succeeded (3 runs in 10; never in a fresh process, never on PUC Lua), a harness effect we
+  -- did not pin down, and the spec must not depend on it.
   it("a journal that cannot be written stops before anything is sent", function()
-    local client = store_client()
-    local report, err = workflow.bulk_update(client, items_of(2), { journal = "/dev/full" })
-    assert.is_nil(report)
-    assert.equal("journal", err.kind)
-    assert.matches("cannot be written", err.message, 1, true)
-    assert.equal(0, client.calls)
+    local lua = os.getenv("CAMPAIGN_TEST_LUA") or (jit and "luajit" or "lua5.4")
+    local flavour = lua == "luajit" and "jit" or lua:match("^lua(5%.%d)$") or "5.4"
+    local script = os.tmpname()
+    finally(function() os.remove(script) end)
+    local f = assert(io.open(script, "wb"))
+    f:write([[
+package.path = "lua/?.lua;" .. package.path
+package.cpath = "build/]], flavour, [[/?.so;" .. package.cpath
+local workflow = require "campaign.workflow"
+local calls = 0
+local client = { get = function() return {}, { status = 200 } end }
+function client.batch(_, requests, opts)
+  local results = {}
+  for k in ipairs(requests) do
+    calls = calls + 1
+    results[k] = { status = 200, body = { PKey = "x" } }
+    if opts and opts.on_result then opts.on_result(k, results[k]) end
+  end
+  return results
+end
+local report, err = workflow.bulk_update(client, { { pkey = "@p1", changes = { phone = "1" } },
+  { pkey = "@p2", changes = { phone = "2" } } }, { journal = "/dev/full" })
+io.write(tostring(report), "|", tostring(err and err.kind), "|", tostring(calls), "|",
+  tostring(err and err.message), "\n")
+]])
+    f:close()
+    local pipe = assert(io.popen(lua .. " " .. script .. " 2>&1"))
+    local out = pipe:read("*a")
+    pipe:close()
+    local report, kind, calls, message = out:match("^([^|]*)|([^|]*)|([^|]*)|(.*)\n$")
+    assert.equal("nil", report, out)
+    assert.equal("journal", kind, out)
+    assert.equal("0", calls, out)
+    assert.matches("cannot be written", message, 1, true)
   end)
 
   it("refuses another resource on resume, and misuse raises", function()
