@@ -90,8 +90,8 @@ describe("campaign.workflow's waiting workflows with campaign.ngx in a handler",
     assert.is_true(blocking.ticks < 20, "control: the ticker ran " .. blocking.ticks .. " times")
   end)
 
-  it("upsert_profile, subscribe_and_verify, gdpr_request_and_fetch, run_workflow_and_wait, "
-    .. "signal_and_wait", function()
+  it("upsert_profile, subscribe_and_verify, unsubscribe_and_verify, gdpr_request_and_fetch, "
+    .. "run_workflow_and_wait, signal_and_wait", function()
     emu:config { privacy_new = 0.03, privacy_processing = 0.03, workflow_delay = 0.05 }
     local r = eval([[
       local wf = require "campaign.workflow"
@@ -102,6 +102,8 @@ describe("campaign.workflow's waiting workflows with campaign.ngx in a handler",
       out.upsert = { how = how, first = profile and profile.firstName }
       local sub, shown = wf.subscribe_and_verify(c, profile.PKey, "SVC2")
       out.subscribe = { how = shown, service = sub and sub.serviceName }
+      local gone, unshown = wf.unsubscribe_and_verify(c, profile.PKey, "SVC2")
+      out.unsubscribe = { gone = gone, how = unshown }
       local data, request, history = wf.gdpr_request_and_fetch(c, { name = "PT9", namespaceName = "AMCDS2",
         reconciliationValue = "amy.dakota@mail.com", regulation = "gdpr" }, fast)
       out.gdpr = { data = data, status = request and request.status, history = history }
@@ -113,6 +115,7 @@ describe("campaign.workflow's waiting workflows with campaign.ngx in a handler",
     ]])
     assert.same({ how = "created", first = "Ngx" }, r.upsert)
     assert.same({ how = "subscribed", service = "SVC2" }, r.subscribe)
+    assert.same({ gone = true, how = "unsubscribed" }, r.unsubscribe)
     assert.matches("amy.dakota@mail.com", r.gdpr.data, 1, true)
     assert.equal("complete", r.gdpr.status)
     assert.same({ "new", "processing", "complete" }, statuses(r.gdpr.history))
