@@ -540,8 +540,11 @@ function _M.cosocket_transport(opts)
       -- SNI and verification against lua_ssl_trusted_certificate (docs/openresty.md).
       -- reused_session = false (no session back) is not used: in ngx_lua 0.10.23 it could
       -- return true for a handshake whose verification failed (seen here, ~1 run in 4); a
-      -- session object comes back only from a handshake that succeeded
-      local session, herr = sock:sslhandshake(ssl_session, server_name, verify)
+      -- session object comes back only from a handshake that succeeded. That path can also
+      -- raise (lua-resty-core 0.1.25's `assert(rc == FFI_OK)` on the handshake result, seen
+      -- here for a refused certificate): a raise is a failed handshake too, never a pass.
+      local called, session, herr = pcall(sock.sslhandshake, sock, ssl_session, server_name, verify)
+      if not called then session, herr = nil, tostring(session) end
       local st = type(session)
       if st == "userdata" or st == "cdata" then
         ssl_session = session -- resumed by the next new connection to this host

@@ -12,6 +12,14 @@ local output = require "campaign.cli.output"
 
 local emu = emulator.shared()
 
+-- A new temporary name ending in `suffix`: os.tmpname() creates its own (empty) file, which is
+-- removed at once so that nothing of it is left in /tmp.
+local function fresh_name(suffix)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. suffix
+end
+
 local function sh(word)
   return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
 end
@@ -181,7 +189,7 @@ describe("bulk-update --report and its input (item 2)", function()
     local list = profiles(5)
     local rows = {}
     for i, p in ipairs(list) do rows[i] = {PKey = p.PKey, phone = "0711" .. i} end
-    local input = write_file(os.tmpname() .. ".ndjson", ndjson(rows))
+    local input = write_file(fresh_name(".ndjson"), ndjson(rows))
     local report = os.tmpname()
     -- `--emulator` runs the launcher's status between the two passes: this one first cuts the
     -- input to its first two lines, in place (same inode).

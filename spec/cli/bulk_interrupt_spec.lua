@@ -7,6 +7,14 @@ local campaign = require "campaign"
 local cjson = require "cjson"
 local cli = require "campaign.cli"
 
+-- A new temporary name ending in `suffix`: os.tmpname() creates its own (empty) file, which is
+-- removed at once so that nothing of it is left in /tmp.
+local function fresh_name(suffix)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. suffix
+end
+
 local function buffer()
   local chunks = {}
   return {
@@ -107,7 +115,7 @@ describe("bulk-update after a signal (in-process, item 4)", function()
     local rows = {}
     for i = 1, N do rows[i] = cjson.encode({PKey = "@p" .. i, phone = "07" .. i}) end
     rows[7] = '{"PKey": "@p7"}'           -- a bad row: nothing to change
-    input = write_file(os.tmpname() .. ".ndjson", table.concat(rows, "\n") .. "\n")
+    input = write_file(fresh_name(".ndjson"), table.concat(rows, "\n") .. "\n")
     report = os.tmpname()
   end)
 

@@ -9,6 +9,14 @@ local journal = require "campaign.journal"
 local N = 300
 local CONCURRENCY = 4
 
+-- A new temporary name ending in `suffix`: os.tmpname() creates its own (empty) file, which is
+-- removed at once so that nothing of it is left in /tmp.
+local function fresh_name(suffix)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. suffix
+end
+
 local function sh(word)
   return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
 end
@@ -162,7 +170,7 @@ describe("bulk-update --journal and --resume (issue 13, item 2)", function()
       rows[i] = { PKey = p.PKey, phone = "0811" .. i }
       lines[i] = cjson.encode(rows[i])
     end
-    input = write_file(os.tmpname() .. ".ndjson", table.concat(lines, "\n") .. "\n")
+    input = write_file(fresh_name(".ndjson"), table.concat(lines, "\n") .. "\n")
     journal_path, report_path = os.tmpname(), os.tmpname()
     os.remove(journal_path)
   end)

@@ -116,7 +116,9 @@ describe("options rate, burst, budget (misuse)", function()
   it("accepts good values", function()
     new{rate = 0.5}
     new{rate = 50, burst = 5, budget = 1000}
-    new{budget = {calls = 10, per = "day", file = os.tmpname()}}
+    local file = os.tmpname()
+    finally(function() os.remove(file) end)
+    new{budget = {calls = 10, per = "day", file = file}}
   end)
 end)
 
