@@ -269,4 +269,38 @@ describe("campaign repl", function()
     assert.is_nil(out:find(token:sub(1, 16), 1, true))
     assert.matches('^"%*%*%*"\n', out)
   end)
+  -- On a real terminal (script(1) gives it one) with Debian's lua-readline (scripts/bootstrap
+  -- installs it): the up arrow recalls the last line, and no history file is written (a line
+  -- may hold a secret). Without readline the recalled line would be the bytes ESC [ A, a
+  -- syntax error, and 41 would be printed once.
+  it("reads lines with readline on a terminal: the session's history, no history file", function()
+    local home = os.tmpname()
+    os.remove(home)
+    assert(os.execute("mkdir " .. home))
+    local input = os.tmpname()
+    local file = assert(io.open(input, "wb"))
+    file:write("40 + 1\n\27[A\n.exit\n")
+    file:close()
+    local quote = function(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+    local env = {"env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. home, "TERM=dumb",
+      "CAMPAIGN_ORG=" .. emu.org, "CAMPAIGN_API_KEY=" .. emu.api_key,
+      "CAMPAIGN_BASE_URL=" .. emu.base_url, "CAMPAIGN_ACCESS_TOKEN=" .. emu.access_token}
+    if emu.cafile then env[#env + 1] = "CAMPAIGN_CAFILE=" .. emu.cafile end
+    for i, word in ipairs(env) do env[i] = quote(word) end
+    local pipe = assert(io.popen(table.concat(env, " ") ..
+      " script -qec 'lua5.4 bin/campaign repl' /dev/null <" .. quote(input) .. " 2>&1"))
+    local out = pipe:read("a")
+    pipe:close()
+    os.remove(input)
+    local listing = io.popen("ls -A " .. quote(home))
+    local left = listing:read("a")
+    listing:close()
+    os.execute("rm -rf " .. quote(home))
+    local answers = 0
+    for _ in out:gmatch("%f[%d]41%f[%D]") do answers = answers + 1 end
+    assert.equal(2, answers, out)
+    assert.is_nil(out:find("unexpected symbol", 1, true), out)
+    assert.equal("", left)
+    assert.is_nil(out:find(emu.access_token, 1, true))
+  end)
 end)
