@@ -17,6 +17,13 @@ local function answer(status, headers, body)
   return { status = status, headers = headers or {}, body = body or "" }
 end
 
+-- The message f(...) raises.
+local function raises(f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(err)
+end
+
 -- Runs one attempt and returns what :outcome said.
 local function attempt(x, ...)
   x:attempt(TOKEN)
@@ -25,16 +32,14 @@ end
 
 describe("campaign._core", function()
   it("validates settings with campaign.new's rules, prefixed with the caller's name", function()
-    local ok, err = pcall(campaign._core, { org = "acme", token = "t" }, "campaign.ngx.new")
-    assert.is_false(ok)
-    assert.matches("^campaign.ngx.new: option 'api_key' is required", err)
-    ok, err = pcall(campaign._core, { org = "acme", api_key = "k", token = "t", timout = 1 }, "x.new")
-    assert.matches("^x.new: unknown option 'timout'", err)
-    ok, err = pcall(campaign._core, { org = "acme", api_key = "k", token = "t",
-      base_url = "http://api.example.test" }, "campaign.ngx.new")
-    assert.matches("plain http://", err)
-    ok, err = pcall(campaign._core, { org = "acme", api_key = "k", token = "t", rate = "5" })
-    assert.matches("^campaign.new: option 'rate' must be a positive number", err)
+    assert.matches("^campaign.ngx.new: option 'api_key' is required",
+      raises(campaign._core, { org = "acme", token = "t" }, "campaign.ngx.new"))
+    assert.matches("^x.new: unknown option 'timout'",
+      raises(campaign._core, { org = "acme", api_key = "k", token = "t", timout = 1 }, "x.new"))
+    assert.matches("plain http://", raises(campaign._core, { org = "acme", api_key = "k", token = "t",
+      base_url = "http://api.example.test" }, "campaign.ngx.new"))
+    assert.matches("^campaign.new: option 'rate' must be a positive number",
+      raises(campaign._core, { org = "acme", api_key = "k", token = "t", rate = "5" }))
   end)
 
   it("builds URLs as the C client does, and refuses what it refuses", function()
@@ -48,17 +53,16 @@ describe("campaign._core", function()
       assert.equal(c:url(case[1], case[2]), k:url("campaign.ngx.url", case[1], case[2]))
     end
     c:close()
-    local ok, err = pcall(k.url, k, "campaign.ngx.url", "https://evil.example/acme/campaign/x")
-    assert.is_false(ok)
-    assert.matches("^campaign.ngx.url: .*another origin", err)
-    ok, err = pcall(k.request, k, "campaign.ngx.get", "GET", "a/../b")
-    assert.matches("^campaign.ngx.get: path segments '.' and '..' are refused", err)
-    ok, err = pcall(k.request, k, "campaign.ngx.get", "BREW", "x")
-    assert.matches("^campaign.ngx.get: unsupported method 'BREW'", err)
-    ok, err = pcall(k.request, k, "campaign.ngx.get", "GET", "x", nil, { headers = { Authorization = "x" } })
-    assert.matches("header 'Authorization' is set by the client", err)
-    ok, err = pcall(k.request, k, "campaign.ngx.get", "GET", "x", nil, { body = "{}" })
-    assert.matches("unknown option 'body'", err)
+    assert.matches("^campaign.ngx.url: .*another origin",
+      raises(k.url, k, "campaign.ngx.url", "https://evil.example/acme/campaign/x"))
+    assert.matches("^campaign.ngx.get: path segments '.' and '..' are refused",
+      raises(k.request, k, "campaign.ngx.get", "GET", "a/../b"))
+    assert.matches("^campaign.ngx.get: unsupported method 'BREW'",
+      raises(k.request, k, "campaign.ngx.get", "BREW", "x"))
+    assert.matches("header 'Authorization' is set by the client",
+      raises(k.request, k, "campaign.ngx.get", "GET", "x", nil, { headers = { Authorization = "x" } }))
+    assert.matches("unknown option 'body'",
+      raises(k.request, k, "campaign.ngx.get", "GET", "x", nil, { body = "{}" }))
     assert.is_true((pcall(k.request, k, "campaign.ngx.request", "GET", "x", nil, { body = "{}" }, true)))
   end)
 
@@ -111,17 +115,22 @@ describe("campaign._core", function()
     local x = k:request("f", "GET", "x")
     local step, ev, wait, retry_ev = attempt(x, answer(429, { ["retry-after"] = "3" }))
     assert.equal("retry", step)
+    local _
     assert.equal(3, wait)
     assert.same({ type = "response", method = "GET", url = ev.url, attempt = 1, status = 429,
       elapsed = ev.elapsed }, ev)
-    assert.same({ type = "retry", method = "GET", url = ev.url, attempt = 1, status = 429, wait = 3 }, retry_ev)
+    assert.same({ type = "retry", method = "GET", url = ev.url, attempt = 1, status = 429, wait = 3 },
+      retry_ev)
     step, _, wait = attempt(x, answer(429, { ["retry-after"] = "3600" }))
+    assert.equal("retry", step)
     assert.equal(10, wait)
     step, _, wait = attempt(x, answer(503, { ["retry-after"] = "soon" }))
+    assert.equal("retry", step)
     assert.is_true(wait >= 0 and wait <= 0.5 * 4)
     -- an HTTP date in the past: no wait
     x = k:request("f", "GET", "x")
     step, _, wait = attempt(x, answer(503, { ["retry-after"] = "Wed, 21 Oct 2015 07:28:00 GMT" }))
+    assert.equal("retry", step)
     assert.equal(0, wait)
   end)
 
@@ -190,7 +199,8 @@ describe("campaign._core", function()
     assert.same({ a = "1" }, res.headers)
     assert.equal(1, res.attempts)
     assert.is_number(res.elapsed)
-    assert.equal("{}", (select(3, attempt(k:request("f", "GET", "x", nil, { raw = true }), answer(200, {}, "{}")))))
+    local raw = k:request("f", "GET", "x", nil, { raw = true })
+    assert.equal("{}", (select(3, attempt(raw, answer(200, {}, "{}")))))
     -- not JSON: kind json
     local _, _, _, err = attempt(k:request("f", "GET", "x"), answer(200, {}, "{nope"))
     assert.equal("json", err.kind)
