@@ -17,8 +17,10 @@
  *                                                  "refresh", ev   (a 401: a new token, resend)
  *   nil, err = x:refused(message)                  the budget refused the attempt
  *   nil, err = x:token_failed(err)                 the token provider failed
+ *   campaign._url_split(url)                       -> scheme, host, port, authority, rest
  * ev: the event table for on_event (nil when the settings have no on_event).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -29,6 +31,7 @@
 #include "options.h"
 #include "outcome.h"
 #include "result.h"
+#include "url.h"
 #include "retry.h"
 
 #define CORE_MT "campaign.Core"
@@ -387,6 +390,31 @@ static int exchange_token_failed(lua_State *L) {
   return 2;
 }
 
+/* campaign._url_split(url) -> scheme, host, port, authority, rest | nil: an absolute http(s)
+ * URL by url.c's rules (scheme and host lower case, IPv6 in brackets, the default port made
+ * explicit; authority as written; rest: path and query), for campaign.ngx's transports. */
+static int core_url_split(lua_State *L) {
+  size_t len, rest = 0;
+  const char *s = luaL_checklstring(L, 1, &len), *sep, *colon;
+  campaign_buf o = {NULL, 0, 0};
+  int r = campaign_url_origin(s, len, &o, &rest);
+  if (r <= 0) {
+    campaign_buf_free(&o);
+    if (r < 0) return luaL_error(L, "not enough memory");
+    lua_pushnil(L);
+    return 1;
+  }
+  sep = strstr(o.data, "://");
+  colon = strrchr(o.data, ':');
+  lua_pushlstring(L, o.data, (size_t)(sep - o.data));
+  lua_pushlstring(L, sep + 3, (size_t)(colon - sep - 3));
+  lua_pushinteger(L, (lua_Integer)strtol(colon + 1, NULL, 10));
+  lua_pushlstring(L, s + (sep - o.data) + 3, rest - (size_t)(sep - o.data) - 3);
+  lua_pushlstring(L, s + rest, len - rest);
+  campaign_buf_free(&o);
+  return 5;
+}
+
 static const luaL_Reg CORE_METHODS[] = {
   {"url", core_url}, {"token", core_token}, {"request", core_request}, {NULL, NULL}};
 static const luaL_Reg EXCHANGE_METHODS[] = {
@@ -413,4 +441,6 @@ void campaign_core_register(lua_State *L, int module_idx) {
   new_class(L, EXCHANGE_MT, EXCHANGE_METHODS, NULL);
   lua_pushcfunction(L, core_new);
   lua_setfield(L, module_idx, "_core");
+  lua_pushcfunction(L, core_url_split);
+  lua_setfield(L, module_idx, "_url_split");
 }
