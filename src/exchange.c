@@ -4,7 +4,9 @@
  *  - the request: method check, option checks, URL (url.c), body (json_encode.c), extra headers;
  *  - the token provider, the on_event hook and the budget, all called between libcurl calls;
  *  - the attempt cycle: prepare an attempt (headers, http.c's transfer), finish it, and decide
- *    what comes next by retry.c's rules (done, retry, resend after a 401, fail).
+ *    what comes next by retry.c's rules (done, retry, resend after a 401, fail). The decision
+ *    itself (campaign_exchange_next) reads a transport-neutral campaign_outcome (outcome.h):
+ *    core.c, campaign.ngx's face of the core, calls it too.
  * The drivers own running the transfer, pacing and waiting; result.c makes the answer.
  * Nothing here calls into client.c or batch.c.
  */
