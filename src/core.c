@@ -377,7 +377,8 @@ static int exchange_token_failed(lua_State *L) {
   exchange *e = check_exchange(L, &k);
   lua_settop(L, 2);
   if (!campaign_is_error(L, 2)) {
-    campaign_error_new(L, "auth", lua_isstring(L, 2) ? lua_tostring(L, 2) : "token provider failed");
+    campaign_error_new(L, "auth",
+                       lua_isstring(L, 2) ? lua_tostring(L, 2) : "token provider failed");
     lua_replace(L, 2);
   }
   campaign_result_locate(L, 2, &k->c, &e->x.r, e->x.attempts);

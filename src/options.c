@@ -53,7 +53,8 @@ static int get_option(lua_State *L, int idx, const char *name) {
 }
 
 /* A string option with no control characters; required ones raise when missing. */
-static const char *string_option(lua_State *L, const char *fn, int idx, const char *name, int required,
+static const char *string_option(lua_State *L, const char *fn, int idx, const char *name,
+                                 int required,
                                  size_t *len) {
   int t = get_option(L, idx, name);
   const char *s;
@@ -71,7 +72,8 @@ static const char *string_option(lua_State *L, const char *fn, int idx, const ch
   return s;
 }
 
-static double number_option(lua_State *L, const char *fn, int idx, const char *name, double dflt, int positive) {
+static double number_option(lua_State *L, const char *fn, int idx, const char *name, double dflt,
+                            int positive) {
   double d;
   int t = get_option(L, idx, name);
   if (t == LUA_TNIL) {
@@ -88,7 +90,8 @@ static double number_option(lua_State *L, const char *fn, int idx, const char *n
   return d;
 }
 
-static long long integer_option(lua_State *L, const char *fn, int idx, const char *name, long long dflt,
+static long long integer_option(lua_State *L, const char *fn, int idx, const char *name,
+                                long long dflt,
                                 long long min, long long max, const char *what) {
   double d;
   int t = get_option(L, idx, name);
@@ -99,7 +102,8 @@ static long long integer_option(lua_State *L, const char *fn, int idx, const cha
   if (t != LUA_TNUMBER) option_fail(L, fn, name, what);
   d = (double)lua_tonumber(L, -1);
   lua_pop(L, 1);
-  if (!(d == d) || d != floor(d) || d < (double)min || d > (double)max) option_fail(L, fn, name, what);
+  if (!(d == d) || d != floor(d) || d < (double)min || d > (double)max)
+    option_fail(L, fn, name, what);
   return (long long)d;
 }
 
@@ -171,7 +175,8 @@ static int loopback_origin(const char *origin) {
 
 /* base_url: http(s)://host[:port][/prefix], no query, fragment or user information; plain
  * http only to a loopback host unless allow_http (the token and API key go in every request). */
-static void parse_base_url(lua_State *L, const char *fn, const char *s, size_t len, campaign_options *o,
+static void parse_base_url(lua_State *L, const char *fn, const char *s, size_t len,
+                           campaign_options *o,
                            int allow_http) {
   campaign_buf origin = {NULL, 0, 0};
   size_t rest = 0, i;
