@@ -6,5 +6,6 @@ exclude_files = { "build/**", ".cache/**" }
 files["spec/**"] = { std = "+busted" }
 files["emulator/**"] = { std = "max+ngx_lua" }
 files["lua/campaign/ngx.lua"] = { std = "max+ngx_lua" }
+files["lua/campaign/ngx/**"] = { std = "max+ngx_lua" }
 files["examples/openresty/**"] = { std = "max+ngx_lua" }
 files["spec/openresty/**"] = { std = "max+busted+ngx_lua" }

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "compat.h"
+#include "core.h"
 #include "error.h"
 #include "http_response.h"
 #include "json.h"
@@ -70,6 +71,7 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   campaign_client_register(L, m);
   campaign_signal_register(L, m);
   campaign_http_response_register(L, m);
+  campaign_core_register(L, m);
   lua_pushcfunction(L, module_sleep);
   lua_setfield(L, m, "sleep");
   lua_pushcfunction(L, module_gettime);

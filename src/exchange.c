@@ -4,7 +4,9 @@
  *  - the request: method check, option checks, URL (url.c), body (json_encode.c), extra headers;
  *  - the token provider, the on_event hook and the budget, all called between libcurl calls;
  *  - the attempt cycle: prepare an attempt (headers, http.c's transfer), finish it, and decide
- *    what comes next by retry.c's rules (done, retry, resend after a 401, fail).
+ *    what comes next by retry.c's rules (done, retry, resend after a 401, fail). The decision
+ *    itself (campaign_exchange_next) reads a transport-neutral campaign_outcome (outcome.h):
+ *    core.c, campaign.ngx's face of the core, calls it too.
  * The drivers own running the transfer, pacing and waiting; result.c makes the answer.
  * Nothing here calls into client.c or batch.c.
  */
@@ -18,6 +20,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "outcome.h"
 #include "interrupt.h"
 #include "result.h"
 #include "retry.h"
@@ -173,10 +176,48 @@ static int token_ok(const char *s, size_t len) {
   return 1;
 }
 
-int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int force) {
+int campaign_token_read(lua_State *L, int ok, const char **tok, size_t *len,
+                        double *expires_in) {
   int top = lua_gettop(L);
-  size_t len;
-  const char *tok;
+  *expires_in = 0;
+  if (!ok) {
+    if (campaign_is_error(L, -1)) { /* it raised an error object: returned as is */
+      lua_pushvalue(L, -1);
+      return 0;
+    }
+    lua_pushfstring(L, "token provider failed: %s",
+                    lua_isstring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
+    campaign_error_new(L, "auth", lua_tostring(L, -1));
+    return 0;
+  }
+  *tok = lua_type(L, top - 1) == LUA_TSTRING ? lua_tolstring(L, top - 1, len) : NULL;
+  if (*tok != NULL && token_ok(*tok, *len)) {
+    if (lua_type(L, top) == LUA_TNUMBER || (lua_type(L, top) == LUA_TSTRING && lua_isnumber(L, top))) {
+      double e = (double)lua_tonumber(L, top);
+      /* the legacy JWT exchange gave milliseconds (86399992): no token lives 115 days, so
+       * above 10^7 it is milliseconds (as campaign.auth.normalize_expires_in reads it) */
+      if (e > 1e7) e /= 1000;
+      if (e > 0 && e < 1e12) *expires_in = e;
+    }
+    return 1;
+  }
+  if (campaign_is_error(L, top)) { /* nil, err from a provider built on campaign.error */
+    lua_pushvalue(L, top);
+    return 0;
+  }
+  if (*tok != NULL) lua_pushliteral(L, "token provider returned an invalid token (empty or with "
+                                       "spaces or control characters)");
+  else if (lua_isstring(L, top)) lua_pushfstring(L, "token provider failed: %s", lua_tostring(L, top));
+  else lua_pushliteral(L, "token provider returned no token");
+  campaign_error_new(L, "auth", lua_tostring(L, -1));
+  return 0;
+}
+
+int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int force) {
+  int top = lua_gettop(L), ok;
+  size_t len = 0;
+  const char *tok = NULL;
+  double expires_in;
   if (!c->opt.has_provider) return 1;
   /* the provider said how long its token lasts: no call into Lua until then (a 401 forces) */
   if (!force && c->token != NULL && c->token_valid_until > 0 && campaign_now() < c->token_valid_until)
@@ -187,57 +228,26 @@ int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int fo
   lua_getfield(L, -1, "token");
   lua_remove(L, -2);
   lua_pushboolean(L, force);
-  if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-    if (campaign_is_error(L, -1)) return 0; /* it raised an error object: returned as is */
-    lua_pushfstring(L, "token provider failed: %s",
-                    lua_isstring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
-    campaign_error_new(L, "auth", lua_tostring(L, -1));
+  ok = lua_pcall(L, 1, 2, 0) == LUA_OK;
+  if (!campaign_token_read(L, ok, &tok, &len, &expires_in)) {
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
     return 0;
   }
-  tok = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-  if (tok != NULL && token_ok(tok, len)) {
-    if (c->token == NULL || strcmp(c->token, tok) != 0) {
-      char *copy = malloc(len + 1);
-      if (copy == NULL) luaL_error(L, "not enough memory");
-      memcpy(copy, tok, len + 1);
-      campaign_secret_free(c->token);
-      c->token = copy;
-      c->token_gen++;
-    }
-    c->token_valid_until = 0;
-    if (lua_type(L, -1) == LUA_TNUMBER || (lua_type(L, -1) == LUA_TSTRING && lua_isnumber(L, -1))) {
-      double expires_in = (double)lua_tonumber(L, -1);
-      /* the legacy JWT exchange gave milliseconds (86399992): no token lives 115 days, so
-       * above 10^7 it is milliseconds (as campaign.auth.normalize_expires_in reads it) */
-      if (expires_in > 1e7) expires_in /= 1000;
-      if (expires_in > 0 && expires_in < 1e12) c->token_valid_until = campaign_now() + expires_in;
-    }
-    lua_settop(L, top);
-    return 1;
+  if (c->token == NULL || strcmp(c->token, tok) != 0) {
+    char *copy = malloc(len + 1);
+    if (copy == NULL) luaL_error(L, "not enough memory");
+    memcpy(copy, tok, len + 1);
+    campaign_secret_free(c->token);
+    c->token = copy;
+    c->token_gen++;
   }
-  if (campaign_is_error(L, -1)) { /* nil, err from a provider built on campaign.error */
-    lua_replace(L, top + 1);
-    lua_settop(L, top + 1);
-    return 0;
-  }
-  if (tok != NULL) lua_pushliteral(L, "token provider returned an invalid token (empty or with "
-                                      "spaces or control characters)");
-  else if (lua_isstring(L, -1)) lua_pushfstring(L, "token provider failed: %s", lua_tostring(L, -1));
-  else lua_pushliteral(L, "token provider returned no token");
-  campaign_error_new(L, "auth", lua_tostring(L, -1));
-  lua_replace(L, top + 1);
-  lua_settop(L, top + 1);
-  return 0;
+  c->token_valid_until = expires_in > 0 ? campaign_now() + expires_in : 0;
+  lua_settop(L, top);
+  return 1;
 }
 
-void campaign_client_event(lua_State *L, campaign_client *c, int self_idx, const campaign_event *ev) {
-  int top = lua_gettop(L);
-  if (!c->opt.has_on_event) return;
-  self_idx = campaign_absindex(L, self_idx);
-  campaign_getuservalue(L, self_idx);
-  lua_getfield(L, -1, "on_event");
+void campaign_event_push(lua_State *L, const campaign_event *ev) {
   lua_createtable(L, 0, 10);
   lua_pushstring(L, ev->type);
   lua_setfield(L, -2, "type");
@@ -271,6 +281,15 @@ void campaign_client_event(lua_State *L, campaign_client *c, int self_idx, const
     lua_pushinteger(L, ev->index);
     lua_setfield(L, -2, "index");
   }
+}
+
+void campaign_client_event(lua_State *L, campaign_client *c, int self_idx, const campaign_event *ev) {
+  int top = lua_gettop(L);
+  if (!c->opt.has_on_event) return;
+  self_idx = campaign_absindex(L, self_idx);
+  campaign_getuservalue(L, self_idx);
+  lua_getfield(L, -1, "on_event");
+  campaign_event_push(L, ev);
   (void)lua_pcall(L, 1, 0, 0); /* a failing hook must not fail the request: error ignored */
   lua_settop(L, top);
 }
@@ -351,33 +370,57 @@ void campaign_exchange_finish(campaign_exchange *x, campaign_transfer *t, CURLco
   if (campaign_transfer_maybe_sent(t)) x->sent = 1;
 }
 
+void campaign_outcome_event(campaign_event *ev, const campaign_exchange *x, const char *type,
+                            const campaign_outcome *o, int index, double elapsed, double wait) {
+  memset(ev, 0, sizeof *ev);
+  ev->type = type;
+  ev->method = x->r.method;
+  ev->url = x->r.url;
+  ev->attempt = x->attempts;
+  ev->index = index;
+  ev->elapsed = elapsed;
+  ev->wait = wait;
+  /* a status when the attempt got a response; the failure for an error, or a retry after one */
+  if (o != NULL && o->kind == NULL) ev->status = o->status;
+  if (o != NULL && (strcmp(type, "error") == 0 || o->kind != NULL)) {
+    ev->kind = o->kind;
+    ev->message = o->message;
+  }
+}
+
 void campaign_exchange_event(lua_State *L, campaign_client *c, int self_idx,
                              const campaign_exchange *x, const char *type,
                              const campaign_transfer *t, int index, double elapsed, double wait) {
   campaign_event ev;
+  campaign_outcome o;
   if (!c->opt.has_on_event) return;
-  memset(&ev, 0, sizeof ev);
-  ev.type = type;
-  ev.method = x->r.method;
-  ev.url = x->r.url;
-  ev.attempt = x->attempts;
-  ev.index = index;
-  ev.elapsed = elapsed;
-  ev.wait = wait;
-  /* a status when the attempt got a response; the failure for an error, or a retry after one */
-  if (t != NULL && t->code == CURLE_OK && !t->too_large) ev.status = t->status;
-  if (t != NULL && (strcmp(type, "error") == 0 || t->code != CURLE_OK || t->too_large)) {
-    ev.kind = campaign_transfer_kind(t);
-    ev.message = campaign_transfer_message(t);
-  }
+  if (t != NULL) campaign_outcome_of_transfer(t, &o);
+  campaign_outcome_event(&ev, x, type, t != NULL ? &o : NULL, index, elapsed, wait);
   campaign_client_event(L, c, self_idx, &ev);
+}
+
+campaign_step campaign_exchange_next(const campaign_client *c, campaign_exchange *x,
+                                     const campaign_outcome *o) {
+  if (o->kind == NULL) {
+    if (o->status == 401 && c->opt.has_provider && !x->refreshed) {
+      x->refreshed = 1; /* one new token and one more try per call */
+      return CAMPAIGN_STEP_REFRESH;
+    }
+    if (!(campaign_retry_status(o->status) && campaign_retry_method(x->r.method, 0)))
+      return CAMPAIGN_STEP_DONE;
+  } else if (!(o->transient && campaign_retry_method(x->r.method, o->never_sent))) {
+    return CAMPAIGN_STEP_DONE;
+  }
+  return x->retries_done < c->opt.retries ? CAMPAIGN_STEP_RETRY : CAMPAIGN_STEP_DONE;
 }
 
 campaign_next campaign_exchange_decide(lua_State *L, campaign_client *c, int self_idx,
                                        campaign_exchange *x, const campaign_transfer *t) {
-  if (t->code == CURLE_OK && !t->too_large) {
-    if (t->status == 401 && c->opt.has_provider && !x->refreshed) {
-      x->refreshed = 1; /* one new token and one more try per call */
+  campaign_outcome o;
+  if (t->interrupted) return CAMPAIGN_NEXT_INTERRUPTED;
+  campaign_outcome_of_transfer(t, &o);
+  switch (campaign_exchange_next(c, x, &o)) {
+    case CAMPAIGN_STEP_REFRESH:
       /* the first 401 sent with the current token refreshes it (in a batch the others that
        * went out with the same token just resend) */
       if (x->token_gen == c->token_gen && !campaign_client_token(L, c, self_idx, 1)) {
@@ -389,14 +432,9 @@ campaign_next campaign_exchange_decide(lua_State *L, campaign_client *c, int sel
         return CAMPAIGN_NEXT_FAILED;
       }
       return CAMPAIGN_NEXT_RESEND;
-    }
-    if (!(campaign_retry_status(t->status) && campaign_retry_method(x->r.method, 0)))
-      return CAMPAIGN_NEXT_DONE;
-  } else {
-    if (t->interrupted) return CAMPAIGN_NEXT_INTERRUPTED;
-    if (!(campaign_transfer_transient(t) &&
-          campaign_retry_method(x->r.method, campaign_transfer_never_sent(t))))
+    case CAMPAIGN_STEP_RETRY:
+      return CAMPAIGN_NEXT_RETRY;
+    default:
       return CAMPAIGN_NEXT_DONE;
   }
-  return x->retries_done < c->opt.retries ? CAMPAIGN_NEXT_RETRY : CAMPAIGN_NEXT_DONE;
 }

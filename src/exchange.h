@@ -9,6 +9,7 @@
 #define CAMPAIGN_EXCHANGE_H
 
 #include "client_state.h"
+#include "outcome.h"
 
 /* What an event reports (design.md: no header values, no secrets). */
 typedef struct campaign_event {
@@ -41,12 +42,21 @@ void campaign_request_prepare(lua_State *L, campaign_client *c, const char *fnam
  * pushes an error object of kind "auth" (or the provider's own error object) and returns 0. */
 int campaign_client_token(lua_State *L, campaign_client *c, int self_idx, int force);
 
+/* Reads a token provider's answer. ok: its lua_pcall succeeded, and its two results are on top
+ * (else its error is). Returns 1 with *tok (len bytes, in the stack's string) and *expires_in
+ * (seconds the token lasts, 0: not said), or pushes the error object (the provider's own, or
+ * kind "auth") on top and returns 0. [-0, +(0|1|2), m] */
+int campaign_token_read(lua_State *L, int ok, const char **tok, size_t *len, double *expires_in);
+
 /* Frees a secret (the token) after overwriting its bytes. NULL is a no-op. */
 void campaign_secret_free(char *s);
 
 /* Sets t's request headers for r with the current token (reusing the list when unchanged). */
 void campaign_client_headers(lua_State *L, campaign_client *c, campaign_transfer *t,
                              const campaign_request *r);
+
+/* Pushes the event table of ev (design.md's shape). [-0, +1, m] */
+void campaign_event_push(lua_State *L, const campaign_event *ev);
 
 /* Calls on_event(ev) if set, protected; an error in it is ignored. */
 void campaign_client_event(lua_State *L, campaign_client *c, int self_idx, const campaign_event *ev);
@@ -82,6 +92,21 @@ typedef enum {
   CAMPAIGN_NEXT_FAILED,      /* the token refresh failed: nil, err (status 401) are pushed */
   CAMPAIGN_NEXT_INTERRUPTED  /* aborted in flight by a signal (t->interrupted) */
 } campaign_next;
+
+/* The transport-neutral decision after an attempt (whichever driver ran it). */
+typedef enum {
+  CAMPAIGN_STEP_DONE,    /* final: campaign_outcome_push makes the answer */
+  CAMPAIGN_STEP_RETRY,   /* retry after campaign_outcome_wait(c, o, ++retries_done) */
+  CAMPAIGN_STEP_REFRESH  /* a 401 with a token provider: a new token, then resend (once) */
+} campaign_step;
+
+/* By the status or the transport failure, the method, the retries left and the 401 rule
+ * (marks x->refreshed). Calls nothing: no I/O, no Lua. */
+campaign_step campaign_exchange_next(const campaign_client *c, campaign_exchange *x,
+                                     const campaign_outcome *o);
+/* Fills ev for event `type` of x after outcome o (or NULL: a "request" event). */
+void campaign_outcome_event(campaign_event *ev, const campaign_exchange *x, const char *type,
+                            const campaign_outcome *o, int index, double elapsed, double wait);
 
 /* Counts the attempt and readies t for it: headers with the current token, method, URL, body. */
 void campaign_exchange_prepare(lua_State *L, campaign_client *c, campaign_exchange *x,

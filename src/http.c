@@ -143,7 +143,15 @@ void campaign_transfer_free(campaign_transfer *t) {
 
 /* 1 when the extra header block has a line named name (case-insensitive): "Name: value", or
  * "Name;" (an empty value, libcurl's form). */
-static int extra_has(const char *extra, const char *name) {
+const campaign_header_default CAMPAIGN_DEFAULT_HEADERS[] = {
+  {"Cache-Control", "no-cache"},
+  {"Accept", "application/json"},
+  /* on every request, body or not, as ACS's documentation and Adobe's SDK send it; it also
+   * keeps libcurl from labelling a body-less POST as a form */
+  {"Content-Type", "application/json;charset=utf-8"},
+  {NULL, NULL}};
+
+int campaign_extra_has(const char *extra, const char *name) {
   size_t n = strlen(name);
   const char *line = extra;
   while (line != NULL && *line != '\0') {
@@ -178,12 +186,17 @@ int campaign_transfer_headers(campaign_transfer *t, const campaign_options *o, c
        campaign_buf_terminate(&line) && add_header(&list, line.data);
   if (line.data != NULL) memset(line.data, 0, line.cap);
   campaign_buf_free(&line);
-  if (ok && !extra_has(extra, "Cache-Control")) ok = add_header(&list, "Cache-Control: no-cache");
-  if (ok && !extra_has(extra, "Accept")) ok = add_header(&list, "Accept: application/json");
-  /* on every request, body or not, as ACS's documentation and Adobe's SDK send it; it also
-   * keeps libcurl from labelling a body-less POST as a form */
-  if (ok && !extra_has(extra, "Content-Type"))
-    ok = add_header(&list, "Content-Type: application/json;charset=utf-8");
+  {
+    const campaign_header_default *d;
+    for (d = CAMPAIGN_DEFAULT_HEADERS; ok && d->name != NULL; d++) {
+      if (campaign_extra_has(extra, d->name)) continue;
+      campaign_buf_clear(&line);
+      ok = campaign_buf_adds(&line, d->name) && campaign_buf_adds(&line, ": ") &&
+           campaign_buf_adds(&line, d->value) && campaign_buf_terminate(&line) &&
+           add_header(&list, line.data);
+    }
+    campaign_buf_free(&line);
+  }
   if (ok) ok = add_header(&list, "Expect:"); /* no 100-continue round trip for bodies */
   while (ok && *extra != '\0') {
     const char *end = strchr(extra, '\n');

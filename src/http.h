@@ -35,6 +35,17 @@ typedef struct campaign_transfer {
 int campaign_transfer_init(campaign_transfer *t, const campaign_options *o, const char *user_agent);
 void campaign_transfer_free(campaign_transfer *t);
 
+/* The headers every request carries unless its extra headers name them (after Authorization
+ * and X-Api-Key; libcurl adds User-Agent, campaign._core's header table lists it). */
+typedef struct campaign_header_default {
+  const char *name, *value;
+} campaign_header_default;
+extern const campaign_header_default CAMPAIGN_DEFAULT_HEADERS[]; /* ends with {NULL, NULL} */
+
+/* 1 when the extra header block has a line named name (case-insensitive): "Name: value", or
+ * "Name;" (an empty value). */
+int campaign_extra_has(const char *extra, const char *name);
+
 /* Builds the request headers (defaults, then extra: "Name: value" or "Name;" (empty value)
  * lines separated by '\n', which replace a default of the same name). Returns 0 when memory
  * runs out. */

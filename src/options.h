@@ -32,6 +32,9 @@ typedef struct campaign_options {
  * copied to *token (malloc'd); a provider function and on_event go into the table at uv_idx.
  * Raises "campaign.new: ..." on misuse. [-0, +0, e] */
 void campaign_options_parse(lua_State *L, int idx, int uv_idx, campaign_options *o, char **token);
+/* The same, with fname prefixing the messages (campaign.ngx.new through campaign._core). */
+void campaign_options_parse_as(lua_State *L, int idx, int uv_idx, campaign_options *o,
+                               char **token, const char *fname);
 
 void campaign_options_free(campaign_options *o);
 

@@ -21,6 +21,41 @@ static int is_space(char c) {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+static const char *transfer_header(const void *ctx, const char *name, size_t *len) {
+  return campaign_transfer_header(ctx, name, len);
+}
+
+static void transfer_push_headers(lua_State *L, const void *ctx) {
+  campaign_result_headers(L, ctx);
+}
+
+void campaign_outcome_of_transfer(const campaign_transfer *t, campaign_outcome *o) {
+  memset(o, 0, sizeof *o);
+  o->curl_code = (long long)t->code;
+  o->new_connections = -1;
+  if (t->code != CURLE_OK || t->too_large) {
+    o->kind = campaign_transfer_kind(t);
+    o->message = campaign_transfer_message(t);
+    o->transient = campaign_transfer_transient(t);
+    o->never_sent = campaign_transfer_never_sent(t);
+    return;
+  }
+  o->status = t->status;
+  o->body = t->body.data ? t->body.data : "";
+  o->body_len = t->body.len;
+  o->header = transfer_header;
+  o->push_headers = transfer_push_headers;
+  o->ctx = t;
+  if (t->status >= 200 && t->status < 300) {
+    long v = 0;
+    o->new_connections = 0; /* 0 when the last attempt reused a kept-alive connection */
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &o->new_connections);
+    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &v);
+    o->http_version = v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
+                      : v == CURL_HTTP_VERSION_3 ? "3" : "1.1";
+  }
+}
+
 void campaign_result_headers(lua_State *L, const campaign_transfer *t) {
   const char *h = t->head.data, *stop = h + t->head.len, *line, *eol;
   lua_createtable(L, 0, 12); /* sized for a usual response: no rehash while filling */
@@ -83,20 +118,29 @@ void campaign_result_locate(lua_State *L, int idx, campaign_client *c, const cam
   lua_setfield(L, idx, "attempts");
 }
 
-double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n) {
+/* Retry-After of a response (seconds >= 0), or -1. */
+static double retry_after(const campaign_outcome *o) {
   size_t len;
-  double after = -1;
-  const char *v = t->code == CURLE_OK ? campaign_transfer_header(t, "retry-after", &len) : NULL;
-  if (v != NULL) after = campaign_retry_after_parse(v, len, (long long)time(NULL));
-  return campaign_retry_wait(&c->rng, n, c->opt.retry_base, c->opt.retry_max, after);
+  const char *v = o->kind == NULL && o->header ? o->header(o->ctx, "retry-after", &len) : NULL;
+  return v != NULL ? campaign_retry_after_parse(v, len, (long long)time(NULL)) : -1;
+}
+
+double campaign_outcome_wait(campaign_client *c, const campaign_outcome *o, int n) {
+  return campaign_retry_wait(&c->rng, n, c->opt.retry_base, c->opt.retry_max, retry_after(o));
+}
+
+double campaign_client_wait(campaign_client *c, const campaign_transfer *t, int n) {
+  campaign_outcome o;
+  campaign_outcome_of_transfer(t, &o);
+  return campaign_outcome_wait(c, &o, n);
 }
 
 /* The client's secrets, for what an error copies from the server's answer (a gateway may echo
  * the request's headers): the API key and the current token. */
-static void client_secrets(const campaign_client *c, const char *out[3]) {
+static void client_secrets(const campaign_client *c, const char *token, const char *out[3]) {
   int n = 0;
   if (c->opt.api_key != NULL) out[n++] = c->opt.api_key;
-  if (c->token != NULL) out[n++] = c->token;
+  if (token != NULL) out[n++] = token;
   out[n] = NULL;
 }
 
@@ -189,7 +233,7 @@ static int copy_first_field(lua_State *L, int err_idx, const char *key, const ch
 }
 
 /* Fills code/message/body of the http error at idx from the response body. */
-static void describe_http_error(lua_State *L, int idx, const campaign_transfer *t,
+static void describe_http_error(lua_State *L, int idx, const campaign_outcome *t,
                                 const char *const *secrets) {
   char errbuf[256];
   size_t offset = 0;
@@ -197,10 +241,9 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
   idx = campaign_absindex(L, idx);
   {
     size_t i = 0; /* JSON only when it looks like JSON: an object, an array or a string */
-    while (i < t->body.len && is_space(t->body.data[i])) i++;
-    if (i < t->body.len &&
-        (t->body.data[i] == '{' || t->body.data[i] == '[' || t->body.data[i] == '"'))
-      decoded = campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset);
+    while (i < t->body_len && is_space(t->body[i])) i++;
+    if (i < t->body_len && (t->body[i] == '{' || t->body[i] == '[' || t->body[i] == '"'))
+      decoded = campaign_json_decode(L, t->body, t->body_len, errbuf, sizeof errbuf, &offset);
   }
   if (decoded) {
     int have_message = 0;
@@ -234,23 +277,23 @@ static void describe_http_error(lua_State *L, int idx, const campaign_transfer *
     clean_field(L, idx, "message", secrets);
     clean_field(L, idx, "code", secrets);
   } else {
-    if (t->body.len > 0) {
-      push_body_excerpt(L, t->body.data, t->body.len, secrets);
+    if (t->body_len > 0) {
+      push_body_excerpt(L, t->body, t->body_len, secrets);
       lua_setfield(L, idx, "body");
     }
-    push_text_message(L, t->body.data ? t->body.data : "", t->body.len, t->status, secrets);
+    push_text_message(L, t->body ? t->body : "", t->body_len, t->status, secrets);
     lua_setfield(L, idx, "message");
   }
 }
 
-static void set_request_id(lua_State *L, int idx, const campaign_transfer *t,
+static void set_request_id(lua_State *L, int idx, const campaign_outcome *t,
                            const char *const *secrets) {
   static const char *const NAMES[] = {"x-request-id", "x-adobe-request-id", "x-correlation-id",
                                       "request-id", NULL};
   int k;
   for (k = 0; NAMES[k] != NULL; k++) {
     size_t len;
-    const char *v = campaign_transfer_header(t, NAMES[k], &len);
+    const char *v = t->header(t->ctx, NAMES[k], &len);
     if (v != NULL && len > 0) {
       campaign_error_push_text(L, v, len, 0, 1, secrets);
       lua_setfield(L, idx, "request_id");
@@ -261,37 +304,48 @@ static void set_request_id(lua_State *L, int idx, const campaign_transfer *t,
 
 int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
                          const campaign_request *r, int attempts, double elapsed) {
+  campaign_outcome o;
+  campaign_outcome_of_transfer(t, &o);
+  return campaign_outcome_push(L, c, c->token, &o, r, attempts, elapsed);
+}
+
+int campaign_outcome_push(lua_State *L, campaign_client *c, const char *token,
+                          const campaign_outcome *t, const campaign_request *r, int attempts,
+                          double elapsed) {
   int err_idx;
   const char *secrets[3];
-  client_secrets(c, secrets);
-  if (t->code != CURLE_OK || t->too_large) {
+  client_secrets(c, token, secrets);
+  if (t->kind != NULL) {
+    int too_large = strcmp(t->kind, "too_large") == 0;
     lua_pushnil(L);
-    campaign_error_new(L, campaign_transfer_kind(t), campaign_transfer_message(t));
+    campaign_error_new(L, t->kind, t->message ? t->message : t->kind);
     err_idx = lua_gettop(L);
     campaign_result_locate(L, err_idx, c, r, attempts);
-    if (t->too_large) {
+    if (too_large) {
       lua_pushinteger(L, (lua_Integer)c->opt.max_body);
       lua_setfield(L, err_idx, "max_body");
     } else {
       /* false: certainly never reached the server; true: it may have acted on it */
-      lua_pushboolean(L, !campaign_transfer_never_sent(t));
+      lua_pushboolean(L, !t->never_sent);
       lua_setfield(L, err_idx, "sent");
     }
-    lua_pushinteger(L, (lua_Integer)t->code);
-    lua_setfield(L, err_idx, "curl_code");
+    if (t->curl_code >= 0) {
+      lua_pushinteger(L, (lua_Integer)t->curl_code);
+      lua_setfield(L, err_idx, "curl_code");
+    }
     campaign_error_set_codes(L, err_idx);
     return 0;
   }
   if (t->status >= 200 && t->status < 300) {
     if (r->raw) {
-      lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-    } else if (t->body.len == 0) {
+      lua_pushlstring(L, t->body ? t->body : "", t->body_len);
+    } else if (t->body_len == 0) {
       lua_newtable(L);
     } else {
       char errbuf[256];
       size_t offset = 0;
       errbuf[0] = '\0';
-      if (!campaign_json_decode(L, t->body.data, t->body.len, errbuf, sizeof errbuf, &offset)) {
+      if (!campaign_json_decode(L, t->body, t->body_len, errbuf, sizeof errbuf, &offset)) {
         lua_pushnil(L);
         campaign_error_new(L, "json", errbuf[0] ? errbuf : "the response is not valid JSON");
         err_idx = lua_gettop(L);
@@ -300,9 +354,9 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
         lua_setfield(L, err_idx, "status");
         lua_pushinteger(L, (lua_Integer)offset);
         lua_setfield(L, err_idx, "offset");
-        push_body_excerpt(L, t->body.data, t->body.len, secrets);
+        push_body_excerpt(L, t->body, t->body_len, secrets);
         lua_setfield(L, err_idx, "body");
-        campaign_result_headers(L, t);
+        t->push_headers(L, t->ctx);
         lua_setfield(L, err_idx, "headers");
         campaign_error_set_codes(L, err_idx);
         return 0;
@@ -311,23 +365,18 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
     lua_createtable(L, 0, 6);
     lua_pushinteger(L, t->status);
     lua_setfield(L, -2, "status");
-    campaign_result_headers(L, t);
+    t->push_headers(L, t->ctx);
     lua_setfield(L, -2, "headers");
     lua_pushinteger(L, attempts);
     lua_setfield(L, -2, "attempts");
     lua_pushnumber(L, elapsed);
     lua_setfield(L, -2, "elapsed");
-    {
-      long connects = 0; /* 0 when the last attempt reused a kept-alive connection */
-      curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
-      lua_pushinteger(L, connects);
+    if (t->new_connections >= 0) {
+      lua_pushinteger(L, t->new_connections);
       lua_setfield(L, -2, "new_connections");
     }
-    {
-      long v = 0;
-      curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &v);
-      lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
-                          : v == CURL_HTTP_VERSION_3 ? "3" : "1.1");
+    if (t->http_version != NULL) {
+      lua_pushstring(L, t->http_version);
       lua_setfield(L, -2, "http_version");
     }
     return 1;
@@ -340,13 +389,11 @@ int campaign_result_push(lua_State *L, campaign_client *c, campaign_transfer *t,
   lua_setfield(L, err_idx, "status");
   campaign_result_locate(L, err_idx, c, r, attempts);
   describe_http_error(L, err_idx, t, secrets);
-  campaign_result_headers(L, t);
+  t->push_headers(L, t->ctx);
   lua_setfield(L, err_idx, "headers");
   set_request_id(L, err_idx, t, secrets);
   {
-    size_t len;
-    const char *v = campaign_transfer_header(t, "retry-after", &len);
-    double after = v ? campaign_retry_after_parse(v, len, (long long)time(NULL)) : -1;
+    double after = retry_after(t);
     if (after >= 0) {
       if (after == (double)(lua_Integer)after) lua_pushinteger(L, (lua_Integer)after);
       else lua_pushnumber(L, after);

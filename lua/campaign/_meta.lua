@@ -359,6 +359,28 @@ function campaign._error_text(text, max, secrets, raw) end
 ---@return number tat the new theoretical arrival time
 function campaign._pacing_take(tat, now, rate, burst) end
 
+---Internal (the request core without I/O, driven by campaign.ngx; src/core.c,
+---docs/architecture.md); it may change. Validates settings as campaign.new does (messages
+---prefixed by fname); methods :url(fname, path[, opts]), :token(pcall(provider, force)),
+---:request(fname, method, path, body, opts[, allow_body]) -> exchange with :attempt(token[,
+---index]) -> req, ev; :outcome(response | nil, kind, message, sent) -> step, ev, a, b;
+---:refused(message) and :token_failed(err) -> nil, err.
+---@param settings table the client options (as the C client's)
+---@param fname? string the caller's name for messages (default: the C client's)
+---@param share_headers? boolean one header table per token for requests without extra headers
+---@return userdata core
+function campaign._core(settings, fname, share_headers) end
+
+---Internal (an absolute http(s) URL split by src/url.c's rules, for campaign.ngx's
+---transports; src/core.c); it may change.
+---@param url string
+---@return string|nil scheme lower case; nil when url is not an absolute http(s) URL
+---@return string? host lower case, IPv6 in brackets
+---@return integer? port the default one made explicit
+---@return string? authority as written
+---@return string? rest the path and query
+function campaign._url_split(url) end
+
 ---Internal (the HTTP/1.1 response parser of campaign.ngx's cosocket transport;
 ---src/http_response.c); it may change.
 ---@param opts? {max_head?: integer, max_body?: integer, head?: boolean}

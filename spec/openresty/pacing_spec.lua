@@ -45,7 +45,8 @@ describe("campaign.ngx pacing and budget", function()
       return out
     ]], params)
     assert.matches("option 'rate' must be a positive number", r[1])
-    assert.matches("option 'rate' must be a number", r[2])
+    -- a rate of the wrong type: the C core's message (campaign.new's), not "must be a number"
+    assert.matches("option 'rate' must be a positive number", r[2])
     assert.matches("option 'burst' must be a positive integer", r[3])
     assert.matches("option 'burst' needs the option 'rate'", r[4])
     assert.matches("option 'budget' must be a positive integer", r[5])

@@ -1,0 +1,142 @@
+--- campaign.ngx.cosocket: the cosocket transport of campaign.ngx (lua/campaign/ngx.lua):
+-- ngx.socket.tcp, TLS by ngx_lua, HTTP/1.1 framing by the C parser (campaign._http_response,
+-- src/http_response.c). It works wherever cosockets do: request phases, ngx.timer.at callbacks
+-- and the light threads they start. campaign.ngx re-exports cosocket_transport.
+local campaign = require "campaign"
+
+local ngx = ngx
+local type, tostring, pcall, error = type, tostring, pcall, error
+local str_format, str_gsub, str_match = string.format, string.gsub, string.match
+local floor = math.floor
+local split_url = campaign._url_split
+
+local _M = {}
+
+
+local new_parser = campaign._http_response
+local LINE_READ = 8192 -- bytes asked for at a time while the parser wants a line (head, chunk size)
+
+-- Reads one response from sock through the parser. Returns the parser, or nil, kind, message.
+local function read_response(sock, p)
+  while true do
+    local need = p:need()
+    if not need then return p end
+    local data, err, partial
+    if need == "line" then
+      -- a well-behaved server sends nothing past the end of the response to the one request
+      -- in flight, so reading up to LINE_READ never takes the next response's bytes
+      data, err = sock:receiveany(LINE_READ)
+    else
+      data, err, partial = sock:receive(need)
+    end
+    local state, kind, message
+    if data then
+      state, kind, message = p:feed(data)
+    elseif err == "closed" then
+      if partial and partial ~= "" then state, kind, message = p:feed(partial) end
+      if state ~= nil or partial == nil or partial == "" then state, kind, message = p:feed(nil) end
+    else
+      return nil, err == "timeout" and "timeout" or "network", err
+    end
+    if not state then return nil, kind, message end
+  end
+end
+
+--- The built-in cosocket transport: function(req) -> response | nil, kind, message, sent.
+-- opts: ssl_verify (default true), pool_size (default 16 per host), pool_idle_timeout (seconds,
+-- default 30: under the keep-alive timeout of common servers and load balancers), max_head
+-- (default 65536 bytes).
+---@param opts? {ssl_verify?: boolean, pool_size?: integer, pool_idle_timeout?: number, max_head?: integer}
+---@return fun(req: table): (table|nil, string?, string?, boolean?)
+function _M.cosocket_transport(opts)
+  opts = opts or {}
+  local verify = opts.ssl_verify ~= false
+  local pool_size = opts.pool_size or 16
+  local idle_ms = floor((opts.pool_idle_timeout or 30) * 1000)
+  local max_head = opts.max_head or 65536
+  -- a client sends every request to one origin: split it once, not per request
+  local origin, scheme, host, port, authority, connect_host, server_name, pool, ssl_session
+  return function(req)
+    local url = req.url
+    local url_origin, rest = str_match(url, "^(%a[%w+.-]*://[^/?#]*)(.*)$")
+    if url_origin ~= origin then
+      local split_scheme, split_host, split_port, split_authority = split_url(url)
+      if not split_scheme then error("campaign.ngx: not an http(s) URL: " .. url, 3) end
+      origin, scheme, host, port = url_origin, split_scheme, split_host, split_port
+      authority = split_authority
+      -- nginx's resolver reads no /etc/hosts: "localhost" is loopback by definition (RFC 6761)
+      connect_host = host == "localhost" and "127.0.0.1" or str_gsub(host, "^%[(.*)%]$", "%1")
+      server_name = str_gsub(host, "^%[(.*)%]$", "%1")
+      pool = str_format("campaign|%s|%s|%d|%s|%s", scheme, connect_host, port, server_name,
+        verify and "verify" or "noverify")
+      ssl_session = nil
+    end
+    if rest == "" then rest = "/" end
+    local method, body = req.method, req.body
+    local lines = { method, " ", rest, " HTTP/1.1\r\nHost: ", authority, "\r\n" }
+    local n = #lines
+    for name, value in pairs(req.headers) do
+      lines[n + 1], lines[n + 2], lines[n + 3], lines[n + 4] = name, ": ", value, "\r\n"
+      n = n + 4
+    end
+    if body or method == "POST" or method == "PUT" or method == "PATCH" then
+      lines[n + 1], lines[n + 2], n = "Content-Length: ", tostring(body and #body or 0), n + 2
+      lines[n + 1], n = "\r\n", n + 1
+    end
+    lines[n + 1] = "\r\n"
+    if body then lines[n + 2] = body end
+    local timeout_ms, connect_ms = floor(req.timeout * 1000), floor(req.connect_timeout * 1000)
+    -- No silent resend on a pooled connection: ngx_lua closes a pooled connection the server
+    -- closed while it was idle, and an attempt that fails after the request went out is the
+    -- client's retry rule's to judge (a POST is not resent).
+    local sock = ngx.socket.tcp()
+    sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
+    local ok, err = sock:connect(connect_host, port, { pool = pool, pool_size = pool_size })
+    if not ok then
+      return nil, err == "timeout" and "timeout" or "network",
+        str_format("could not connect to %s: %s", authority, tostring(err)), false
+    end
+    if scheme == "https" and (sock:getreusedtimes() or 0) == 0 then
+      -- SNI and verification against lua_ssl_trusted_certificate (docs/openresty.md).
+      -- reused_session = false (no session back) is not used: in ngx_lua 0.10.23 it could
+      -- return true for a handshake whose verification failed (seen here, ~1 run in 4); a
+      -- session object comes back only from a handshake that succeeded. That path can also
+      -- raise (lua-resty-core 0.1.25's `assert(rc == FFI_OK)` on the handshake result, seen
+      -- here for a refused certificate): a raise is a failed handshake too, never a pass.
+      local called, session, herr = pcall(sock.sslhandshake, sock, ssl_session, server_name, verify)
+      if not called then session, herr = nil, tostring(session) end
+      local st = type(session)
+      if st == "userdata" or st == "cdata" then
+        ssl_session = session -- resumed by the next new connection to this host
+      else
+        herr = herr or "certificate verification failed"
+      end
+      if herr then
+        sock:close()
+        return nil, "tls", str_format("TLS handshake with %s failed: %s", authority, tostring(herr)), false
+      end
+    end
+    local sent, serr = sock:send(lines)
+    if not sent then
+      sock:close()
+      return nil, serr == "timeout" and "timeout" or "network",
+        str_format("could not send to %s: %s", authority, tostring(serr)), true
+    end
+    local p, kind, message = read_response(sock, new_parser {
+      max_body = req.max_body, max_head = max_head, head = method == "HEAD" })
+    if p then
+      if p:keepalive() then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
+      return { status = p:status(), headers = p:headers(), body = p:body() }
+    end
+    sock:close()
+    if kind == "too_large" then return nil, "too_large", message, true end
+    if kind == "timeout" then
+      return nil, "timeout", str_format("no answer from %s within %g s", authority, req.timeout), true
+    end
+    return nil, "network", str_format("bad response from %s: %s", authority, tostring(message)), true
+  end
+end
+
+-- The resty.http adapter (lua-resty-http, when installed; untested here: no package of it is
+
+return _M
