@@ -156,6 +156,7 @@ case {
       { query = { _forcePagination = true, tag = { "a b", "c/d" }, none = {} } })) }
   ]],
   check = function(r, ctx)
+    assert.is_table(r.a.res or r.a.err)
     local got = logged(ctx, API)
     assert.equal(1, #got)
     assert.equal(API_URI .. "?_lineCount=1&_forcePagination=true&tag=a%20b&tag=c/d", got[1].uri)
@@ -235,7 +236,8 @@ case {
 local REFUSED = {
   { "profileAndServices/../x", "path segments '.' and '..' are refused" },
   { "profileAndServices/%2e%2E/x", "path segments '.' and '..' are refused" },
-  { "profileAndServices/a%2Fb", "encoded '/' and '\\' (%2F, %5C) are refused in paths (no ACS key contains one)" },
+  { "profileAndServices/a%2Fb",
+    "encoded '/' and '\\' (%2F, %5C) are refused in paths (no ACS key contains one)" },
   { "profileAndServices/a\\b", "backslashes are refused in paths" },
   { "profileAndServices/profile#x", "'#' is refused in paths (a fragment is never sent; encode it as %23)" },
   { "profileAndServices/profile\r\nX-Injected: 1", "control characters (CR, LF, ...) are refused in paths" },
@@ -354,8 +356,9 @@ case {
       crlf = with { ["X-A"] = "v\r\nX-Injected: 1" }, name = with { ["Bad Name"] = "v" } }
   ]],
   check = function(r, ctx)
-    assert.equal("header 'Authorization' is set by the client and cannot be given", misuse_text(r.auth, "get"))
-    assert.matches("^header 'x%-api%-key' is set by the client and cannot be given$", misuse_text(r.key, "get"))
+    local owned = "is set by the client and cannot be given"
+    assert.equal("header 'Authorization' " .. owned, misuse_text(r.auth, "get"))
+    assert.equal("header 'x-api-key' " .. owned, misuse_text(r.key, "get"))
     assert.matches("^header 'Host' is set by the client", misuse_text(r.host, "get"))
     assert.matches("^header 'Content%-Length' is set by the client", misuse_text(r.length, "get"))
     for _, k in ipairs { "crlf", "name" } do
@@ -485,9 +488,12 @@ case {
   title = "Retry-After in seconds is the wait, capped by retry_max; err.retry_after on the error",
   setup = function(ctx)
     ctx.emu:faults {
-      { method = "GET", path = "/profileAndServices/profile$", status = 503, headers = { ["Retry-After"] = "5" } },
-      { method = "GET", path = "/profileAndServices/service$", status = 429, headers = { ["Retry-After"] = "1" } },
-      { method = "GET", path = "/profileAndServices/history$", status = 429, headers = { ["Retry-After"] = "7" } },
+      { method = "GET", path = "/profileAndServices/profile$", status = 503,
+        headers = { ["Retry-After"] = "5" } },
+      { method = "GET", path = "/profileAndServices/service$", status = 429,
+        headers = { ["Retry-After"] = "1" } },
+      { method = "GET", path = "/profileAndServices/history$", status = 429,
+        headers = { ["Retry-After"] = "7" } },
     }
   end,
   call = [[
