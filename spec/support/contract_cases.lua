@@ -57,7 +57,10 @@ M.logged = logged
 -- The text of a misuse raise without its position and function name: "campaign.get: x" and
 -- "campaign.ngx.get: x" both give "x" (each client names its own function).
 local function misuse_text(s, fname)
-  s = tostring(s):gsub("^[^:%s]+:%d+: ", "")
+  s = tostring(s)
+  -- a position inside lua/campaign/ names the library, not the caller: a wrong error level
+  assert(not s:match("^[^:%s]*campaign/[%w_]+%.lua:%d+: "), "the raise points into the library: " .. s)
+  s = s:gsub("^[^:%s]+:%d+: ", "")
   local name, rest = s:match("^(campaign[%w._]*): (.*)$")
   if not name then return s end
   if fname then
@@ -118,6 +121,22 @@ local function assert_no_secret(v, secrets, what)
   end
 end
 
+-- Collects mismatches and fails once with all of them, so a driver that differs in several
+-- fields of one case shows every difference in one run.
+local function differences()
+  local list = {}
+  local d = {}
+  function d.equal(want, got, what)
+    if want ~= got then
+      list[#list + 1] = what .. ": expected " .. tostring(want) .. ", got " .. tostring(got)
+    end
+  end
+  function d.done()
+    assert(#list == 0, #list .. " difference(s) from the contract:\n  " .. table.concat(list, "\n  "))
+  end
+  return d
+end
+
 local function http_date(t)
   return os.date("!%a, %d %b %Y %H:%M:%S GMT", t)
 end
@@ -140,6 +159,10 @@ case {
   check = function(r, ctx)
     local res = ok_of(r.a)
     assert.equal(200, res.status)
+    assert.equal(1, res.attempts)
+    assert.is_number(res.elapsed)
+    assert.matches("^application/json", res.headers["content-type"])
+    for name in pairs(res.headers) do assert.equal(name:lower(), name) end
     assert.equal(2, #r.a.body.content)
     local got = logged(ctx, API)
     assert.equal(1, #got)
@@ -266,15 +289,21 @@ case {
     return out
   ]],
   check = function(r, ctx)
+    assert.equal(0, #logged(ctx))
+    local d = differences()
+    local function text(s, m)
+      local ok, t = pcall(misuse_text, s, m)
+      return ok and t or ("(" .. tostring(t) .. ")")
+    end
     for i, p in ipairs(REFUSED) do
       for _, m in ipairs { "get", "patch", "post", "delete", "request", "url" } do
-        assert.equal(p[2], misuse_text(r.list[i][m], m), m .. " " .. p[1])
+        d.equal(p[2], text(r.list[i][m], m), m .. " " .. p[1])
       end
-      -- batch names the request's position: "request 2: <text>"
-      assert.equal("request 2: " .. p[2], misuse_text(r.list[i].batch, "batch"), "batch " .. p[1])
+      -- batch names the request's position: "request 2: <text>" (docs/client.md "batch")
+      d.equal("request 2: " .. p[2], text(r.list[i].batch, "batch"), "batch " .. p[1])
     end
-    assert.equal("control characters (CR, LF, ...) are refused in queries", misuse_text(r.query, "get"))
-    assert.equal(0, #logged(ctx))
+    d.equal("control characters (CR, LF, ...) are refused in queries", text(r.query, "get"), "query")
+    d.done()
   end,
 }
 
@@ -356,15 +385,17 @@ case {
       crlf = with { ["X-A"] = "v\r\nX-Injected: 1" }, name = with { ["Bad Name"] = "v" } }
   ]],
   check = function(r, ctx)
+    -- the texts of src/options.c: "bad input gets a clear error on every driver alike" (issue 12)
     local owned = "is set by the client and cannot be given"
-    assert.equal("header 'Authorization' " .. owned, misuse_text(r.auth, "get"))
-    assert.equal("header 'x-api-key' " .. owned, misuse_text(r.key, "get"))
-    assert.matches("^header 'Host' is set by the client", misuse_text(r.host, "get"))
-    assert.matches("^header 'Content%-Length' is set by the client", misuse_text(r.length, "get"))
-    for _, k in ipairs { "crlf", "name" } do
-      assert.are_not.equal("no error", r[k], k)
-      assert.matches("^campaign[%w.]*%.get: ", r[k]:gsub("^[^:%s]+:%d+: ", ""))
-    end
+    local d = differences()
+    d.equal("header 'Authorization' " .. owned, misuse_text(r.auth, "get"), "Authorization")
+    d.equal("header 'x-api-key' " .. owned, misuse_text(r.key, "get"), "x-api-key")
+    d.equal("header 'Host' " .. owned, misuse_text(r.host, "get"), "Host")
+    d.equal("header 'Content-Length' " .. owned, misuse_text(r.length, "get"), "Content-Length")
+    d.equal("header 'X-A' has control characters (CR, LF, ...) in its value", misuse_text(r.crlf, "get"),
+      "CR/LF")
+    d.equal("invalid header name", misuse_text(r.name, "get"), "a name with a space")
+    d.done()
     assert.equal(0, #logged(ctx))
   end,
 }
@@ -446,8 +477,20 @@ case {
     assert.equal(3, two.attempts)
     assert.equal(1, err_of(r.zero).attempts)
     assert.equal(4, #logged(ctx, API))
-    assert.equal(3, #of_type(r.events, "request"))
-    assert.equal(2, #of_type(r.events, "retry"))
+    local requests, responses = of_type(r.events, "request"), of_type(r.events, "response")
+    assert.equal(3, #requests)
+    assert.equal(3, #responses)
+    for n, ev in ipairs(requests) do
+      assert.equal("GET", ev.method)
+      assert.equal(ctx.emu.base_url .. API_URI, ev.url)
+      assert.equal(n, ev.attempt)
+      assert.equal(503, responses[n].status)
+      assert.is_number(responses[n].elapsed)
+    end
+    local retries = of_type(r.events, "retry")
+    assert.equal(2, #retries)
+    assert.equal(503, retries[1].status)
+    assert.is_number(retries[1].wait)
   end,
 }
 
@@ -618,11 +661,17 @@ case {
   ]],
   check = function(r, ctx)
     local err = err_of(r.a)
-    assert.equal("auth", err.kind)
-    assert.equal("token provider failed: the vault is closed", err.message)
-    assert.equal(0, err.attempts)
-    assert.equal("GET", err.method)
     assert.equal(0, #logged(ctx))
+    local d = differences()
+    d.equal("auth", err.kind, "kind")
+    d.equal("token provider failed: the vault is closed", err.message, "message")
+    d.equal(0, err.attempts, "attempts")
+    d.equal("GET", err.method, "method")
+    d.equal(ctx.emu.base_url .. API_URI, err.url, "url")
+    d.equal(API, err.path, "path")
+    d.equal("campaign: GET " .. API .. " -> auth: token provider failed: the vault is closed", err.text,
+      "tostring")
+    d.done()
   end,
 }
 
@@ -684,11 +733,14 @@ case {
     local c = new_client { base_url = params.url, retries = 2 }
     return { post = outcome(c:post("profileAndServices/profile", { email = "x@example.com" })) }
   ]],
-  check = function(r)
+  check = function(r, ctx)
     local err = err_of(r.post)
     assert.equal("network", err.kind)
     assert.is_false(err.sent)
     assert.equal(3, err.attempts)
+    assert.equal(ctx.closed_url .. API_URI, err.url)
+    assert.equal("POST", err.method)
+    assert.matches("^campaign: POST " .. API .. " %-> network: .", err.text)
   end,
 }
 
@@ -713,6 +765,54 @@ case {
     assert.is_true(err.sent)
     assert.equal(1, err.attempts)
     assert.equal(1, #logged(ctx, API, "POST"))
+  end,
+}
+
+case {
+  id = "batch.rules",
+  title = "batch: the same retry rules per method, 500 not retried, one refresh for a 401, in order",
+  needs_pkey = true,
+  params = function(ctx) return { pkey = ctx.pkey } end,
+  setup = function(ctx)
+    ctx.emu:faults {
+      { method = "GET", path = "/profileAndServices/service$", status = 503, times = 1 },
+      { method = "POST", path = "/profileAndServices/profile$", status = 503, times = 1 },
+    }
+  end,
+  call = [[
+    local c = new_client { retries = 2 }
+    local path = "profileAndServices/profile/" .. params.pkey
+    local rules = c:batch({
+      { "GET", "profileAndServices/service", nil, { query = { _lineCount = 1 } } },
+      { "POST", "profileAndServices/profile", { email = "batch@example.com" } },
+      { "PATCH", path, { age = 3 } },
+      { "GET", path },
+    }, { concurrency = 2 })
+    -- a provider that caches what it refreshed, as campaign.auth.ims does
+    local current, forced = "stale-token-0123456789abcdef", 0
+    local p = new_client { token = function(force)
+      if force then forced = forced + 1; current = params.emu.access_token end
+      return current
+    end }
+    local auth = p:batch({ { "GET", path }, { "GET", path }, { "GET", path } }, { concurrency = 1 })
+    return { rules = rules, auth = auth, forced = forced }
+  ]],
+  check = function(r)
+    local rules = r.rules
+    assert.equal(4, #rules)
+    assert.equal(200, rules[1].status)
+    assert.equal(2, rules[1].attempts)
+    assert.is_table(rules[1].body)
+    assert.equal(503, rules[2].err.status)
+    assert.equal(1, rules[2].err.attempts)
+    assert.equal(1, rules[2].attempts)
+    assert.equal(500, rules[3].err.status)
+    assert.equal("RST-360011", rules[3].err.codes[1])
+    assert.equal(1, rules[3].attempts)
+    assert.equal(200, rules[4].status)
+    assert.is_string(rules[4].body.PKey)
+    assert.equal(1, r.forced)
+    for i = 1, 3 do assert.equal(200, r.auth[i].status, "auth item " .. i) end
   end,
 }
 
@@ -902,8 +1002,17 @@ case {
   check = function(r, ctx)
     local err = err_of(r.a)
     assert.equal("auth", err.kind)
-    assert.equal(0, err.attempts)
     assert_no_secret({ err, r.events }, { ["client secret"] = ctx.emu.client_secret }, "auth error")
+    -- a provider's own error object is returned with the call's method, url, path and attempts
+    -- set on it (docs/client.md "Tokens")
+    local d = differences()
+    d.equal(0, err.attempts, "attempts")
+    d.equal("GET", err.method, "method")
+    d.equal(ctx.emu.base_url .. API_URI, err.url, "url")
+    d.equal(API, err.path, "path")
+    d.equal(true, err.text:find("campaign: GET " .. API .. " -> auth: ", 1, true) == 1,
+      "tostring names the call")
+    d.done()
   end,
 }
 
