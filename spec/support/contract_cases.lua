@@ -250,9 +250,13 @@ case {
     assert.equal(r.href:sub(#ctx.emu.base_url + 1), got[2].uri)
     local origin = "an absolute URL must have the base_url's scheme, host and port "
       .. "(credentials never go to another origin)"
-    assert.equal(origin, misuse_text(r.other_host, "get"))
-    assert.equal(origin, misuse_text(r.other_scheme, "get"))
-    assert.are_not.equal("no error", r.userinfo)
+    local d = differences()
+    for _, k in ipairs { "other_host", "other_scheme" } do
+      local ok, text = pcall(misuse_text, r[k], "get")
+      d.equal(origin, ok and text or ("(" .. tostring(text) .. ")"), k)
+    end
+    d.equal(true, r.userinfo ~= "no error", "user information in an href raises")
+    d.done()
   end,
 }
 
