@@ -758,9 +758,11 @@ case {
     }
   end,
   call = [[
-    local c = new_client { retries = 2 }
+    local events, on_event = collector()
+    local c = new_client { retries = 2, on_event = on_event }
     return { get = outcome(c:get("profileAndServices/profile", { query = { _lineCount = 1 } })),
-      post = outcome(c:post("profileAndServices/profile", { email = "drop@example.com" })) }
+      post = outcome(c:post("profileAndServices/profile", { email = "drop@example.com" })),
+      events = events }
   ]],
   check = function(r, ctx)
     assert.equal(2, ok_of(r.get).attempts)
@@ -769,6 +771,25 @@ case {
     assert.is_true(err.sent)
     assert.equal(1, err.attempts)
     assert.equal(1, #logged(ctx, API, "POST"))
+    -- events (docs/client.md "Events"): `error` with kind and message for each failed transfer,
+    -- `retry` with the wait and the failure's kind/message
+    local errors, retries = of_type(r.events, "error"), of_type(r.events, "retry")
+    local d = differences()
+    d.equal(2, #errors, "error events (the GET's and the POST's)")
+    d.equal(1, #retries, "retry events")
+    if errors[1] then
+      d.equal("GET", errors[1].method, "error event method")
+      d.equal(1, errors[1].attempt, "error event attempt")
+      d.equal("network", errors[1].kind, "error event kind")
+      d.equal("string", type(errors[1].message), "error event message")
+      d.equal("number", type(errors[1].elapsed), "error event elapsed")
+    end
+    if retries[1] then
+      d.equal("network", retries[1].kind, "retry event kind")
+      d.equal("string", type(retries[1].message), "retry event message")
+      d.equal("number", type(retries[1].wait), "retry event wait")
+    end
+    d.done()
   end,
 }
 
