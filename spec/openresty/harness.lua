@@ -102,6 +102,7 @@ else
 end
 
 --- harness.start{workers = 1, upstream = "http://127.0.0.1:PORT", cafile = nil, lua_path = nil} -> server
+-- read_timeout, connect_timeout: nginx times ("400ms") for the internal location's proxy_*_timeout.
 -- lua_path (or $CAMPAIGN_OPENRESTY_LUA_PATH): extra `?.lua` entries searched first.
 -- cafile: the CA of both proxy_ssl_trusted_certificate and lua_ssl_trusted_certificate.
 -- http_extra: directives added to the http {} block (e.g. an init_worker_by_lua_block).
@@ -122,6 +123,10 @@ function harness.start(opts)
     if opts.read_timeout then -- a short proxy_read_timeout for the timeout specs
       proxy_conf = proxy_conf:gsub("proxy_read_timeout [^;]+;",
         "proxy_read_timeout " .. opts.read_timeout .. ";")
+    end
+    if opts.connect_timeout then -- a short proxy_connect_timeout for the connect timeout specs
+      proxy_conf = proxy_conf:gsub("proxy_connect_timeout [^;]+;",
+        "proxy_connect_timeout " .. opts.connect_timeout .. ";")
     end
     if opts.cafile then
       proxy_conf = proxy_conf:gsub("proxy_ssl_trusted_certificate [^;]+;",
