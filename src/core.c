@@ -10,7 +10,8 @@
  *   core = campaign._core(settings, fname[, share_headers])
  *   core:url(fname, path[, opts])                  -> url
  *   core:token(pcall(provider, force))             -> token, expires_in | nil, err
- *   x = core:request(fname, method, path, body, opts[, allow_body])   (raises on misuse)
+ *   x = core:request(fname, method, path, body, opts[, allow_body[, level]])
+ *                      raises on misuse, positioned at `level` (1: the caller; as error())
  *   req, ev = x:attempt(token[, index])            the transport's request table
  *   step, ev, a, b = x:outcome(transport(req))     "done", ev, body|nil, res|err
  *                                                  "retry", ev, wait, retry_ev
@@ -124,21 +125,62 @@ static int core_token(lua_State *L) {
 }
 
 /* core:request(fname, method, path, body, opts[, allow_body]) -> exchange. Raises on misuse. */
+/* campaign_request_prepare's arguments, for request_prepare_protected. */
+typedef struct request_args {
+  core *k;
+  const char *fname, *method;
+  int allow_body;
+  exchange *e;
+} request_args;
+
+/* Stack: 1 the request_args, 2 path, 3 body, 4 opts, 5 the anchor table, 6 the method. Called
+ * by lua_pcall from core_request, so that luaL_error's position names core_request (a C
+ * function: none). */
+static int request_prepare_protected(lua_State *L) {
+  request_args *a = lua_touserdata(L, 1);
+  a->method = campaign_check_method(L, 6, a->fname);
+  campaign_request_prepare(L, &a->k->c, a->fname, a->method, 2, 3, 4, a->allow_body, 5, 0,
+                           &a->e->x.r);
+  return 0;
+}
+
 static int core_request(lua_State *L) {
   core *k = check_core(L);
   const char *fname = luaL_checkstring(L, 2);
-  const char *method;
+  int level = (int)luaL_optinteger(L, 8, 1);
+  request_args a;
   exchange *e;
-  lua_settop(L, 7);
-  method = campaign_check_method(L, 3, fname);
-  e = campaign_newuserdata(L, sizeof *e); /* 8 */
+  lua_settop(L, 8);
+  e = campaign_newuserdata(L, sizeof *e); /* 9 */
   memset(e, 0, sizeof *e);
   campaign_setmetatable(L, EXCHANGE_MT);
-  lua_createtable(L, 5, 0); /* 9: anchor of the request's strings */
+  lua_createtable(L, 5, 0); /* 10: anchor of the request's strings */
   lua_pushvalue(L, 1);
-  lua_rawseti(L, 9, X_CORE);
-  campaign_request_prepare(L, &k->c, fname, method, 4, 5, 6, lua_toboolean(L, 7), 9, 0, &e->x.r);
-  campaign_setuservalue(L, 8);
+  lua_rawseti(L, 10, X_CORE);
+  a.k = k;
+  a.fname = fname;
+  a.allow_body = lua_toboolean(L, 7);
+  a.e = e;
+  /* A misuse raise is made again at `level` (the driver's caller: the user's line), not at the
+   * driver's own line that luaL_error would name. */
+  lua_pushcfunction(L, request_prepare_protected);
+  lua_pushlightuserdata(L, &a);
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 6);
+  lua_pushvalue(L, 10);
+  lua_pushvalue(L, 3);
+  if (lua_pcall(L, 6, 0, 0) != LUA_OK) {
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      luaL_where(L, level);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+    }
+    return lua_error(L);
+  }
+  lua_pushvalue(L, 10);
+  campaign_setuservalue(L, 9);
+  lua_pushvalue(L, 9);
   return 1;
 }
 

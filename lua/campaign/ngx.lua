@@ -89,18 +89,29 @@ local function resty_http_transport(opts)
       .. "(require \"resty.http\" failed)", 4)
   end
   local verify = opts.ssl_verify ~= false
+  local idle_ms, pool_size = floor((opts.pool_idle_timeout or 30) * 1000), opts.pool_size or 16
+  local function failure(httpc, err, sent)
+    httpc:close()
+    return nil, str_find(tostring(err), "timeout", 1, true) and "timeout" or "network",
+      "resty.http: " .. tostring(err), sent
+  end
+  -- connect, request and read_body one by one (not request_uri), so that a failure to connect
+  -- is known never to have been sent (a POST may then be retried).
   return function(req)
     local httpc = http.new()
     httpc:set_timeouts(req.connect_timeout * 1000, req.timeout * 1000, req.timeout * 1000)
-    local res, err = httpc:request_uri(req.url, { method = req.method, body = req.body,
-      headers = req.headers, ssl_verify = verify,
-      keepalive_timeout = floor((opts.pool_idle_timeout or 30) * 1000),
-      keepalive_pool = opts.pool_size or 16 })
-    if not res then
-      return nil, str_find(tostring(err), "timeout", 1, true) and "timeout" or "network",
-        "resty.http: " .. tostring(err), nil
-    end
-    return { status = res.status, headers = normalise_headers(res.headers), body = res.body or "" }
+    local scheme, host, port, _, rest = campaign._url_split(req.url)
+    local connected, err = httpc:connect { scheme = scheme, host = host, port = port,
+      ssl_verify = verify, ssl_server_name = host, pool_size = pool_size }
+    if not connected then return failure(httpc, err, false) end
+    local res
+    res, err = httpc:request { method = req.method, path = rest, headers = req.headers, body = req.body }
+    if not res then return failure(httpc, err, true) end
+    local body
+    body, err = res:read_body()
+    if not body then return failure(httpc, err, true) end
+    httpc:set_keepalive(idle_ms, pool_size)
+    return { status = res.status, headers = normalise_headers(res.headers), body = body }
   end
 end
 
@@ -297,8 +308,11 @@ local function perform(self, x, index)
 end
 
 -- Validates a request (the core raises on misuse) before anything is sent.
+-- A misuse raise names the user's line: level 3 is the caller of the method calling prepare
+-- (not a tail call, so that the levels hold on every Lua).
 local function prepare(self, fname, method, path, opts, body)
-  return self._core:request(fname, method, path, body, opts)
+  local req = self._core:request(fname, method, path, body, opts, false, 3)
+  return req
 end
 
 --- client:url(path[, opts]) -> the URL a call would use (opts.query); sends nothing, raises like
@@ -332,7 +346,7 @@ end
 ---@return campaign.Response|campaign.Error res_or_err
 function _M.request(self, method, path, opts)
   check_client(self, "request")
-  return perform(self, self._core:request("campaign.ngx.request", method, path, nil, opts, true))
+  return perform(self, self._core:request("campaign.ngx.request", method, path, nil, opts, true, 2))
 end
 
 --- client:get(path[, opts])

@@ -2,6 +2,8 @@
 -- package repository this project installs from. It implements the part of lua-resty-http's
 -- documented API (its README) that campaign.ngx's `transport = "resty.http"` adapter calls:
 --   http.new() -> httpc;  httpc:set_timeout(ms);  httpc:set_timeouts(connect, send, read)
+--   httpc:connect(options) -> ok | nil, err;  httpc:request(params) -> res | nil, err;
+--   res:read_body() -> body | nil, err;  httpc:set_keepalive(ms, size);  httpc:close()
 --   httpc:request_uri(uri, params) -> res {status, reason, headers, body, has_body} | nil, err
 --   params: method, headers, body, query, version, keepalive, keepalive_timeout, keepalive_pool,
 --   ssl_verify, ssl_server_name; res.headers: repeated names as a list, case-insensitive lookup;
@@ -74,34 +76,60 @@ local function read_chunked(sock)
   end
 end
 
-function _M:request_uri(uri, params)
-  params = params or {}
-  local u, perr = parse_uri(uri)
-  if not u then return nil, perr end
-  local query = params.query or u.query
-  if type(query) == "table" then
-    local q = {}
-    for k, v in pairs(query) do q[#q + 1] = ngx.escape_uri(k) .. "=" .. ngx.escape_uri(tostring(v)) end
-    query = concat(q, "&")
-  end
+-- httpc:connect(options): options.scheme, host, port, pool, pool_size, ssl_verify,
+-- ssl_server_name (lua-resty-http's table form, which also runs the TLS handshake) -> ok | nil, err
+function _M:connect(options)
   local sock = ngx.socket.tcp()
   if self.timeouts then sock:settimeouts(self.timeouts[1], self.timeouts[2], self.timeouts[3]) end
-  local verify = params.ssl_verify ~= false   -- lua-resty-http verifies by default
-  local ok, err = sock:connect(u.host, u.port, {
-    pool = u.scheme .. ":" .. u.host .. ":" .. u.port .. ":" .. tostring(verify),
-    pool_size = params.keepalive_pool,
+  local scheme = options.scheme or "http"
+  local port = options.port or (scheme == "https" and 443 or 80)
+  local verify = options.ssl_verify ~= false   -- lua-resty-http verifies by default
+  local ok, err = sock:connect(options.host, port, {
+    pool = options.pool or (scheme .. ":" .. options.host .. ":" .. port .. ":" .. tostring(verify)),
+    pool_size = options.pool_size,
   })
   if not ok then return nil, err end
-  if u.scheme == "https" and sock:getreusedtimes() == 0 then
-    ok, err = sock:sslhandshake(nil, params.ssl_server_name or u.host, verify)
+  if scheme == "https" and sock:getreusedtimes() == 0 then
+    ok, err = sock:sslhandshake(nil, options.ssl_server_name or options.host, verify)
     if not ok then
       sock:close()
       return nil, err
     end
   end
+  local default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
+  self.sock, self.authority = sock, default_port and options.host or (options.host .. ":" .. port)
+  return true
+end
+
+function _M:close()
+  if self.sock then self.sock:close() end
+  self.sock = nil
+  return true
+end
+
+function _M:set_keepalive(timeout, pool_size)
+  local sock = self.sock
+  self.sock = nil
+  if not sock then return nil, "closed" end
+  if self.keep == false then return sock:close() end
+  return sock:setkeepalive(timeout, pool_size)
+end
+
+-- httpc:request(params): params.method, path (with its query), query, headers, body, version
+-- -> res {status, reason, headers, has_body, read_body()} | nil, err. The body is read by
+-- res:read_body() -> body | nil, err.
+function _M:request(params)
+  local sock = self.sock
+  if not sock then return nil, "closed" end
+  local path, query = params.path or "/", params.query
+  if type(query) == "table" then
+    local q = {}
+    for k, v in pairs(query) do q[#q + 1] = ngx.escape_uri(k) .. "=" .. ngx.escape_uri(tostring(v)) end
+    query = concat(q, "&")
+  end
   local method = params.method or "GET"
   local version = params.version or 1.1
-  local lines = { method .. " " .. u.path .. ((query and query ~= "") and ("?" .. query) or "")
+  local lines = { method .. " " .. path .. ((query and query ~= "") and ("?" .. query) or "")
     .. " HTTP/" .. string.format("%.1f", version) }
   local have = {}
   for name, value in pairs(params.headers or {}) do
@@ -112,38 +140,24 @@ function _M:request_uri(uri, params)
       lines[#lines + 1] = name .. ": " .. tostring(value)
     end
   end
-  if not have.host then lines[#lines + 1] = "Host: " .. u.authority end
+  if not have.host then lines[#lines + 1] = "Host: " .. self.authority end
   if not have["user-agent"] then lines[#lines + 1] = "User-Agent: lua-resty-http/" .. _M._VERSION end
   local body = params.body
   if body and not have["content-length"] then lines[#lines + 1] = "Content-Length: " .. #body end
-  if params.keepalive == false then lines[#lines + 1] = "Connection: close" end
-  local sent
-  sent, err = sock:send(concat(lines, "\r\n") .. "\r\n\r\n" .. (body or ""))
-  if not sent then
-    sock:close()
-    return nil, err
-  end
+  local sent, err = sock:send(concat(lines, "\r\n") .. "\r\n\r\n" .. (body or ""))
+  if not sent then return nil, err end
 
-  local status_line
+  local status_line, res
   repeat -- skip 1xx answers
     status_line, err = sock:receive("*l")
-    if not status_line then
-      sock:close()
-      return nil, err
-    end
+    if not status_line then return nil, err end
     local headers = headers_table()
     local status = tonumber(str_match(status_line, "^HTTP/%d%.%d (%d%d%d)"))
-    if not status then
-      sock:close()
-      return nil, "bad status line: " .. status_line
-    end
+    if not status then return nil, "bad status line: " .. status_line end
     while true do
       local line
       line, err = sock:receive("*l")
-      if not line then
-        sock:close()
-        return nil, err
-      end
+      if not line then return nil, err end
       if line == "" then break end
       local name, value = str_match(line, "^([^:]+):%s*(.-)%s*$")
       if name then
@@ -157,38 +171,57 @@ function _M:request_uri(uri, params)
         end
       end
     end
-    self.res = { status = status, reason = str_match(status_line, "^HTTP/%S+ %d+ ?(.*)$"), headers = headers }
-  until self.res.status >= 200
+    res = { status = status, reason = str_match(status_line, "^HTTP/%S+ %d+ ?(.*)$"), headers = headers }
+  until res.status >= 200
 
-  local res = self.res
-  self.res = nil
   local headers = res.headers
   local no_body = method == "HEAD" or res.status == 204 or res.status == 304
-  local framed = true
-  local text = ""
-  if not no_body then
-    local te, length = headers["Transfer-Encoding"], tonumber(headers["Content-Length"])
-    if type(te) == "string" and str_lower(te):find("chunked", 1, true) then
-      text, err = read_chunked(sock)
-    elseif length then
-      text, err = sock:receive(length)
-    else
-      framed = false
-      text, err = sock:receive("*a")
-    end
-    if not text then
-      sock:close()
-      return nil, err
-    end
-  end
-  res.body, res.has_body = text, not no_body
   local connection = headers["Connection"]
-  if framed and params.keepalive ~= false and str_match(status_line, "^HTTP/1%.1")
-      and not (type(connection) == "string" and str_lower(connection):find("close", 1, true)) then
-    sock:setkeepalive(params.keepalive_timeout, params.keepalive_pool)
-  else
-    sock:close()
+  self.keep = str_match(status_line, "^HTTP/1%.1") ~= nil
+    and not (type(connection) == "string" and str_lower(connection):find("close", 1, true))
+  res.has_body = not no_body
+  res.read_body = function()
+    if no_body then return "" end
+    local te, length = headers["Transfer-Encoding"], tonumber(headers["Content-Length"])
+    local text, rerr
+    if type(te) == "string" and str_lower(te):find("chunked", 1, true) then
+      text, rerr = read_chunked(sock)
+    elseif length then
+      text, rerr = sock:receive(length)
+    else
+      self.keep = false
+      text, rerr = sock:receive("*a")
+    end
+    return text, rerr
   end
+  return res
+end
+
+-- httpc:request_uri(uri, params): connect, request, read_body and keep-alive in one call.
+function _M:request_uri(uri, params)
+  params = params or {}
+  local u, perr = parse_uri(uri)
+  if not u then return nil, perr end
+  local ok, err = self:connect { scheme = u.scheme, host = u.host, port = u.port,
+    ssl_verify = params.ssl_verify, ssl_server_name = params.ssl_server_name,
+    pool_size = params.keepalive_pool }
+  if not ok then return nil, err end
+  local res
+  res, err = self:request { method = params.method, path = u.path, query = params.query or u.query,
+    headers = params.headers, body = params.body, version = params.version }
+  if not res then
+    self:close()
+    return nil, err
+  end
+  local body
+  body, err = res.read_body()
+  if not body then
+    self:close()
+    return nil, err
+  end
+  res.body = body
+  if params.keepalive == false then self.keep = false end
+  self:set_keepalive(params.keepalive_timeout, params.keepalive_pool)
   return res
 end
 
