@@ -332,7 +332,7 @@ if bulk_base and bulk_base ~= "" and env("BENCH_BULK") ~= "0" then
   local function knob(name, default) return tonumber(env(name) or "") or default end
   local bulk_cmd = function(mode, extra, limit)
     -- `timeout`: every run is bounded in time, whatever happens to the server or the client
-    return ("timeout %d %s bench/bulk_bench.lua --base-url %s --org %s --token %s --api-key %s"
+    return ("timeout %d env %s bench/bulk_bench.lua --base-url %s --org %s --token %s --api-key %s"
       .. " --mode %s %s"):format(limit, lua_env["5.4"], q(bulk_base), q(env("BENCH_BULK_ORG") or "acme"),
       q(env("BENCH_BULK_TOKEN") or ""), q(env("BENCH_BULK_API_KEY") or ""), mode, extra)
   end
