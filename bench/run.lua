@@ -11,7 +11,14 @@
 --   BENCH_STATIC_URL, BENCH_STATIC_TLS_URL, BENCH_STATIC_CAFILE     bench/static-server
 --   BENCH_EMU_URL, BENCH_EMU_TLS_URL, BENCH_EMU_CAFILE, BENCH_EMU_ORG, BENCH_EMU_TOKEN,
 --   BENCH_EMU_API_KEY, BENCH_EMU_PATH                                the emulator (optional)
---   BENCH_OPENRESTY_CMD    a command printing `rps=` for the OpenResty client (optional)
+--   BENCH_OPENRESTY_CMD    a command printing `rps=` for the OpenResty client (optional; run
+--                          with `--transport capture` and `--transport cosocket`)
+--   BENCH_BULK_URL, BENCH_BULK_ORG, BENCH_BULK_TOKEN, BENCH_BULK_API_KEY   an emulator of the
+--                          bulk rows' own (its load model is changed), seeded with enough
+--                          profiles (optional: no bulk rows without it)
+--   BENCH_BULK=0           skips the bulk rows; BENCH_BULK_RSS=0 skips only the 1M-line RSS row
+--   BENCH_BULK_ITEMS_16, BENCH_BULK_ITEMS_64 (2000, 4000), BENCH_BULK_SWEEP_ITEMS (1000),
+--   BENCH_BULK_SWEEP ("1 2 4 8 16 32 64"), BENCH_BULK_RSS_LINES (1000000): bulk_bench.lua's sizes
 -- Exits 1 when a measurement failed (its cell reads "failed"); the tables still print.
 local env = os.getenv
 
@@ -150,6 +157,13 @@ local function ratio(x, base)
   return ("%.2fx"):format(x.rps / base.rps)
 end
 
+-- A ratio with its target beside it: "0.93x (target >= 0.95x)".
+local function target_ratio(x, base, target)
+  local r = ratio(x, base)
+  if not x or not base then return r end
+  return ("%s (target ≥ %.2fx%s)"):format(r, target, x.rps / base.rps >= target and ": met" or ": not met")
+end
+
 local function rps(x)
   return x and ("%.0f"):format(x.rps) or "failed"
 end
@@ -169,7 +183,8 @@ emit(("## Sequential requests, one connection (best of %d rounds of %g s)"):form
 emit("")
 emit("Baseline: raw libcurl, one reused easy handle (bench/raw_curl.c), body not parsed: the limit.")
 emit("\"raw + yajl_tree parse\" also parses each body in C: the limit for GET + decode.")
-emit("Ratios are req/s over the baseline's.")
+emit("Ratios are req/s over the baseline's. Target (issue 12): the campaign client's GET + decode")
+emit("≥ 0.95x raw libcurl, on both Luas.")
 emit("")
 table_header({ "server", "request", "raw libcurl req/s", "raw + yajl_tree parse", "campaign Lua 5.4",
   "campaign LuaJIT", "wrk -c1", "LuaSocket+cjson / LuaSec" })
@@ -192,8 +207,10 @@ for _, srv in ipairs(servers) do
       local r = row(srv.name .. " " .. method, contenders)
       emit(("| %s | %s%s | %s | %s | %s | %s | %s | %s |"):format(srv.name, method,
         method == "GET" and " + decode" or "", rps(r.raw),
-        method == "GET" and ratio(r["raw+parse"], r.raw) or "-", ratio(r["campaign 5.4"], r.raw),
-        ratio(r["campaign LuaJIT"], r.raw), ratio(r["wrk -c1"], r.raw),
+        method == "GET" and ratio(r["raw+parse"], r.raw) or "-",
+        (method == "GET" and target_ratio or ratio)(r["campaign 5.4"], r.raw, 0.95),
+        (method == "GET" and target_ratio or ratio)(r["campaign LuaJIT"], r.raw, 0.95),
+        ratio(r["wrk -c1"], r.raw),
         with_peer and ratio(r.LuaSocket, r.raw) or "-"))
     end
   end
@@ -204,10 +221,12 @@ emit("")
 emit(("## Batch PATCH (client:batch and workflow.bulk_update, 1000 requests per call; "
   .. "best of %d rounds of %g s)"):format(rounds, seconds))
 emit("")
-emit("Baseline: wrk with as many connections as the concurrency (the server's limit).")
+emit("Baseline: wrk with as many connections as the concurrency (the server's limit). The last")
+emit("column is campaign batch over raw libcurl multi at the same concurrency (bench/raw_curl.c);")
+emit("target (issue 12) at concurrency 16: ≥ 0.9x.")
 emit("")
 table_header({ "server", "concurrency", "wrk req/s", "raw libcurl multi", "campaign batch (Lua 5.4)",
-  "bulk_update (Lua 5.4)" })
+  "bulk_update (Lua 5.4)", "campaign batch / raw libcurl multi" })
 for _, srv in ipairs({ servers[1], servers[3] }) do
   local s = srv.s
   if s then
@@ -218,8 +237,9 @@ for _, srv in ipairs({ servers[1], servers[3] }) do
         { key = "campaign", cmd = client_cmd(s, { mode = "batch", concurrency = c }) },
         { key = "bulk", cmd = client_cmd(s, { mode = "bulk", concurrency = c }) },
       })
-      emit(("| %s | %d | %s | %s | %s | %s |"):format(srv.name, c, rps(r.wrk), ratio(r.raw, r.wrk),
-        ratio(r.campaign, r.wrk), ratio(r.bulk, r.wrk)))
+      emit(("| %s | %d | %s | %s | %s | %s | %s |"):format(srv.name, c, rps(r.wrk), ratio(r.raw, r.wrk),
+        ratio(r.campaign, r.wrk), ratio(r.bulk, r.wrk),
+        c == 16 and target_ratio(r.campaign, r.raw, 0.9) or ratio(r.campaign, r.raw)))
     end
   end
 end
@@ -253,16 +273,20 @@ if openresty and openresty ~= "" and servers[3].s then
   emit("## OpenResty client vs C client, 16 concurrent GETs (emulator, HTTP)")
   emit("")
   emit("Baseline: the C client's client:batch of GETs at concurrency 16 on LuaJIT (the VM nginx embeds);")
-  emit("the OpenResty client: campaign.ngx batches at concurrency 16 inside one nginx worker.")
+  emit("the OpenResty client: campaign.ngx batches at concurrency 16 inside one nginx worker, with each")
+  emit("transport: capture (ngx.location.capture through examples/openresty/campaign_proxy.conf, keep-alive")
+  emit("upstream) and cosocket (the built-in one, straight to the server).")
+  emit("Target (issue 12): cosocket ≥ 0.9x.")
   emit("")
-  table_header({ "C client (LuaJIT) req/s", "OpenResty client (campaign.ngx)" })
+  table_header({ "C client (LuaJIT) req/s", "campaign.ngx, capture transport",
+    "campaign.ngx, cosocket transport" })
   local r = row("16 concurrent GETs", {
     { key = "C", cmd = client_cmd(servers[3].s, { mode = "batch", concurrency = 16,
       extra = "--batch-method GET", lua = "jit" }) },
-    { key = "OpenResty", cmd = openresty },
+    { key = "capture", cmd = openresty .. " --transport capture" },
+    { key = "cosocket", cmd = openresty .. " --transport cosocket" },
   })
-  local c, o = r.C, r.OpenResty
-  emit(("| %s | %s |"):format(rps(c), ratio(o, c)))
+  emit(("| %s | %s | %s |"):format(rps(r.C), ratio(r.capture, r.C), target_ratio(r.cosocket, r.C, 0.9)))
   emit("")
 end
 
@@ -300,6 +324,110 @@ if servers[1].s then
     emit("| failed | failed | failed | failed |")
   end
   emit("")
+end
+
+-- 4c. Bulk jobs (bench/bulk_bench.lua) against an emulator of their own, with its load model.
+local bulk_base = env("BENCH_BULK_URL")
+if bulk_base and bulk_base ~= "" and env("BENCH_BULK") ~= "0" then
+  local function knob(name, default) return tonumber(env(name) or "") or default end
+  local bulk_cmd = function(mode, extra, limit)
+    -- `timeout`: every run is bounded in time, whatever happens to the server or the client
+    return ("timeout %d env %s bench/bulk_bench.lua --base-url %s --org %s --token %s --api-key %s"
+      .. " --mode %s %s"):format(limit, lua_env["5.4"], q(bulk_base), q(env("BENCH_BULK_ORG") or "acme"),
+      q(env("BENCH_BULK_TOKEN") or ""), q(env("BENCH_BULK_API_KEY") or ""), mode, extra)
+  end
+  local function secs(x) return x and ("%.2f s"):format(x.seconds) or "failed" end
+
+  emit("## Bulk jobs: workflow.bulk_update against a distant tenant (emulator load model, Lua 5.4)")
+  emit("")
+  emit("One run per row (each takes seconds to minutes; no best-of rounds). Every run checks that the")
+  emit("emulator's records equal the input afterwards (the last row of each PKey), that every item was")
+  emit("reported exactly once and applied, and that the emulator got exactly one PATCH per item; any")
+  emit("loss fails the row.")
+  emit("")
+  emit("### Bulk vs the bound: PATCH latency uniform in [50, 300) ms (seed 7)")
+  emit("")
+  emit("Baseline: the bound concurrency / mean latency, where the mean latency is what the emulator")
+  emit("really slept, read from its admin API (GET /_emulator/calls: delay_ms / delayed, this run's")
+  emit("PATCHes only). Target (issue 13): ≥ 0.9x at c16 and c64.")
+  emit("")
+  table_header({ "concurrency", "items", "mean latency applied", "bound req/s", "bulk_update req/s",
+    "bulk / bound", "time" })
+  for _, c in ipairs({ 16, 64 }) do
+    local n = knob("BENCH_BULK_ITEMS_" .. c, c == 16 and 2000 or 4000)
+    local m = measure(("bulk vs bound c=%d"):format(c), bulk_cmd("bound",
+      ("--concurrency %d --items %d --latency 50 --jitter 250 --seed 7"):format(c, n), 900))
+    if m then
+      emit(("| %d | %d | %.1f ms | %.1f | %.1f | %.2fx (target ≥ 0.90x: %s) | %.1f s |"):format(c, n,
+        m.mean_ms, m.bound, m.rps, m.ratio, m.ratio >= 0.9 and "met" or "not met", m.seconds))
+    else
+      emit(("| %d | %d | failed | failed | failed | failed | failed |"):format(c, n))
+    end
+  end
+  emit("")
+
+  local sweep_items = knob("BENCH_BULK_SWEEP_ITEMS", 1000)
+  emit(("### Concurrency auto vs the best fixed one: capacity mode (latency 10 ms x max(1, inflight / 8)), "
+    .. "%d items"):format(sweep_items))
+  emit("")
+  emit("A server that slows down past 8 requests in flight: the sweep finds the best fixed concurrency;")
+  emit("baseline: its time. Goal (issue 13): auto within 1.2x of it, nothing lost.")
+  emit("")
+  table_header({ "concurrency", "time", "over the best fixed" })
+  local sweep, best = {}, nil
+  for c in (env("BENCH_BULK_SWEEP") or "1 2 4 8 16 32 64"):gmatch("%d+") do
+    local m = measure("bulk sweep c=" .. c, bulk_cmd("fixed",
+      ("--concurrency %s --items %d --latency 10 --capacity 8"):format(c, sweep_items), 600))
+    sweep[#sweep + 1] = { c = c, m = m }
+    if m and (not best or m.seconds < best.seconds) then best = m end
+  end
+  local function over(m)
+    if not m then return "failed" end
+    return best and ("%.2fx"):format(m.seconds / best.seconds) or "-"
+  end
+  for _, e in ipairs(sweep) do emit(("| %s | %s | %s |"):format(e.c, secs(e.m), over(e.m))) end
+  local auto = measure("bulk auto", bulk_cmd("auto",
+    ("--items %d --latency 10 --capacity 8"):format(sweep_items), 600))
+  if auto and auto.unavailable then
+    emit("| auto | n/a (concurrency auto not available) | n/a |")
+  elseif auto then
+    emit(("| auto | %s | %s (goal ≤ 1.20x: %s; nothing lost) |"):format(secs(auto), over(auto),
+      best and auto.seconds / best.seconds <= 1.2 and "met" or "not met"))
+  else
+    emit("| auto | failed | failed |")
+  end
+  emit("")
+
+  if env("BENCH_BULK_RSS") ~= "0" then
+    local lines = knob("BENCH_BULK_RSS_LINES", 1000000)
+    local small = math.min(10000, lines)
+    emit(("### Memory of a %d-line NDJSON bulk-update (bin/campaign, Lua 5.4, --concurrency 64)"):format(
+      lines))
+    emit("")
+    emit("Peak RSS (VmHWM, /usr/bin/time's %M) of the CLI process, no added latency, rows cycling over")
+    emit(("the emulator's profiles. Baseline: the same command on the first %d lines. "
+      .. "Target (issue 13):"):format(small))
+    emit("≤ 64 MiB. `BENCH_BULK_RSS=0` skips this row, `BENCH_BULK_RSS_LINES` changes its size.")
+    emit("")
+    table_header({ "lines", "peak RSS", "over the small run", "of 64 MiB", "time", "items/s" })
+    local file = (env("BENCH_OUT") or "build/bench") .. "/bulk-rss.ndjson"
+    local base_rss
+    for _, n in ipairs(small < lines and { small, lines } or { lines }) do
+      local m = measure(("bulk RSS %d lines"):format(n), bulk_cmd("rss",
+        ("--lines %d --concurrency 64 --file %s --campaign bin/campaign --timeout 3000"):format(n, q(file)),
+        3600))
+      if n == small then base_rss = m end
+      if m then
+        emit(("| %d | %.1f MiB | %s | %.2fx (%s) | %.1f s | %.0f |"):format(n, m.rss_kb / 1024,
+          base_rss and ("%.2fx"):format(m.rss_kb / base_rss.rss_kb) or "-",
+          m.rss_kb / 65536, m.rss_kb <= 65536 and "met" or "not met", m.seconds, m.rps))
+      else
+        emit(("| %d | failed | failed | failed | failed | failed |"):format(n))
+      end
+    end
+    os.remove(file)
+    emit("")
+  end
 end
 
 -- 5. JSON (bench/json_bench.lua, written with the codec).

@@ -1,5 +1,8 @@
--- GET /bench?seconds=S&concurrency=C: campaign.ngx batches of 1000 GETs at concurrency C until
--- S seconds have passed; answers `requests=N failures=N seconds=S rps=R` (bench/common.lua's line).
+-- GET /bench?seconds=S&concurrency=C&transport=T: campaign.ngx batches of 1000 GETs at
+-- concurrency C until S seconds have passed; answers `requests=N failures=N seconds=S rps=R`
+-- (bench/common.lua's line). T: "capture" (ngx.location.capture through the example's internal
+-- proxy location and its keep-alive upstream; the default) or "cosocket" (the built-in
+-- cosocket transport, straight to the server, pool of C connections).
 -- luacheck: read globals ngx
 local cngx = require "campaign.ngx"
 
@@ -9,11 +12,19 @@ function M.handle()
   local args = ngx.req.get_uri_args()
   local seconds = tonumber(args.seconds) or 2
   local concurrency = tonumber(args.concurrency) or 16
-  local client = cngx.new {
+  local options = {
     base_url = os.getenv("BENCH_BASE_URL"), org = os.getenv("BENCH_ORG"),
-    api_key = os.getenv("BENCH_API_KEY"), token = os.getenv("BENCH_TOKEN"),
-    upstream = "campaign_bench", retries = 0,
+    api_key = os.getenv("BENCH_API_KEY"), token = os.getenv("BENCH_TOKEN"), retries = 0,
   }
+  local transport = args.transport or "capture"
+  if transport == "capture" then
+    options.upstream = "campaign_bench"
+  elseif transport == "cosocket" then
+    options.transport, options.pool_size = "cosocket", concurrency
+  else
+    return ngx.say("bad transport ", transport)
+  end
+  local client = cngx.new(options)
   local path = os.getenv("BENCH_PATH")
   local batch = {}
   for i = 1, 1000 do batch[i] = { "GET", path } end

@@ -272,6 +272,25 @@ describe("emulator load model", function()
     assert.equals(0, calls(emu).calls)
   end)
 
+  it("GET calls sums the delays it applied (delayed, delay_ms); DELETE calls zeroes them", function()
+    admin(emu, "DELETE", "calls")
+    set_load(emu, { latency_ms = 5, jitter_ms = 20, seed = 11, methods = { "PATCH" } })
+    local sum = 0
+    for _ = 1, 4 do
+      local r = one(emu, "PATCH", "profileAndServices/profile/@nope")
+      assert.is_number(r.delay)
+      sum = sum + r.delay
+    end
+    one(emu)                                             -- a GET: not delayed, not summed
+    local c = calls(emu)
+    assert.equals(4, c.delayed)
+    assert.is_true(math.abs(c.delay_ms - sum) < 0.01, ("%s vs %s"):format(c.delay_ms, sum))
+    assert.is_true(c.delay_ms >= 20)
+    local _, cleared = admin(emu, "DELETE", "calls")
+    assert.equals(0, cleared.delayed)
+    assert.equals(0, cleared.delay_ms)
+  end)
+
   it("the in-flight count comes back to 0 after a dropped connection and a client that gave up", function()
     set_load(emu, { latency_ms = 30 })
     emu:faults { drop = true }

@@ -159,17 +159,20 @@ function _M.calls(day)
   local d = dict()
   day = day or utc_day()
   return { day = day, calls = d:get("calls:" .. day) or 0, limited = d:get("limited:" .. day) or 0,
-    inflight = d:get("inflight") or 0, peak_inflight = d:get("peak_inflight") or 0 }
+    inflight = d:get("inflight") or 0, peak_inflight = d:get("peak_inflight") or 0,
+    delayed = d:get("delayed") or 0, delay_ms = d:get("delay_ms") or 0 }
 end
 
--- Zeroes the day counters and the peak. The in-flight count stays: running requests still
--- decrement it when they end.
+-- Zeroes the day counters, the peak and the delay sums. The in-flight count stays: running
+-- requests still decrement it when they end.
 function _M.clear_calls()
   local d = dict()
   for _, key in ipairs(d:get_keys(0)) do
     if key:find("^calls:") or key:find("^limited:") then d:delete(key) end
   end
   d:set("peak_inflight", d:get("inflight") or 0)
+  d:delete("delayed")
+  d:delete("delay_ms")
 end
 
 -- POST /_emulator/reset: the launch flags back, counters zeroed, the jitter sequence restarted.
@@ -248,6 +251,9 @@ function _M.enter(method)
   local capacity = d:get("cfg:capacity")
   if capacity and inflight > capacity then delay = delay * inflight / capacity end
   ngx.header["X-Emulator-Delay-Ms"] = format("%.3f", delay)
+  -- the delays applied, summed (GET calls): a benchmark's mean latency is what was slept
+  d:incr("delayed", 1, 0)
+  d:incr("delay_ms", delay, 0)
   ngx.sleep(delay / 1000)
   return nil
 end
