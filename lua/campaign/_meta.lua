@@ -151,7 +151,18 @@ local campaign = {}
 
 ---@class campaign.BatchOpts
 ---@field concurrency? integer transfers in flight, 1..256 (default 16)
----@field on_result? fun(i: integer, result: campaign.BatchResult) called as each request finishes; a raise stops the batch
+---@field on_result? fun(i: integer, result: campaign.BatchResult) called as each request finishes; a raise stops the batch (required with a source)
+
+---A source of client:batch: called each time a slot is free; the next request, `false` (nothing
+---ready until a request in flight settles) or `nil` (the end).
+---@alias campaign.BatchSource fun(): campaign.BatchRequest|false|nil
+
+---What client:batch returns for a source (its results go only to on_result).
+---@class campaign.BatchSummary
+---@field count integer requests taken from the source
+---@field ok integer
+---@field failed integer
+---@field interrupted? integer the signal that stopped the batch
 
 ---@class campaign.BatchResult
 ---@field status? integer
@@ -213,10 +224,11 @@ function Client:delete(path, opts) end
 ---@return campaign.Response|campaign.Error res_or_err
 function Client:request(method, path, opts) end
 
----Many requests at once; results in request order. A misuse anywhere raises before anything is sent.
----@param requests campaign.BatchRequest[]
+---Many requests at once. A list: results in request order, a misuse anywhere raises before
+---anything is sent. A source function: results only to opts.on_result, a summary returned.
+---@param requests campaign.BatchRequest[]|campaign.BatchSource
 ---@param opts? campaign.BatchOpts
----@return campaign.BatchResult[]
+---@return campaign.BatchResult[]|campaign.BatchSummary
 function Client:batch(requests, opts) end
 
 ---The URL a call would use; sends nothing, raises like the calls do.
@@ -272,9 +284,9 @@ function campaign.delete(client, path, opts) end
 function campaign.request(client, method, path, opts) end
 
 ---@param client campaign.Client
----@param requests campaign.BatchRequest[]
+---@param requests campaign.BatchRequest[]|campaign.BatchSource
 ---@param opts? campaign.BatchOpts
----@return campaign.BatchResult[]
+---@return campaign.BatchResult[]|campaign.BatchSummary
 function campaign.batch(client, requests, opts) end
 
 ---@param client campaign.Client
@@ -475,7 +487,7 @@ function campaign._http_response(opts) end
 
 ---@class campaign.workflow.BulkOpts: campaign.workflow.UpdateOpts
 ---@field concurrency? integer transfers at once (default 8)
----@field window? integer items per batch call (default 4 x concurrency)
+---@field window? integer rows that may wait for their record's row in flight (default 4 x concurrency); with a client whose batch takes only lists, requests per batch call
 ---@field verify? boolean read each updated record back and compare
 ---@field on_progress? fun(done: integer, total: integer|nil, failed: integer, unknown: integer)
 ---@field on_item? fun(i: integer, outcome: "applied"|"failed"|"unknown"|"not_sent", err: campaign.Error|nil, skipped: boolean|nil)

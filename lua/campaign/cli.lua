@@ -1001,8 +1001,9 @@ local function bulk_update(ctx, path, name, file)
   end
 
   -- Pass 2: send, and write each item's report line as soon as it and every item before it
-  -- have settled (input order; what waits is bounded by bulk_update's windows). Nothing about
-  -- an item comes from pass 1: a report line says what was read, sent and answered.
+  -- have settled (input order; what waits: the lines settled while an earlier item was in
+  -- flight). Nothing about an item comes from pass 1: a report line says what was read, sent
+  -- and answered.
   local pending, first_pending, next_seq = {}, 1, 0   -- seq -> {item =, outcome =, err =}
   local seq_of = {}                                  -- bulk_update's index -> seq
   local counts = {applied = 0, failed = 0, unknown = 0, not_sent = 0, skipped = 0}
@@ -1101,7 +1102,7 @@ local function bulk_update(ctx, path, name, file)
     stopped, report = report, report.report
   end
   local interrupted = report.interrupted or (stopped and stopped.kind == "interrupted")
-  -- Taken but never settled (the run raised in the middle of a window): unknown.
+  -- Taken but never settled (the run raised with items in flight): unknown.
   for _, seq in pairs(seq_of) do
     settle(seq, "unknown", campaign.error{kind = "interrupted",
       message = "the run stopped while this item was in progress"})

@@ -1,0 +1,80 @@
+-- campaign.ngx's batch with a source function (issue 13, item 4), as the C client's
+-- (docs/client.md "A source function instead of a list"): light threads pull the next request
+-- when free, `false` parks a thread until a request settles, results go only to on_result.
+local emulator = require "emulator"
+local harness = require "openresty.harness"
+
+describe("campaign.ngx batch with a source function", function()
+  local emu, srv, params
+
+  setup(function()
+    emu = emulator.shared()
+    srv = harness.start { workers = 1, upstream = emu.base_url }
+    params = { emu = harness.emu_params(emu) }
+  end)
+
+  teardown(function()
+    if srv then srv:stop() end
+  end)
+
+  before_each(function()
+    emu:fresh()
+  end)
+
+  it("pulls requests as threads free, honours false, returns a summary", function()
+    local r = srv:eval([[
+      local c = client()
+      local given, in_flight, most, seen = 0, 0, 0, {}
+      local summary = c:batch(function()
+        if given == 9 then return nil end
+        if in_flight >= 2 then return false end
+        given, in_flight = given + 1, in_flight + 1
+        if in_flight > most then most = in_flight end
+        return { "GET", "profileAndServices/profile", nil, { query = { _lineCount = 1, n = given } } }
+      end, { concurrency = 4, on_result = function(i, result)
+        in_flight = in_flight - 1
+        seen[#seen + 1] = i .. ":" .. tostring(result.status)
+      end })
+      local ok1, e1 = pcall(c.batch, c, function() return false end, { on_result = function() end })
+      local ok2, e2 = pcall(c.batch, c, function() return nil end)
+      local boom = { tag = "boom" }
+      local ok3, e3 = pcall(c.batch, c, function() error(boom) end, { on_result = function() end })
+      return { summary = summary, most = most, seen = #seen, e1 = tostring(e1), e2 = tostring(e2),
+        ok = { ok1, ok2, ok3 }, same = rawequal(e3, boom) }
+    ]], params)
+    assert.same({ count = 9, ok = 9, failed = 0 }, r.summary)
+    assert.equal(2, r.most)
+    assert.equal(9, r.seen)
+    assert.same({ false, false, false }, r.ok)
+    assert.matches("returned false", r.e1, 1, true)
+    assert.matches("needs option 'on_result'", r.e2, 1, true)
+    assert.is_true(r.same)
+  end)
+
+  it("bulk_update streams there too: a slow PATCH holds no other item back", function()
+    local profiles = emu:profiles()
+    local slow = profiles[1].PKey
+    emu:faults { { method = "PATCH", path = slow:gsub("%p", "%%%0") .. "$", delay_ms = 1500 } }
+    local pkeys = {}
+    for i = 1, 24 do pkeys[i] = profiles[i].PKey end
+    local r = srv:eval([[
+      local wf = require "campaign.workflow"
+      local items = {}
+      for i, pkey in ipairs(params.pkeys) do items[i] = { pkey = pkey, changes = { lastName = "ng" .. i } } end
+      local report = wf.bulk_update(client(), items, { concurrency = 4 })
+      return { total = report.total, ok = report.ok }
+    ]], { emu = params.emu, pkeys = pkeys })
+    assert.same({ total = 24, ok = 24 }, r)
+    local slow_at, list = nil, {}
+    for _, req in ipairs(emu:requests()) do
+      if req.method == "PATCH" then
+        list[#list + 1] = req
+        if req.uri:find(slow, 1, true) then slow_at = req.time end
+      end
+    end
+    local before = 0
+    for _, req in ipairs(list) do if req.time < slow_at + 1.5 then before = before + 1 end end
+    assert.equal(24, #list)
+    assert.equal(24, before)
+  end)
+end)
