@@ -25,6 +25,8 @@
 #include "error.h"
 #include "exchange.h"
 #include "interrupt.h"
+#include "limiter.h"
+#include "limiter_lua.h"
 #include "pacing.h"
 #include "result.h"
 #include "retry.h"
@@ -42,6 +44,7 @@ typedef struct batch_item {
   int seq;             /* the index on_result and events get (1-based) */
   double next_at;      /* a scheduled retry may start at this time */
   double started;
+  double attempt_at;   /* when its current attempt started (the limiter's latency) */
 } batch_item;
 
 void campaign_batch_reset(campaign_client *c) {
@@ -81,7 +84,11 @@ typedef struct batch_state {
   batch_item *items;
   int n;                        /* a list: its length; a source: the items taken so far */
   int cap;                      /* slots in `items` (a list: n) */
-  int done, inflight, concurrency;
+  int done, inflight;
+  int concurrency;              /* the limit now: fixed, or the limiter's */
+  int adaptive;                 /* concurrency = "auto" */
+  int most;                     /* the most the limit may be: the pool size */
+  campaign_limiter limiter;
   int *retry_list, retry_count; /* items waiting for a scheduled retry */
   int next_new;                 /* a list: first item never started */
   int stream, source;           /* a source function at index 3; its SOURCE_* state */
@@ -153,7 +160,8 @@ static void finish(batch_state *b, int i, int ok) {
     lua_pushvalue(L, b->on_result_idx);
     lua_pushinteger(L, b->items[i].seq);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    lua_pushinteger(L, b->concurrency); /* the limit now (it moves with "auto") */
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
       abort_inflight(b);
       lua_replace(L, top + 1);
       lua_settop(L, top + 1);
@@ -224,6 +232,15 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   double elapsed;
   int ok;
   campaign_exchange_finish(&it->x, t, code);
+  if (b->adaptive && !t->interrupted) {
+    campaign_limiter_outcome o = CAMPAIGN_LIMITER_IGNORE;
+    double now = campaign_now();
+    if (code == CURLE_OK) o = t->status == 429 || t->status == 503 ? CAMPAIGN_LIMITER_OVERLOAD
+                                                                 : CAMPAIGN_LIMITER_OK;
+    else if (code == CURLE_OPERATION_TIMEDOUT) o = CAMPAIGN_LIMITER_TIMEOUT;
+    campaign_limiter_sample(&b->limiter, now, now - it->attempt_at, o, b->inflight);
+    b->concurrency = campaign_limiter_limit(&b->limiter);
+  }
   t->item = -1;
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);
@@ -380,6 +397,7 @@ static void start(batch_state *b, int i) {
   if (t == NULL) luaL_error(b->L, "campaign.batch: no free transfer (internal error)");
   campaign_exchange_prepare(b->L, c, &it->x, t);
   it->state = ITEM_RUNNING;
+  it->attempt_at = campaign_now();
   if (it->x.attempts == 1) it->started = campaign_now();
   emit(b, "request", i, NULL, -1);
   t->item = i;
@@ -433,19 +451,51 @@ int campaign_batch_run(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, 4)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0))
+      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0 &&
+                        strcmp(k, "concurrency_max") != 0 && strcmp(k, "concurrency_start") != 0))
         luaL_error(L, "campaign.batch: unknown option '%s'", k ? k : "?");
       lua_pop(L, 1);
     }
     lua_getfield(L, 4, "concurrency");
-    if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) {
+      b.adaptive = 1;
+    } else if (!lua_isnil(L, -1)) {
       double d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
       if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
-        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d",
-                   CAMPAIGN_MAX_CONCURRENCY);
+        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d, or "
+                      "\"auto\"", CAMPAIGN_MAX_CONCURRENCY);
       b.concurrency = (int)d;
     }
     lua_pop(L, 1);
+    {
+      static const char *const bounds[2] = {"concurrency_max", "concurrency_start"};
+      int v[2] = {CAMPAIGN_LIMITER_DEFAULT_MAX, 0}, k;
+      for (k = 0; k < 2; k++) {
+        double d;
+        lua_getfield(L, 4, bounds[k]);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          continue;
+        }
+        if (!b.adaptive)
+          luaL_error(L, "campaign.batch: option '%s' needs concurrency = \"auto\"", bounds[k]);
+        d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+        if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
+          luaL_error(L, "campaign.batch: option '%s' must be an integer from 1 to %d", bounds[k],
+                     CAMPAIGN_MAX_CONCURRENCY);
+        v[k] = (int)d;
+        lua_pop(L, 1);
+      }
+      if (v[1] == 0) v[1] = CAMPAIGN_LIMITER_DEFAULT_START < v[0] ? CAMPAIGN_LIMITER_DEFAULT_START : v[0];
+      if (v[1] > v[0])
+        luaL_error(L, "campaign.batch: option 'concurrency_start' (%d) must not exceed "
+                      "'concurrency_max' (%d)", v[1], v[0]);
+      if (b.adaptive) {
+        campaign_limiter_init(&b.limiter, v[1], 1, v[0]);
+        b.concurrency = campaign_limiter_limit(&b.limiter);
+        b.most = v[0];
+      }
+    }
     lua_getfield(L, 4, "on_result");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
       luaL_error(L, "campaign.batch: option 'on_result' must be a function(i, result)");
@@ -458,7 +508,8 @@ int campaign_batch_run(lua_State *L) {
                   "not collected)");
   n = b.stream ? 0 : (int)campaign_rawlen(L, 3);
   b.n = n;
-  b.cap = b.stream ? STREAM_LIVE * b.concurrency : n;
+  if (!b.adaptive) b.most = b.concurrency;
+  b.cap = b.stream ? STREAM_LIVE * b.most : n;
   /* 6: items, the retry list and (a source) the free list, owned by Lua */
   {
     int cap = b.cap > 0 ? b.cap : 1;
@@ -493,8 +544,9 @@ int campaign_batch_run(lua_State *L) {
     interrupt_rest(&b);
     return batch_return(&b);
   }
+  if (!b.stream && b.most > n) b.most = n;
   if (!b.stream && b.concurrency > n) b.concurrency = n;
-  ensure_pool(L, c, b.concurrency);
+  ensure_pool(L, c, b.most);
   if (!campaign_client_token(L, c, 2, 0)) /* no token: every request fails the same way */
     b.token_err_idx = lua_gettop(L);    /* 10: the error */
   for (;;) {
@@ -511,7 +563,7 @@ int campaign_batch_run(lua_State *L) {
       break;
     }
     pace_due = 0;
-    while (b.inflight < b.concurrency) {
+    while (b.inflight < b.concurrency && b.inflight < c->pool_size) {
       int next;
       if (b.token_err_idx) { /* every item fails with the provider's error, none is sent */
         if ((next = next_ready(&b, now)) < 0) break;

@@ -1386,13 +1386,30 @@ function _M.batch(self, requests, opts)
   end
   opts = opts or {}
   for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_result" then
+    if k ~= "concurrency" and k ~= "on_result" and k ~= "concurrency_max" and k ~= "concurrency_start" then
       error("campaign.ngx.batch: unknown option '" .. tostring(k) .. "'", 2)
     end
   end
   local concurrency = opts.concurrency or 16
-  if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
-    error("campaign.ngx.batch: option 'concurrency' must be a positive integer", 2)
+  -- "auto": the C client's limiter (campaign._limiter, src/limiter.c), sampled per call here
+  local limiter
+  if concurrency == "auto" then
+    local ok, l = pcall(campaign._limiter, { max = opts.concurrency_max, start = opts.concurrency_start })
+    if not ok then
+      -- the limiter's message, in the names of batch's options
+      local text = tostring(l):gsub("^campaign%._limiter: ", "campaign.ngx.batch: ")
+        :gsub("option '(%a+)'", "option 'concurrency_%1'")
+        :gsub("needs min <= start <= max %(got 1, (%d+), (%d+)%)", "option 'concurrency_start' (%1) must "
+          .. "not exceed 'concurrency_max' (%2)")
+      error(text, 2)
+    end
+    limiter = l
+    concurrency = l:state().max
+  elseif opts.concurrency_max ~= nil or opts.concurrency_start ~= nil then
+    error("campaign.ngx.batch: options 'concurrency_max' and 'concurrency_start' need "
+      .. "concurrency = \"auto\"", 2)
+  elseif type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
+    error("campaign.ngx.batch: option 'concurrency' must be a positive integer or \"auto\"", 2)
   end
   local on_result = opts.on_result
   if on_result ~= nil and not is_callable(on_result) then
@@ -1436,7 +1453,7 @@ function _M.batch(self, requests, opts)
     if not from_source then results[i] = result end
     settled = settled + 1
     if on_result and not failed then
-      local ok, cerr = pcall(on_result, i, result)
+      local ok, cerr = pcall(on_result, i, result, limiter and limiter:limit() or concurrency)
       if not ok then failed = { cerr } end
     end
   end
@@ -1456,9 +1473,26 @@ function _M.batch(self, requests, opts)
     if not pok then failed = { req } return nil end
     return req, next_index
   end
+  -- One call's lesson for the limiter: per call, not per attempt (perform retries inside), so a
+  -- call that needed a retry (429/502/503/504, a dropped connection) counts as an overload.
+  local function sample(started, body, res, inflight)
+    local rtt = now() - started
+    local outcome = "ignore"
+    if body ~= nil then
+      outcome = (res.attempts or 1) > 1 and "overload" or "ok"
+    elseif type(res) == "table" then
+      if res.kind == "timeout" then outcome = "timeout"
+      elseif res.status == 429 or res.status == 503 or (res.attempts or 1) > 1 then outcome = "overload"
+      elseif res.status then outcome = "ok" end
+    end
+    limiter:sample(rtt >= 0 and rtt or 0, outcome, inflight, now())
+  end
   local function worker()
     while not failed do
       local req, i
+      -- "auto": a thread beyond the limit waits (polled) until the limit or the load moves
+      while limiter and active >= limiter:limit() and not failed and not ended do ngx.sleep(0.001) end
+      if failed then return end
       if from_source then
         if ended then return end
         req, i = pull()
@@ -1477,7 +1511,9 @@ function _M.batch(self, requests, opts)
       end
       if req then
         active = active + 1
+        local started = limiter and now()
         local body, res = perform(self, req, i)
+        if limiter then sample(started, body, res, active) end
         active = active - 1
         settle(i, body, res)
       end

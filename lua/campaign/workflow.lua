@@ -208,7 +208,13 @@ local function check_opts(fname, opts)
   end
   number_opt("verify_attempts", 1, true)
   number_opt("verify_delay", 0)
-  number_opt("concurrency", 1, true)
+  if opts.concurrency ~= "auto" then number_opt("concurrency", 1, true) end
+  number_opt("concurrency_max", 1, true)
+  number_opt("concurrency_start", 1, true)
+  if (opts.concurrency_max ~= nil or opts.concurrency_start ~= nil) and opts.concurrency ~= "auto" then
+    error(string_format("campaign.workflow.%s: opts.concurrency_max and opts.concurrency_start need "
+      .. "opts.concurrency = \"auto\"", fname), 3)
+  end
   number_opt("window", 1, true)
   for _, name in ipairs { "skip_unchanged", "check_read_only" } do
     if opts[name] ~= nil and type(opts[name]) ~= "boolean" then
@@ -463,11 +469,15 @@ end
 -- k-th request handed out. A client whose batch takes only lists gets them in batches of at
 -- most `window` requests, each ended by the source's first false (that form has the barrier:
 -- a batch call returns when its slowest request does).
-local function stream(client, source, on_result, concurrency, window)
+local function stream(client, source, on_result, batch_opts, window)
   if takes_source(client) then
-    client:batch(source, { concurrency = concurrency, on_result = on_result })
+    client:batch(source, { concurrency = batch_opts.concurrency, on_result = on_result,
+      concurrency_max = batch_opts.concurrency_max, concurrency_start = batch_opts.concurrency_start })
     return
   end
+  local concurrency = batch_opts.concurrency
+  -- a list-only batch gets a fixed concurrency: "auto" is the C client's and campaign.ngx's
+  if concurrency == "auto" then concurrency = batch_opts.concurrency_start or 8 end
   local base = 0
   while true do
     local requests, ended = {}, false
@@ -484,13 +494,13 @@ local function stream(client, source, on_result, concurrency, window)
     local from, got = base, {}
     base = base + #requests
     local results = client:batch(requests, { concurrency = concurrency,
-      on_result = function(k, result)
+      on_result = function(k, result, limit)
         got[k] = true
-        on_result(from + k, result)
+        on_result(from + k, result, limit or concurrency)
       end })
     -- Settle what on_result did not (a client without on_result).
     for k = 1, #requests do
-      if not got[k] then on_result(from + k, type(results) == "table" and results[k] or nil) end
+      if not got[k] then on_result(from + k, type(results) == "table" and results[k] or nil, concurrency) end
     end
     if ended then return end
   end
@@ -579,7 +589,10 @@ function workflow.bulk_update(client, items, opts)
   local clock = opts.clock or default_clock.now
   local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
-  local window = opts.window or concurrency * 4
+  local auto = concurrency == "auto"
+  -- the look-ahead: rows that may wait for their record; "auto": 4 x the limit's bound
+  local window = opts.window or (auto and (opts.concurrency_max or 64) or concurrency) * 4
+  local limit = not auto and concurrency or nil   -- the concurrency now (client:batch tells)
   local verify = opts.verify and true or false
   local verify_attempts = opts.verify_attempts or 1
   local verify_delay = opts.verify_delay or 0.5
@@ -617,6 +630,17 @@ function workflow.bulk_update(client, items, opts)
     return ok
   end
 
+  -- on_progress's fifth argument: the limit now, the achieved rate, the counts and an ETA.
+  local function progress_info()
+    local elapsed = clock() - started
+    local total = exhausted and report.total or known_total
+    local rate = elapsed > 0 and done / elapsed or nil
+    local eta
+    if total and rate and rate > 0 then eta = (total - done) / rate end
+    return { limit = limit, rate = rate, elapsed = elapsed, eta = eta, done = done, total = total,
+      applied = report.ok, failed = report.failed, unknown = report.unknown }
+  end
+
   -- skipped: applied in an earlier run (resume), not sent again and not journaled again.
   -- unjournaled: an item that does not match the journal is never journaled over its record.
   local function settle(i, outcome, err, skipped, unjournaled)
@@ -643,7 +667,7 @@ function workflow.bulk_update(client, items, opts)
     -- A callback that raised is not called again; the other one still is.
     if on_item and not call_back(on_item, i, outcome, err, skipped or nil) then on_item = nil end
     if on_progress and not call_back(on_progress, done, exhausted and report.total or known_total,
-        report.failed, report.unknown) then
+        report.failed, report.unknown, progress_info()) then
       on_progress = nil
     end
   end
@@ -747,7 +771,8 @@ function workflow.bulk_update(client, items, opts)
     end
   end
 
-  local function on_result(k, result)
+  local function on_result(k, result, now_limit)
+    if now_limit ~= nil then limit = now_limit end
     local slot = handed[k]
     handed[k] = nil
     unsettled = unsettled - 1
@@ -894,7 +919,8 @@ function workflow.bulk_update(client, items, opts)
 
   -- The interpreter's SIGINT hook may raise in any Lua code, this loop's too: what is known
   -- is kept as for a raise out of client:batch.
-  local ran, raised = pcall(stream, client, source, on_result, concurrency, window)
+  local ran, raised = pcall(stream, client, source, on_result, { concurrency = concurrency,
+    concurrency_max = opts.concurrency_max, concurrency_start = opts.concurrency_start }, window)
   if not ran then
     stop_run(is_interrupt_raise(raised) and "interrupted" or "callback", raised, true)
   end
@@ -905,7 +931,7 @@ function workflow.bulk_update(client, items, opts)
 
   -- An iterator's length is known only now: tell on_progress once more, with the total.
   if not from_list and report.total > 0 and on_progress and not stop then
-    if not call_back(on_progress, done, report.total, report.failed, report.unknown) then
+    if not call_back(on_progress, done, report.total, report.failed, report.unknown, progress_info()) then
       on_progress = nil
     end
   end

@@ -51,6 +51,47 @@ describe("campaign.ngx batch with a source function", function()
     assert.is_true(r.same)
   end)
 
+  it("concurrency = \"auto\": the limit of campaign._limiter, nothing lost under a gateway's 429s", function()
+    local status = emu:call("POST", "/_emulator/load", { latency_ms = 20, limit_inflight = 4 },
+      { auth = false })
+    assert.equal(200, status)
+    local r = srv:eval([[
+      local c = client{ retries = 8, retry_base = 0.02, retry_max = 0.2 }
+      local k, limits, failed = 0, {}, 0
+      local summary = c:batch(function()
+        k = k + 1
+        if k > 80 then return nil end
+        return { "GET", "profileAndServices/profile", nil, { query = { _lineCount = 1, k = k } } }
+      end, { concurrency = "auto", concurrency_max = 16, on_result = function(_, result, limit)
+        limits[#limits + 1] = limit
+        if result.err then failed = failed + 1 end
+      end })
+      local lo, hi = math.huge, 0
+      for _, l in ipairs(limits) do lo, hi = math.min(lo, l), math.max(hi, l) end
+      local list = c:batch({ { "GET", "profileAndServices/profile" } }, { concurrency = "auto" })
+      local e = {}
+      for i, o in ipairs {
+        { concurrency = "auto", concurrency_max = 0 }, { concurrency = 4, concurrency_max = 8 },
+        { concurrency = "auto", concurrency_max = 4, concurrency_start = 8 }, { concurrency = "fast" },
+      } do
+        local ok, err = pcall(c.batch, c, {}, o)
+        e[i] = ok and "no error" or tostring(err)
+      end
+      return { summary = summary, failed = failed, lo = lo, hi = hi, first = limits[1], list = #list, e = e }
+    ]], params)
+    emu:call("DELETE", "/_emulator/load", nil, { auth = false })
+    assert.same({ count = 80, ok = 80, failed = 0 }, r.summary)
+    assert.equal(4, r.first)
+    assert.is_true(r.lo >= 1 and r.hi <= 16)
+    assert.equal(1, r.list)
+    assert.equal("campaign.ngx.batch: option 'concurrency_max' must be an integer from 1 to 256", r.e[1])
+    assert.equal("campaign.ngx.batch: options 'concurrency_max' and 'concurrency_start' need "
+      .. "concurrency = \"auto\"", r.e[2])
+    assert.equal("campaign.ngx.batch: option 'concurrency_start' (8) must not exceed 'concurrency_max' (4)",
+      r.e[3])
+    assert.equal("campaign.ngx.batch: option 'concurrency' must be a positive integer or \"auto\"", r.e[4])
+  end)
+
   it("bulk_update streams there too: a slow PATCH holds no other item back", function()
     local profiles = emu:profiles()
     local slow = profiles[1].PKey
@@ -60,7 +101,9 @@ describe("campaign.ngx batch with a source function", function()
     local r = srv:eval([[
       local wf = require "campaign.workflow"
       local items = {}
-      for i, pkey in ipairs(params.pkeys) do items[i] = { pkey = pkey, changes = { lastName = "ng" .. i } } end
+      for i, pkey in ipairs(params.pkeys) do
+        items[i] = { pkey = pkey, changes = { lastName = "ng" .. i } }
+      end
       local report = wf.bulk_update(client(), items, { concurrency = 4 })
       return { total = report.total, ok = report.ok }
     ]], { emu = params.emu, pkeys = pkeys })
