@@ -116,6 +116,65 @@ describe("client:batch with a source function", function()
   end)
 end)
 
+describe("client:batch with a source, interrupted (campaign.trap_signals)", function()
+  local LUA = jit and "luajit" or "lua5.4"
+  local FLAVOUR = jit and "jit" or "5.4"
+
+  it("asks the source no more; every request it gave settles through on_result", function()
+    local emu = emulator.shared()
+    emu:clear_faults()
+    emu:reset()
+    assert(emu:call("POST", "/_emulator/load", { latency_ms = 300 }, { auth = false }) == 200)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "wb"))
+    f:write(([[
+package.cpath = "build/%s/?.so;" .. package.cpath
+package.path = "lua/?.lua;" .. package.path
+local campaign = require "campaign"
+local c = campaign.new{org = %q, api_key = %q, token = %q, base_url = %q, retries = 0}
+campaign.trap_signals()
+local stat = io.open("/proc/self/stat")
+local pid = stat:read("*l"):match("^(%%d+)")
+stat:close()
+local signalled, asked_after, seen, kinds = false, 0, 0, {}
+local given = 0
+local summary = c:batch(function()
+  if signalled then asked_after = asked_after + 1 end
+  given = given + 1
+  if given > 60 then return nil end -- a bound: the spec fails instead of hanging
+  return {"GET", "profileAndServices/profile", nil, {query = {_lineCount = 1}}}
+end, {concurrency = 3, on_result = function(i, r)
+  seen = seen + 1
+  kinds[#kinds + 1] = r.err and r.err.kind or "ok"
+  if i == 4 and not signalled then
+    signalled = true
+    -- not os.execute: system(3) ignores SIGINT in the caller while its child runs
+    io.popen("kill -INT " .. pid):close()
+  end
+end})
+print(summary.count, summary.ok, summary.failed, summary.interrupted, asked_after, seen,
+  table.concat(kinds, ","))
+]]):format(FLAVOUR, emu.org, emu.api_key, emu.access_token, emu.base_url))
+    f:close()
+    local pipe = assert(io.popen("timeout 60 " .. LUA .. " " .. script .. " 2>&1"))
+    local out = pipe:read("*a")
+    pipe:close()
+    os.remove(script)
+    emu:call("DELETE", "/_emulator/load", nil, { auth = false })
+    local count, ok, failed, signal, asked_after, seen, kinds =
+      out:match("^(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%S+)")
+    assert.is_not_nil(count, out)
+    count, ok, failed = tonumber(count), tonumber(ok), tonumber(failed)
+    assert.are.equal(2, tonumber(signal))
+    assert.are.equal(0, tonumber(asked_after))     -- no request asked for after the signal
+    assert.are.equal(count, tonumber(seen))         -- every request given was settled
+    assert.are.equal(count, ok + failed)
+    assert.is_true(ok >= 4 and failed >= 1, out)
+    local _, interrupted = kinds:gsub("interrupted", "")
+    assert.are.equal(failed, interrupted)
+  end)
+end)
+
 describe("bulk_update streams (no window barrier)", function()
   local emu, client, pkeys
 
