@@ -788,9 +788,11 @@ function workflow.bulk_update(client, items, opts)
     return request
   end
 
-  -- The first read-back that is due (FIFO), else nil and the earliest due time.
-  local function due_read()
-    local now, earliest
+  -- The first read-back that is due (FIFO), else nil and the earliest due time. `waited`: the
+  -- caller slept until that time: the earliest is taken whatever the clock says (opts.clock and
+  -- opts.sleep need not agree, e.g. a fixed clock in a test).
+  local function due_read(waited)
+    local now, earliest, first
     for k, slot in ipairs(reads) do
       if slot.due == nil or slot.due <= (now or clock()) then
         table.remove(reads, k)
@@ -798,7 +800,12 @@ function workflow.bulk_update(client, items, opts)
         return slot
       end
       now = now or clock()
-      if earliest == nil or slot.due < earliest then earliest = slot.due end
+      if earliest == nil or slot.due < earliest then earliest, first = slot.due, k end
+    end
+    if waited and first then
+      local slot = table.remove(reads, first)
+      slot.state = "reading"
+      return slot
     end
     return nil, earliest
   end
@@ -887,9 +894,8 @@ function workflow.bulk_update(client, items, opts)
       local wait = earliest - clock()
       if wait > 0 then sleep(wait) end
       if signal_seen() then stop_run("interrupted") return nil end
-      slot = due_read()
-      if slot then return hand(slot, { "GET", slot.path }) end
-      return false
+      slot = due_read(true)
+      return hand(slot, { "GET", slot.path })
     end
     return nil
   end
