@@ -586,10 +586,14 @@ int campaign_batch_run(lua_State *L) {
         finish(&b, next, 0);
         continue;
       }
+      /* a signal caught while the source or a budget hook ran: this item does not start (the
+       * sweep at the top of the loop answers it as never sent) */
+      if ((b.sig = campaign_signal_pending()) != 0) break;
       if (c->opt.rate > 0) (void)campaign_pacing_take(&c->tat, now, c->opt.rate, c->opt.burst);
       start(&b, next);
     }
     if (b.stream ? b.source == SOURCE_END && b.live == 0 : b.done >= n) break;
+    if (b.sig) continue; /* swept at the top of the loop */
     curl_multi_perform(c->multi, &running);
     while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
       if (msg->msg == CURLMSG_DONE) {

@@ -866,7 +866,8 @@ function workflow.bulk_update(client, items, opts)
   end
 
   -- -> a request, false (nothing until an answer comes), or nil (nothing more, ever).
-  local function source()
+  local source
+  function source()
     if stop then return nil end
     if signal_seen() then stop_run("interrupted") return nil end
     local slot, earliest = due_read()
@@ -895,7 +896,9 @@ function workflow.bulk_update(client, items, opts)
       if wait > 0 then sleep(wait) end
       if signal_seen() then stop_run("interrupted") return nil end
       slot = due_read(true)
-      return hand(slot, { "GET", slot.path })
+      if slot then return hand(slot, { "GET", slot.path }) end
+      -- campaign.ngx: another light thread took it while this one slept; look again
+      return source()
     end
     return nil
   end

@@ -92,6 +92,26 @@ describe("campaign.ngx batch with a source function", function()
     assert.equal("campaign.ngx.batch: option 'concurrency' must be a positive integer or \"auto\"", r.e[4])
   end)
 
+  it("bulk_update: light threads that all wait for one read-back's delay take it once", function()
+    local pkey = emu:profiles()[2].PKey
+    -- the PATCH "succeeds" without being applied: both read-backs see the old value
+    emu:faults { { method = "PATCH", status = 200,
+      body = harness.json.encode { PKey = pkey, href = emu.base_url .. "/x" }, times = 1 } }
+    local r = srv:eval([[
+      local wf = require "campaign.workflow"
+      local items = { { pkey = params.pkey, changes = { firstName = "Lost" } } }
+      local ok, report = pcall(wf.bulk_update, client(), items,
+        { concurrency = 4, verify = true, verify_attempts = 2, verify_delay = 0.2 })
+      if not ok then return { raised = tostring(report) } end
+      return { total = report.total, ok = report.ok, failed = report.failed,
+        kind = report.errors[1] and report.errors[1].kind }
+    ]], { emu = params.emu, pkey = pkey })
+    assert.same({ total = 1, ok = 0, failed = 1, kind = "verify" }, r)
+    local gets = 0
+    for _, req in ipairs(emu:requests()) do if req.method == "GET" then gets = gets + 1 end end
+    assert.equal(2, gets)
+  end)
+
   it("bulk_update streams there too: a slow PATCH holds no other item back", function()
     local profiles = emu:profiles()
     local slow = profiles[1].PKey
