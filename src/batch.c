@@ -1,8 +1,13 @@
 /*
  * batch.c - client:batch(requests, {concurrency = 16, on_result = fn}) on libcurl multi.
  *
- * Every request is validated and encoded before the first transfer starts (a misuse raises
- * and nothing is sent). Up to `concurrency` transfers run at once, each on a pooled easy handle
+ * `requests` is a list or a source function. A list: every request is validated and encoded
+ * before the first transfer starts (a misuse raises and nothing is sent), the results come back
+ * as a list. A source: it is called, protected and between libcurl calls, each time a slot is
+ * free (and pacing allows); it returns the next request, nil at the end, or false ("nothing
+ * ready until one in flight settles"). Its results go only to on_result (nothing is collected,
+ * so memory stays flat however long the stream) and at most STREAM_LIVE x concurrency items
+ * are held at once (in flight or waiting for a retry). Up to `concurrency` transfers run at once, each on a pooled easy handle
  * kept in the client (connections stay alive across batches). A transfer waiting for its retry
  * holds no slot: it is scheduled at a time and the loop sleeps in curl_multi_poll until then or
  * until a transfer finishes. Token refreshes, events and on_result run between libcurl calls,
@@ -20,17 +25,26 @@
 #include "error.h"
 #include "exchange.h"
 #include "interrupt.h"
+#include "limiter.h"
+#include "limiter_lua.h"
 #include "pacing.h"
 #include "result.h"
 #include "retry.h"
 
-enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE };
+enum { ITEM_WAITING, ITEM_RUNNING, ITEM_DONE, ITEM_FREE }; /* WAITING is 0: memset's state */
+enum { SOURCE_OPEN, SOURCE_BLOCKED, SOURCE_END };
+
+/* A source's items live in a table of STREAM_LIVE x concurrency slots: those in flight and
+ * those waiting for a retry (which hold no transfer) */
+#define STREAM_LIVE 2
 
 typedef struct batch_item {
   campaign_exchange x; /* the request and its attempts */
   int state;
+  int seq;             /* the index on_result and events get (1-based) */
   double next_at;      /* a scheduled retry may start at this time */
   double started;
+  double attempt_at;   /* when its current attempt started (the limiter's latency) */
 } batch_item;
 
 void campaign_batch_reset(campaign_client *c) {
@@ -68,15 +82,26 @@ typedef struct batch_state {
   lua_State *L;
   campaign_client *c;
   batch_item *items;
-  int n, done, inflight, concurrency;
+  int n;                        /* a list: its length; a source: the items taken so far */
+  int cap;                      /* slots in `items` (a list: n) */
+  int done, inflight;
+  int concurrency;              /* the limit now: fixed, or the limiter's */
+  int adaptive;                 /* concurrency = "auto" */
+  int most;                     /* the most the limit may be: the pool size */
+  campaign_limiter limiter;
   int *retry_list, retry_count; /* items waiting for a scheduled retry */
-  int next_new;                 /* first item never started */
+  int next_new;                 /* a list: first item never started */
+  int stream, source;           /* a source function at index 3; its SOURCE_* state */
+  int *free_list, free_count;   /* a source: slots of `items` not in use */
+  int live;                     /* a source: items taken and not settled */
+  int ok, failed;               /* a source: the summary batch returns */
   int results_idx, on_result_idx;
+  int token_err_idx;            /* the token provider failed: every item fails with this */
   int sig;                      /* the signal that interrupted the batch, else 0 */
 } batch_state;
 
 static void emit(batch_state *b, const char *type, int i, campaign_transfer *t, double wait) {
-  campaign_exchange_event(b->L, b->c, 2, &b->items[i].x, type, t, i + 1, -1, wait);
+  campaign_exchange_event(b->L, b->c, 2, &b->items[i].x, type, t, b->items[i].seq, -1, wait);
 }
 
 /* Drops every transfer in flight (their connections close; the pool stays usable). */
@@ -111,15 +136,32 @@ static void finish(batch_state *b, int i, int ok) {
     lua_pushinteger(L, b->items[i].x.attempts);
     lua_setfield(L, -2, "attempts");
   }
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, b->results_idx, i + 1);
-  b->items[i].state = ITEM_DONE;
+  if (b->stream) {
+    int k;
+    /* the slot is given back before on_result runs (which may let the source go on); its
+     * anchors go with it, so a long stream keeps no body of a settled item */
+    b->items[i].state = ITEM_FREE;
+    b->free_list[b->free_count++] = i;
+    b->live--;
+    if (ok) b->ok++;
+    else b->failed++;
+    if (b->source == SOURCE_BLOCKED) b->source = SOURCE_OPEN;
+    for (k = 1; k <= 3; k++) {
+      lua_pushnil(L);
+      lua_rawseti(L, 7, i * 3 + k);
+    }
+  } else {
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, b->results_idx, i + 1);
+    b->items[i].state = ITEM_DONE;
+  }
   b->done++;
   if (b->on_result_idx) {
     lua_pushvalue(L, b->on_result_idx);
-    lua_pushinteger(L, i + 1);
+    lua_pushinteger(L, b->items[i].seq);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    lua_pushinteger(L, b->concurrency); /* the limit now (it moves with "auto") */
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
       abort_inflight(b);
       lua_replace(L, top + 1);
       lua_settop(L, top + 1);
@@ -149,8 +191,21 @@ static void interrupt_rest(batch_state *b) {
   b->inflight = 0;
   b->retry_count = 0;
   b->next_new = b->n;
-  for (i = 0; i < b->n; i++) {
+  if (b->stream) b->source = SOURCE_END; /* a source is not asked again */
+  for (i = 0; !b->stream && i < b->n; i++) {
     if (b->items[i].state == ITEM_DONE) continue;
+    campaign_client_interrupted(L, c, &b->items[i].x.r, b->sig, b->items[i].x.attempts,
+                                b->items[i].x.sent);
+    finish(b, i, 0);
+  }
+  while (b->stream) { /* in index order, which a source's slots are not: smallest first */
+    int k;
+    i = -1;
+    for (k = 0; k < b->cap; k++) {
+      int st = b->items[k].state;
+      if (st != ITEM_DONE && st != ITEM_FREE && (i < 0 || b->items[k].seq < b->items[i].seq)) i = k;
+    }
+    if (i < 0) break;
     campaign_client_interrupted(L, c, &b->items[i].x.r, b->sig, b->items[i].x.attempts,
                                 b->items[i].x.sent);
     finish(b, i, 0);
@@ -177,6 +232,15 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   double elapsed;
   int ok;
   campaign_exchange_finish(&it->x, t, code);
+  if (b->adaptive && !t->interrupted) {
+    campaign_limiter_outcome o = CAMPAIGN_LIMITER_IGNORE;
+    double now = campaign_now();
+    if (code == CURLE_OK) o = t->status == 429 || t->status == 503 ? CAMPAIGN_LIMITER_OVERLOAD
+                                                                 : CAMPAIGN_LIMITER_OK;
+    else if (code == CURLE_OPERATION_TIMEDOUT) o = CAMPAIGN_LIMITER_TIMEOUT;
+    campaign_limiter_sample(&b->limiter, now, now - it->attempt_at, o, b->inflight);
+    b->concurrency = campaign_limiter_limit(&b->limiter);
+  }
   t->item = -1;
   b->inflight--;
   curl_multi_remove_handle(c->multi, t->easy);
@@ -213,7 +277,90 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   finish(b, i, ok);
 }
 
-/* The next item allowed to start now, or -1. Scheduled retries first (they are older). */
+/* Validates and encodes the request at the top of the stack into item slot i (the request is
+ * popped). Stack: 7 the anchors, 9 the encoded bodies by body table. Raises on misuse. */
+static void prepare_item(batch_state *b, int i, int seq) {
+  static const char *const request_fields[4] = {"method", "path", "body", "opts"};
+  lua_State *L = b->L;
+  int k;
+  /* the name errors start with: formatted in C, not as a Lua string for every request */
+  char fname[48];
+  const char *method;
+  int base = lua_gettop(L) - 1;
+  snprintf(fname, sizeof fname, "campaign.batch: request %d", seq);
+  if (!lua_istable(L, -1))
+    luaL_error(L, "%s must be a table {method, path, body_or_nil, opts_or_nil}", fname);
+  /* base + 2..5: method, path, body, options; positional, or named as campaign.ngx accepts */
+  for (k = 0; k < 4; k++) {
+    lua_rawgeti(L, base + 1, k + 1);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushstring(L, request_fields[k]);
+      lua_rawget(L, base + 1);
+    }
+  }
+  method = campaign_check_method(L, base + 2, fname);
+  /* one body table sent to many records (a bulk change) is encoded once */
+  lua_pushvalue(L, base + 4); /* base + 6: the body as given */
+  if (lua_istable(L, base + 4)) {
+    lua_pushvalue(L, base + 4);
+    lua_rawget(L, 9);
+    if (lua_type(L, -1) == LUA_TSTRING) lua_replace(L, base + 4);
+    else lua_pop(L, 1);
+  }
+  memset(&b->items[i], 0, sizeof b->items[i]);
+  b->items[i].seq = seq;
+  campaign_request_prepare(L, b->c, fname, method, base + 3, base + 4, base + 5, 0, 7, i,
+                           &b->items[i].x.r);
+  if (lua_istable(L, base + 4)) { /* encoded now: remember it */
+    lua_pushvalue(L, base + 6);
+    lua_rawgeti(L, 7, i * 3 + 2);
+    lua_rawset(L, 9);
+  }
+  lua_settop(L, base);
+}
+
+/* Asks the source (index 3) for its next request, protected. Returns the slot it was prepared
+ * in, or -1 (the source ended, or has nothing ready: b->source says which). Its error stops
+ * the batch as one of on_result does: the transfers in flight are aborted, the error raised. */
+static int pull(batch_state *b) {
+  lua_State *L = b->L;
+  int i;
+  lua_pushvalue(L, 3);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    abort_inflight(b);
+    lua_error(L); /* between libcurl calls: no libcurl frame is unwound */
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    b->source = SOURCE_END;
+    return -1;
+  }
+  if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    if (b->live == 0) {
+      abort_inflight(b);
+      luaL_error(L, "campaign.batch: the source returned false (wait for a result) with no request "
+                    "in flight or waiting for a retry: it would wait forever");
+    }
+    b->source = SOURCE_BLOCKED;
+    return -1;
+  }
+  if (!lua_istable(L, -1)) {
+    const char *tn = luaL_typename(L, -1);
+    abort_inflight(b);
+    luaL_error(L, "campaign.batch: the source returned a %s (a request table, false for \"not yet\", "
+                  "or nil at the end)", tn);
+  }
+  i = b->free_list[--b->free_count];
+  b->n++;
+  b->live++;
+  prepare_item(b, i, b->n);
+  return i;
+}
+
+/* The next item allowed to start now, or -1. Scheduled retries first (they are older); then
+ * a list's next item, or the source's (only while a slot of the live table is free). */
 static int next_ready(batch_state *b, double now) {
   int k;
   for (k = 0; k < b->retry_count; k++) {
@@ -223,8 +370,17 @@ static int next_ready(batch_state *b, double now) {
       return i;
     }
   }
+  if (b->stream) {
+    if (b->source == SOURCE_OPEN && b->free_count > 0) return pull(b);
+    return -1;
+  }
   if (b->next_new < b->n) return b->next_new++;
   return -1;
+}
+
+/* More items may come: a list's never started, or a source not ended nor blocked. */
+static int more_to_start(const batch_state *b) {
+  return b->stream ? b->source == SOURCE_OPEN && b->free_count > 0 : b->next_new < b->n;
 }
 
 static void start(batch_state *b, int i) {
@@ -241,6 +397,7 @@ static void start(batch_state *b, int i) {
   if (t == NULL) luaL_error(b->L, "campaign.batch: no free transfer (internal error)");
   campaign_exchange_prepare(b->L, c, &it->x, t);
   it->state = ITEM_RUNNING;
+  it->attempt_at = campaign_now();
   if (it->x.attempts == 1) it->started = campaign_now();
   emit(b, "request", i, NULL, -1);
   t->item = i;
@@ -249,6 +406,26 @@ static void start(batch_state *b, int i) {
     luaL_error(b->L, "campaign.batch: libcurl could not start a transfer");
   }
   b->inflight++;
+}
+
+/* The batch is over: a list's results, or a source's summary. */
+static int batch_return(batch_state *b) {
+  lua_State *L = b->L;
+  lua_settop(L, 8);
+  if (b->stream) {
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, b->n);
+    lua_setfield(L, -2, "count");
+    lua_pushinteger(L, b->ok);
+    lua_setfield(L, -2, "ok");
+    lua_pushinteger(L, b->failed);
+    lua_setfield(L, -2, "failed");
+    if (b->sig) {
+      lua_pushinteger(L, b->sig);
+      lua_setfield(L, -2, "interrupted");
+    }
+  }
+  return 1;
 }
 
 /* Stack: 1 spec, 2 self, 3 requests, 4 opts. Returns the results list. */
@@ -265,25 +442,60 @@ int campaign_batch_run(lua_State *L) {
    * and URL while 9 fixed slots are held) needs about 22 slots: ask for them, do not rely on
    * LUA_MINSTACK */
   luaL_checkstack(L, 40, "campaign.batch");
-  luaL_checktype(L, 3, LUA_TTABLE);
+  b.stream = lua_isfunction(L, 3);
+  if (!b.stream && !lua_istable(L, 3))
+    luaL_error(L, "campaign.batch: bad argument #1 'requests' (a list of requests or a source "
+                  "function expected, got %s)", luaL_typename(L, 3));
   if (!lua_isnil(L, 4)) {
     if (!lua_istable(L, 4)) luaL_error(L, "campaign.batch: options must be a table");
     lua_pushnil(L);
     while (lua_next(L, 4)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0))
+      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0 &&
+                        strcmp(k, "concurrency_max") != 0 && strcmp(k, "concurrency_start") != 0))
         luaL_error(L, "campaign.batch: unknown option '%s'", k ? k : "?");
       lua_pop(L, 1);
     }
     lua_getfield(L, 4, "concurrency");
-    if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) {
+      b.adaptive = 1;
+    } else if (!lua_isnil(L, -1)) {
       double d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
       if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
-        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d",
-                   CAMPAIGN_MAX_CONCURRENCY);
+        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d, or "
+                      "\"auto\"", CAMPAIGN_MAX_CONCURRENCY);
       b.concurrency = (int)d;
     }
     lua_pop(L, 1);
+    {
+      static const char *const bounds[2] = {"concurrency_max", "concurrency_start"};
+      int v[2] = {CAMPAIGN_LIMITER_DEFAULT_MAX, 0}, k;
+      for (k = 0; k < 2; k++) {
+        double d;
+        lua_getfield(L, 4, bounds[k]);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          continue;
+        }
+        if (!b.adaptive)
+          luaL_error(L, "campaign.batch: option '%s' needs concurrency = \"auto\"", bounds[k]);
+        d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+        if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
+          luaL_error(L, "campaign.batch: option '%s' must be an integer from 1 to %d", bounds[k],
+                     CAMPAIGN_MAX_CONCURRENCY);
+        v[k] = (int)d;
+        lua_pop(L, 1);
+      }
+      if (v[1] == 0) v[1] = CAMPAIGN_LIMITER_DEFAULT_START < v[0] ? CAMPAIGN_LIMITER_DEFAULT_START : v[0];
+      if (v[1] > v[0])
+        luaL_error(L, "campaign.batch: option 'concurrency_start' (%d) must not exceed "
+                      "'concurrency_max' (%d)", v[1], v[0]);
+      if (b.adaptive) {
+        campaign_limiter_init(&b.limiter, v[1], 1, v[0]);
+        b.concurrency = campaign_limiter_limit(&b.limiter);
+        b.most = v[0];
+      }
+    }
     lua_getfield(L, 4, "on_result");
     if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
       luaL_error(L, "campaign.batch: option 'on_result' must be a function(i, result)");
@@ -291,88 +503,76 @@ int campaign_batch_run(lua_State *L) {
     lua_pushnil(L);
   }
   b.on_result_idx = lua_isnil(L, 5) ? 0 : 5; /* 5: on_result */
-  n = (int)campaign_rawlen(L, 3);
+  if (b.stream && !b.on_result_idx)
+    luaL_error(L, "campaign.batch: a source function needs option 'on_result' (its results are "
+                  "not collected)");
+  n = b.stream ? 0 : (int)campaign_rawlen(L, 3);
   b.n = n;
-  /* 6: items and the retry list, owned by Lua */
-  b.items = lua_newuserdata(L, (size_t)(n > 0 ? n : 1) * (sizeof(batch_item) + sizeof(int)));
-  b.retry_list = (int *)(void *)(b.items + (n > 0 ? n : 1));
-  memset(b.items, 0, (size_t)n * sizeof(batch_item));
+  if (!b.adaptive) b.most = b.concurrency;
+  b.cap = b.stream ? STREAM_LIVE * b.most : n;
+  /* 6: items, the retry list and (a source) the free list, owned by Lua */
+  {
+    int cap = b.cap > 0 ? b.cap : 1;
+    b.items = lua_newuserdata(L, (size_t)cap * (sizeof(batch_item) + 2 * sizeof(int)));
+    b.retry_list = (int *)(void *)(b.items + cap);
+    b.free_list = b.retry_list + cap;
+    memset(b.items, 0, (size_t)cap * sizeof(batch_item));
+  }
+  if (b.stream) {
+    for (i = 0; i < b.cap; i++) {
+      b.items[i].state = ITEM_FREE;
+      b.free_list[i] = b.cap - 1 - i; /* slot 0 first */
+    }
+    b.free_count = b.cap;
+  }
   lua_newtable(L); /* 7: anchors of URLs, bodies, headers */
-  lua_createtable(L, n, 0); /* 8: results */
+  lua_createtable(L, b.stream ? 0 : n, 0); /* 8: results (a source: unused) */
   b.results_idx = 8;
   lua_newtable(L); /* 9: encoded bodies by body table */
-  for (i = 0; i < n; i++) {
-    static const char *const request_fields[4] = {"method", "path", "body", "opts"};
-    int k;
-    /* the name errors start with: formatted in C, not as a Lua string for every request */
-    char fname[48];
-    const char *method;
-    int base = lua_gettop(L);
-    snprintf(fname, sizeof fname, "campaign.batch: request %d", i + 1);
-    lua_rawgeti(L, 3, i + 1); /* base + 1: the request */
-    if (!lua_istable(L, -1))
-      luaL_error(L, "%s must be a table {method, path, body_or_nil, opts_or_nil}", fname);
-    /* base + 2..5: method, path, body, options; positional, or named as campaign.ngx accepts */
-    for (k = 0; k < 4; k++) {
-      lua_rawgeti(L, base + 1, k + 1);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushstring(L, request_fields[k]);
-        lua_rawget(L, base + 1);
-      }
-    }
-    method = campaign_check_method(L, base + 2, fname);
-    /* one body table sent to many records (a bulk change) is encoded once */
-    lua_pushvalue(L, base + 4); /* base + 6: the body as given */
-    if (lua_istable(L, base + 4)) {
-      lua_pushvalue(L, base + 4);
-      lua_rawget(L, 9);
-      if (lua_type(L, -1) == LUA_TSTRING) lua_replace(L, base + 4);
-      else lua_pop(L, 1);
-    }
-    campaign_request_prepare(L, c, fname, method, base + 3, base + 4, base + 5, 0, 7, i,
-                             &b.items[i].x.r);
-    if (lua_istable(L, base + 4)) { /* encoded now: remember it */
-      lua_pushvalue(L, base + 6);
-      lua_rawgeti(L, 7, i * 3 + 2);
-      lua_rawset(L, 9);
-    }
-    lua_settop(L, base);
+  if (b.stream) { /* weak keys: a body table no item uses any more is not kept */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
   }
-  if (n == 0) return 1;
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    prepare_item(&b, i, i + 1);
+  }
+  if (!b.stream && n == 0) return batch_return(&b);
   if ((b.sig = campaign_signal_pending()) != 0) { /* nothing is sent, no token is asked for */
     interrupt_rest(&b);
-    lua_settop(L, 8);
-    return 1;
+    return batch_return(&b);
   }
-  ensure_pool(L, c, b.concurrency < n ? b.concurrency : n);
-  b.concurrency = b.concurrency < n ? b.concurrency : n;
-  if (!campaign_client_token(L, c, 2, 0)) { /* no token: every request fails the same way */
-    int err = lua_gettop(L);
-    for (i = 0; i < n; i++) {
-      b.items[i].x.attempts = 0;
-      lua_pushnil(L);
-      lua_pushvalue(L, err);
-      finish(&b, i, 0);
-    }
-    lua_settop(L, 8);
-    return 1;
-  }
-  while (b.done < n) {
+  if (!b.stream && b.most > n) b.most = n;
+  if (!b.stream && b.concurrency > n) b.concurrency = n;
+  ensure_pool(L, c, b.most);
+  if (!campaign_client_token(L, c, 2, 0)) /* no token: every request fails the same way */
+    b.token_err_idx = lua_gettop(L);    /* 10: the error */
+  for (;;) {
     double now = campaign_now();
     /* with the handlers installed, a poll wakes at least every 100 ms to look at the flag (a
      * signal delivered to another thread does not interrupt it) */
     int running = 0, queued = 0, timeout_ms = campaign_signal_trapped() ? 100 : 1000, k;
     double pace_due;
     CURLMsg *msg;
+    if (b.stream ? b.source == SOURCE_END && b.live == 0 : b.done >= n) break;
     if (!b.sig) b.sig = campaign_signal_pending();
     if (b.sig) {
       interrupt_rest(&b);
       break;
     }
     pace_due = 0;
-    while (b.inflight < b.concurrency) {
+    while (b.inflight < b.concurrency && b.inflight < c->pool_size) {
       int next;
+      if (b.token_err_idx) { /* every item fails with the provider's error, none is sent */
+        if ((next = next_ready(&b, now)) < 0) break;
+        b.items[next].x.attempts = 0;
+        lua_pushnil(L);
+        lua_pushvalue(L, b.token_err_idx);
+        finish(&b, next, 0);
+        continue;
+      }
       /* no transfer starts without a pacing slot: the loop polls until the next one is due
        * (the transfers running meanwhile go on) */
       if (c->opt.rate > 0 &&
@@ -386,9 +586,14 @@ int campaign_batch_run(lua_State *L) {
         finish(&b, next, 0);
         continue;
       }
+      /* a signal caught while the source or a budget hook ran: this item does not start (the
+       * sweep at the top of the loop answers it as never sent) */
+      if ((b.sig = campaign_signal_pending()) != 0) break;
       if (c->opt.rate > 0) (void)campaign_pacing_take(&c->tat, now, c->opt.rate, c->opt.burst);
       start(&b, next);
     }
+    if (b.stream ? b.source == SOURCE_END && b.live == 0 : b.done >= n) break;
+    if (b.sig) continue; /* swept at the top of the loop */
     curl_multi_perform(c->multi, &running);
     while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
       if (msg->msg == CURLMSG_DONE) {
@@ -397,12 +602,14 @@ int campaign_batch_run(lua_State *L) {
         complete(&b, t, msg->data.result);
       }
     }
-    if (b.done >= n) break;
+    if (b.stream ? b.source == SOURCE_END && b.live == 0 : b.done >= n) break;
     if (b.sig) continue; /* swept at the top of the loop, without waiting */
+    /* a settle may have let the source go on: no sleep before asking it */
+    if (b.stream && more_to_start(&b) && b.inflight < b.concurrency && c->opt.rate <= 0) continue;
     now = campaign_now();
     if (b.inflight < b.concurrency) {
       if (c->opt.rate > 0) pace_due = campaign_pacing_due(c->tat, now, c->opt.rate, c->opt.burst);
-      if (b.next_new < n && pace_due * 1000 < timeout_ms)
+      if (more_to_start(&b) && pace_due * 1000 < timeout_ms)
         timeout_ms = pace_due <= 0 ? 0 : (int)(pace_due * 1000) + 1;
       for (k = 0; k < b.retry_count; k++) {
         double at = b.items[b.retry_list[k]].next_at, ms;
@@ -413,6 +620,5 @@ int campaign_batch_run(lua_State *L) {
     }
     if (timeout_ms > 0) curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
   }
-  lua_settop(L, 8);
-  return 1;
+  return batch_return(&b);
 }

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "http_response.h"
 #include "json.h"
+#include "limiter_lua.h"
 #include "pacing.h"
 #include "retry.h"
 #include "interrupt.h"
@@ -79,6 +80,8 @@ CAMPAIGN_EXPORT int luaopen_campaign(lua_State *L) {
   /* the pacing rule, for campaign.ngx (its state lives in a lua_shared_dict) and the specs */
   lua_pushcfunction(L, campaign_pacing_lua_take);
   lua_setfield(L, m, "_pacing_take");
+  /* the adaptive concurrency limit, for campaign.ngx and the specs (batch.c uses it in C) */
+  campaign_limiter_register(L, m);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, module_index);
   lua_setfield(L, -2, "__index");

@@ -150,8 +150,21 @@ local campaign = {}
 ---@field opts? campaign.RequestOpts
 
 ---@class campaign.BatchOpts
----@field concurrency? integer transfers in flight, 1..256 (default 16)
----@field on_result? fun(i: integer, result: campaign.BatchResult) called as each request finishes; a raise stops the batch
+---@field concurrency? integer|"auto" transfers in flight, 1..256 (default 16); "auto": an adaptive limit (docs/bulk.md "Concurrency")
+---@field concurrency_max? integer with "auto": the most the limit may reach, 1..256 (default 64)
+---@field concurrency_start? integer with "auto": the limit at first, 1..concurrency_max (default 4)
+---@field on_result? fun(i: integer, result: campaign.BatchResult, limit: integer) called as each request finishes (limit: the concurrency limit now); a raise stops the batch (required with a source)
+
+---A source of client:batch: called each time a slot is free; the next request, `false` (nothing
+---ready until a request in flight settles) or `nil` (the end).
+---@alias campaign.BatchSource fun(): campaign.BatchRequest|false|nil
+
+---What client:batch returns for a source (its results go only to on_result).
+---@class campaign.BatchSummary
+---@field count integer requests taken from the source
+---@field ok integer
+---@field failed integer
+---@field interrupted? integer the signal that stopped the batch
 
 ---@class campaign.BatchResult
 ---@field status? integer
@@ -213,10 +226,11 @@ function Client:delete(path, opts) end
 ---@return campaign.Response|campaign.Error res_or_err
 function Client:request(method, path, opts) end
 
----Many requests at once; results in request order. A misuse anywhere raises before anything is sent.
----@param requests campaign.BatchRequest[]
+---Many requests at once. A list: results in request order, a misuse anywhere raises before
+---anything is sent. A source function: results only to opts.on_result, a summary returned.
+---@param requests campaign.BatchRequest[]|campaign.BatchSource
 ---@param opts? campaign.BatchOpts
----@return campaign.BatchResult[]
+---@return campaign.BatchResult[]|campaign.BatchSummary
 function Client:batch(requests, opts) end
 
 ---The URL a call would use; sends nothing, raises like the calls do.
@@ -272,9 +286,9 @@ function campaign.delete(client, path, opts) end
 function campaign.request(client, method, path, opts) end
 
 ---@param client campaign.Client
----@param requests campaign.BatchRequest[]
+---@param requests campaign.BatchRequest[]|campaign.BatchSource
 ---@param opts? campaign.BatchOpts
----@return campaign.BatchResult[]
+---@return campaign.BatchResult[]|campaign.BatchSummary
 function campaign.batch(client, requests, opts) end
 
 ---@param client campaign.Client
@@ -349,6 +363,26 @@ function campaign.gettime() end
 ---@param raw? boolean
 ---@return string
 function campaign._error_text(text, max, secrets, raw) end
+
+---Internal (the adaptive concurrency limit of concurrency = "auto", src/limiter.c; campaign.ngx
+---and the specs use it); it may change.
+---@param opts? {start?: integer, min?: integer, max?: integer} bounds 1..256 (defaults 4, 1, 64)
+---@return campaign.Limiter
+function campaign._limiter(opts) end
+
+---@class campaign.Limiter
+local Limiter = {} -- luacheck: ignore 241
+---@return integer limit the limit to apply now
+function Limiter:limit() end
+---One finished attempt (or call): its latency, what it was, the requests in flight then.
+---@param rtt number seconds
+---@param outcome "ok"|"overload"|"timeout"|"ignore" overload: 429/503
+---@param inflight integer
+---@param now? number seconds on any clock (default: the monotonic clock)
+---@return integer limit
+function Limiter:sample(rtt, outcome, inflight, now) end
+---@return {limit: number, smoothed: number, base: number, min: integer, max: integer}
+function Limiter:state() end
 
 ---Internal (the pacing rule, GCRA, shared by both clients; src/pacing.c); it may change.
 ---@param tat number the theoretical arrival time (seconds), 0 at first
@@ -495,11 +529,25 @@ function campaign._http_response(opts) end
 ---@field PKey? string
 ---@field changes table the fields to PATCH
 
+---on_progress's fifth argument.
+---@class campaign.workflow.BulkProgress
+---@field limit? integer the concurrency limit now (moves with "auto")
+---@field rate? number items settled per second since the start
+---@field elapsed number seconds since the start
+---@field eta? number seconds left at that rate (when the total is known)
+---@field done integer
+---@field total? integer
+---@field applied integer
+---@field failed integer
+---@field unknown integer
+
 ---@class campaign.workflow.BulkOpts: campaign.workflow.UpdateOpts
----@field concurrency? integer transfers at once (default 8)
----@field window? integer items per batch call (default 4 x concurrency)
+---@field concurrency? integer|"auto" transfers at once (default 8), or "auto" (docs/bulk.md "Concurrency")
+---@field concurrency_max? integer with "auto": its bound (default 64, at most 256)
+---@field concurrency_start? integer with "auto": its start value (default 4)
+---@field window? integer rows that may wait for their record's row in flight (default 4 x concurrency); with a client whose batch takes only lists, requests per batch call
 ---@field verify? boolean read each updated record back and compare
----@field on_progress? fun(done: integer, total: integer|nil, failed: integer, unknown: integer)
+---@field on_progress? fun(done: integer, total: integer|nil, failed: integer, unknown: integer, info: campaign.workflow.BulkProgress)
 ---@field on_item? fun(i: integer, outcome: "applied"|"failed"|"unknown"|"not_sent", err: campaign.Error|nil, skipped: boolean|nil)
 ---@field journal? string|table an append-only journal file (docs/bulk.md), or the state that journal.load returns
 ---@field resume? boolean skip the items the journal records as applied

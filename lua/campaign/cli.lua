@@ -26,7 +26,8 @@ local KNOWN = {
   cafile = "value", timeout = "value", retries = "value", rate = "value", budget = "value",
   query = "list", json = "value", verify = "flag", email = "value", filter = "list",
   param = "list", order = "value", desc = "flag", limit = "value", all = "flag",
-  concurrency = "value", report = "value", format = "value", progress_interval = "value",
+  concurrency = "value", concurrency_max = "value", report = "value", format = "value",
+  progress_interval = "value",
   no_progress = "flag", show = "flag", version = "flag", allow_http = "flag",
   journal = "value", resume = "flag",
 }
@@ -114,12 +115,13 @@ local COMMANDS = {
     example = "campaign profile list --filter byText --param text=Dak --order email --limit 10",
   },
   ["bulk-update"] = {
-    usage = "campaign bulk-update FILE [--concurrency N] [--verify] [--report FILE]\n" ..
-      "                            [--format csv|ndjson] [--journal FILE [--resume]]",
+    usage = "campaign bulk-update FILE [--concurrency N|auto [--concurrency-max N]] [--verify]\n" ..
+      "                            [--report FILE]" ..
+      " [--format csv|ndjson] [--journal FILE [--resume]]",
     summary = "PATCH many profiles from NDJSON or CSV (FILE '-' reads stdin); exit 4 if any failed, " ..
       "5 if some are unknown",
-    options = {"concurrency", "verify", "report", "format", "progress_interval", "no_progress", "journal",
-      "resume"},
+    options = {"concurrency", "concurrency_max", "verify", "report", "format", "progress_interval",
+      "no_progress", "journal", "resume"},
     example = "campaign bulk-update changes.csv --concurrency 16 --verify --report report.ndjson",
   },
   token = {
@@ -176,7 +178,10 @@ local EXTRA_HELP = {
   desc = "  --desc                descending order",
   limit = "  --limit N             at most N profiles",
   all = "  --all                 every profile, following next.href (sends _forcePagination=true)",
-  concurrency = "  --concurrency N       requests in flight (default 8)",
+  concurrency = "  --concurrency N|auto  requests in flight (default 8); auto: a limit that adapts to\n" ..
+    "                        the server (grows while latency holds, backs off on latency, 429/503)",
+  concurrency_max = "  --concurrency-max N   the most --concurrency auto may reach (default 64, at most\n" ..
+    "                        256)",
   report = "  --report FILE         NDJSON, one line per input item in input order, with its outcome",
   format = "  --format csv|ndjson   input format (default: by extension, else by content)",
   progress_interval = "  --progress-interval S seconds between progress lines off a terminal (default 2)",
@@ -936,8 +941,22 @@ local BULK_RESOURCE = "profileAndServices/profile"
 local function bulk_update(ctx, path, name, file)
   local options = ctx.options
   local campaign = load_campaign()
-  local concurrency, err = args.positive_integer(options.concurrency or "8", "concurrency")
-  if not concurrency then usage_error(err, ctx.command) end
+  local concurrency, concurrency_max, err
+  if options.concurrency == "auto" then
+    concurrency = "auto"
+  else
+    concurrency, err = args.positive_integer(options.concurrency or "8", "concurrency")
+    if not concurrency then usage_error(err .. " or 'auto'", ctx.command) end
+  end
+  if options.concurrency_max then
+    if concurrency ~= "auto" then
+      usage_error("option '--concurrency-max' needs --concurrency auto", ctx.command)
+    end
+    concurrency_max, err = args.positive_integer(options.concurrency_max, "concurrency-max")
+    if not concurrency_max or concurrency_max > 256 then
+      usage_error(err or "option '--concurrency-max' must be at most 256", ctx.command)
+    end
+  end
   local interval
   interval, err = args.non_negative_number(options.progress_interval or "2", "progress-interval")
   if not interval then usage_error(err, ctx.command) end
@@ -1001,11 +1020,14 @@ local function bulk_update(ctx, path, name, file)
   end
 
   -- Pass 2: send, and write each item's report line as soon as it and every item before it
-  -- have settled (input order; what waits is bounded by bulk_update's windows). Nothing about
-  -- an item comes from pass 1: a report line says what was read, sent and answered.
+  -- have settled (input order; what waits: the lines settled while an earlier item was in
+  -- flight). Nothing about an item comes from pass 1: a report line says what was read, sent
+  -- and answered.
   local pending, first_pending, next_seq = {}, 1, 0   -- seq -> {item =, outcome =, err =}
   local seq_of = {}                                  -- bulk_update's index -> seq
   local counts = {applied = 0, failed = 0, unknown = 0, not_sent = 0, skipped = 0}
+  -- the progress line's limit; "auto" starts at the limiter's documented start value (4)
+  local limit_now = concurrency ~= "auto" and concurrency or math.min(4, concurrency_max or 64)
   local settled = 0
   local shown, SHOW_AT_MOST, not_ok = {}, 10, 0
 
@@ -1042,7 +1064,7 @@ local function bulk_update(ctx, path, name, file)
     counts[outcome] = counts[outcome] + 1
     if skipped then counts.skipped = counts.skipped + 1 end
     if outcome == "not_sent" then counts.failed = counts.failed + 1 end
-    if update then update(settled, counts.failed, counts.unknown) end
+    if update then update(settled, counts.failed, counts.unknown, limit_now) end
     while pending[first_pending] and pending[first_pending].outcome do
       write_entry(pending[first_pending])
       pending[first_pending] = nil
@@ -1075,8 +1097,9 @@ local function bulk_update(ctx, path, name, file)
   end
 
   local ran, report, journal_err = pcall(require("campaign.workflow").bulk_update, client, next_valid, {
-    concurrency = concurrency,
+    concurrency = concurrency, concurrency_max = concurrency_max,
     verify = options.verify and true or false,
+    on_progress = function(_, _, _, _, info) limit_now = info.limit end,
     journal = journal_state, resume = options.resume and true or nil,
     on_item = function(i, outcome, item_err, skipped)
       local seq = seq_of[i]
@@ -1101,7 +1124,7 @@ local function bulk_update(ctx, path, name, file)
     stopped, report = report, report.report
   end
   local interrupted = report.interrupted or (stopped and stopped.kind == "interrupted")
-  -- Taken but never settled (the run raised in the middle of a window): unknown.
+  -- Taken but never settled (the run raised with items in flight): unknown.
   for _, seq in pairs(seq_of) do
     settle(seq, "unknown", campaign.error{kind = "interrupted",
       message = "the run stopped while this item was in progress"})
@@ -1116,7 +1139,7 @@ local function bulk_update(ctx, path, name, file)
         message = "not sent: the run stopped before this item"})
     end
   end
-  if finish then finish(settled, counts.failed, counts.unknown) end
+  if finish then finish(settled, counts.failed, counts.unknown, limit_now) end
   if report_file then report_file:close() end
 
   local changed = seen_state.count ~= total or seen_state.hash ~= counted_state.hash or

@@ -400,75 +400,162 @@ end
 -- attempts, headers}, in request order. Runs `concurrency` light threads that take the next
 -- request as soon as they are free, so a slow request or one waiting for its retry never holds
 -- the others back. Every request is validated (and may raise) before the first one is sent.
+-- requests may be a source function, as in the C client (docs/client.md): each light thread
+-- calls it when free, for the next request, false (not yet: the thread waits for a settle) or
+-- nil (the end); results go only to on_result and batch returns {count, ok, failed}.
 ---@param self campaign.ngx.Client
----@param requests campaign.BatchRequest[]
+---@param requests campaign.BatchRequest[]|campaign.BatchSource
 ---@param opts? campaign.BatchOpts
----@return campaign.BatchResult[]
+---@return campaign.BatchResult[]|campaign.BatchSummary
 function _M.batch(self, requests, opts)
   check_client(self, "batch")
-  if type(requests) ~= "table" then
-    error("campaign.ngx.batch: bad argument 'requests' (table expected, got " .. type(requests) .. ")", 2)
+  local from_source = type(requests) == "function"
+  if type(requests) ~= "table" and not from_source then
+    error("campaign.ngx.batch: bad argument 'requests' (table or source function expected, got "
+      .. type(requests) .. ")", 2)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("campaign.ngx.batch: bad argument 'opts' (table or nil expected)", 2)
   end
   opts = opts or {}
   for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_result" then
+    if k ~= "concurrency" and k ~= "on_result" and k ~= "concurrency_max" and k ~= "concurrency_start" then
       error("campaign.ngx.batch: unknown option '" .. tostring(k) .. "'", 2)
     end
   end
   local concurrency = opts.concurrency or 16
-  if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
-    error("campaign.ngx.batch: option 'concurrency' must be a positive integer", 2)
+  -- "auto": the C client's limiter (campaign._limiter, src/limiter.c), sampled per call here
+  local limiter
+  if concurrency == "auto" then
+    local ok, l = pcall(campaign._limiter, { max = opts.concurrency_max, start = opts.concurrency_start })
+    if not ok then
+      -- the limiter's message, in the names of batch's options
+      local text = tostring(l):gsub("^campaign%._limiter: ", "campaign.ngx.batch: ")
+        :gsub("option '(%a+)'", "option 'concurrency_%1'")
+        :gsub("needs min <= start <= max %(got 1, (%d+), (%d+)%)", "option 'concurrency_start' (%1) must "
+          .. "not exceed 'concurrency_max' (%2)")
+      error(text, 2)
+    end
+    limiter = l
+    concurrency = l:state().max
+  elseif opts.concurrency_max ~= nil or opts.concurrency_start ~= nil then
+    error("campaign.ngx.batch: options 'concurrency_max' and 'concurrency_start' need "
+      .. "concurrency = \"auto\"", 2)
+  elseif type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
+    error("campaign.ngx.batch: option 'concurrency' must be a positive integer or \"auto\"", 2)
   end
   local on_result = opts.on_result
   if on_result ~= nil and not is_callable(on_result) then
     error("campaign.ngx.batch: option 'on_result' must be a function", 2)
   end
-  local prepared = {}
-  for i = 1, #requests do
-    local r = requests[i]
+  if from_source and on_result == nil then
+    error("campaign.ngx.batch: a source function needs option 'on_result' (its results are not "
+      .. "collected)", 2)
+  end
+  local function request_of(r, i)
     if type(r) ~= "table" then
-      error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 2)
+      error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 3)
     end
-    local method = r[1] or r.method
-    local path = r[2] or r.path
     local body = r[3]
     if body == nil then body = r.body end
-    local ropts = r[4] or r.opts
-    prepared[i] = prepare(self, "campaign.ngx.batch", method, path, ropts, body)
+    return prepare(self, "campaign.ngx.batch", r[1] or r.method, r[2] or r.path, r[4] or r.opts, body)
+  end
+  local prepared = {}
+  local n = 0
+  if not from_source then
+    for i = 1, #requests do prepared[i] = request_of(requests[i], i) end
+    n = #prepared
+    if n == 0 then return {} end
   end
   local results = {}
-  local n = #prepared
-  if n == 0 then return results end
   local next_index = 0
-  -- {value}: the first error of on_result (or of a worker). As in the C client it stops the
-  -- batch: no request starts after it, and batch raises it once every thread is gone.
+  -- {value}: the first error of on_result, of the source or of a worker. As in the C client it
+  -- stops the batch: no request starts after it, and batch raises it once every thread is gone.
   local failed
+  -- A source: light threads pull from it; `false` parks the thread until a request settles.
+  local ended, active, settled, ok_count, failed_count = false, 0, 0, 0, 0
+  local function settle(i, body, res)
+    local result
+    if body ~= nil then
+      result = { body = body, status = res.status, headers = res.headers, attempts = res.attempts }
+      ok_count = ok_count + 1
+    else
+      result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
+      failed_count = failed_count + 1
+    end
+    if not from_source then results[i] = result end
+    settled = settled + 1
+    if on_result and not failed then
+      local ok, cerr = pcall(on_result, i, result, limiter and limiter:limit() or concurrency)
+      if not ok then failed = { cerr } end
+    end
+  end
+  local function pull()
+    local ok, r = pcall(requests)
+    if not ok then failed = { r } return nil end
+    if r == nil then ended = true return nil end
+    if r == false then
+      if active == 0 then
+        failed = { "campaign.ngx.batch: the source returned false (wait for a result) with no "
+          .. "request in flight: it would wait forever" }
+      end
+      return false
+    end
+    next_index = next_index + 1
+    local pok, req = pcall(request_of, r, next_index)
+    if not pok then failed = { req } return nil end
+    return req, next_index
+  end
+  -- One call's lesson for the limiter: per call, not per attempt (perform retries inside), so a
+  -- call that needed a retry (429/502/503/504, a dropped connection) counts as an overload.
+  local function sample(started, body, res, inflight)
+    local rtt = now() - started
+    local outcome = "ignore"
+    if body ~= nil then
+      outcome = (res.attempts or 1) > 1 and "overload" or "ok"
+    elseif type(res) == "table" then
+      if res.kind == "timeout" then outcome = "timeout"
+      elseif res.status == 429 or res.status == 503 or (res.attempts or 1) > 1 then outcome = "overload"
+      elseif res.status then outcome = "ok" end
+    end
+    limiter:sample(rtt >= 0 and rtt or 0, outcome, inflight, now())
+  end
   local function worker()
     while not failed do
-      next_index = next_index + 1
-      local i = next_index
-      if i > n then return end
-      local body, res = perform(self, prepared[i], i)
-      local result
-      if body ~= nil then
-        result = { body = body, status = res.status, headers = res.headers, attempts = res.attempts }
+      local req, i
+      -- "auto": a thread beyond the limit waits (polled) until the limit or the load moves
+      while limiter and active >= limiter:limit() and not failed and not ended do ngx.sleep(0.001) end
+      if failed then return end
+      if from_source then
+        if ended then return end
+        req, i = pull()
+        if req == nil then return end
+        if req == false then
+          -- parked until a request settles (a source's "not yet"); polled, as light threads
+          -- have no condition variable without lua-resty-core's semaphore
+          local seen = settled
+          while settled == seen and not failed and not ended and active > 0 do ngx.sleep(0.001) end
+        end
       else
-        result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
+        next_index = next_index + 1
+        i = next_index
+        if i > n then return end
+        req = prepared[i]
       end
-      results[i] = result
-      if on_result and not failed then
-        local ok, cerr = pcall(on_result, i, result)
-        if not ok then failed = { cerr } end
+      if req then
+        active = active + 1
+        local started = limiter and now()
+        local body, res = perform(self, req, i)
+        if limiter then sample(started, body, res, active) end
+        active = active - 1
+        settle(i, body, res)
       end
     end
   end
   local waiting = {}
-  for t = 1, min(concurrency, n) do
-    if failed then break end -- a thread runs until it first yields: it may have raised already
-    waiting[t] = ngx.thread.spawn(worker)
+  for _ = 1, from_source and concurrency or min(concurrency, n) do
+    if failed or ended then break end -- a thread runs until it first yields: it may have raised already
+    waiting[#waiting + 1] = ngx.thread.spawn(worker)
   end
   local unpack = table.unpack or unpack
   while #waiting > 0 do
@@ -484,6 +571,7 @@ function _M.batch(self, requests, opts)
     end
   end
   if failed then error(failed[1], 0) end
+  if from_source then return { count = next_index, ok = ok_count, failed = failed_count } end
   return results
 end
 

@@ -1,7 +1,7 @@
 --- campaign.workflow: the ACS documentation's update flow, proved, one record or many.
 --
 -- update_and_verify: GET, PATCH the changes, GET again and compare every changed field.
--- bulk_update: many PATCHes through client:batch in bounded windows, optionally verified.
+-- bulk_update: many PATCHes streamed through client:batch (no window barrier), optionally verified.
 -- Read-only fields are sent by default (ACS answers 500 RST-360011, returned as is);
 -- opts.check_read_only refuses them locally instead.
 -- Only the client's methods are used, so both run unchanged with the libcurl client and inside
@@ -208,7 +208,13 @@ local function check_opts(fname, opts)
   end
   number_opt("verify_attempts", 1, true)
   number_opt("verify_delay", 0)
-  number_opt("concurrency", 1, true)
+  if opts.concurrency ~= "auto" then number_opt("concurrency", 1, true) end
+  number_opt("concurrency_max", 1, true)
+  number_opt("concurrency_start", 1, true)
+  if (opts.concurrency_max ~= nil or opts.concurrency_start ~= nil) and opts.concurrency ~= "auto" then
+    error(string_format("campaign.workflow.%s: opts.concurrency_max and opts.concurrency_start need "
+      .. "opts.concurrency = \"auto\"", fname), 3)
+  end
   number_opt("window", 1, true)
   for _, name in ipairs { "skip_unchanged", "check_read_only" } do
     if opts[name] ~= nil and type(opts[name]) ~= "boolean" then
@@ -450,14 +456,65 @@ local function is_interrupt_raise(e)
   return type(e) == "string" and e:find("interrupted!", 1, true) ~= nil
 end
 
+-- True when client:batch takes a source function: the C client's and campaign.ngx's (looked up
+-- without loading campaign.ngx). Another client (a wrapper, a fake) gets the list form.
+local function takes_source(client)
+  local batch = client.batch
+  if batch == campaign.batch then return true end
+  local ngx_client = package.loaded["campaign.ngx"]
+  return type(ngx_client) == "table" and batch == ngx_client.batch
+end
+
+-- Runs `source` (-> request | false | nil) through client:batch, on_result(k, result) for the
+-- k-th request handed out. A client whose batch takes only lists gets them in batches of at
+-- most `window` requests, each ended by the source's first false (that form has the barrier:
+-- a batch call returns when its slowest request does).
+local function stream(client, source, on_result, batch_opts, window)
+  if takes_source(client) then
+    client:batch(source, { concurrency = batch_opts.concurrency, on_result = on_result,
+      concurrency_max = batch_opts.concurrency_max, concurrency_start = batch_opts.concurrency_start })
+    return
+  end
+  local concurrency = batch_opts.concurrency
+  -- a list-only batch gets a fixed concurrency: "auto" is the C client's and campaign.ngx's
+  if concurrency == "auto" then concurrency = batch_opts.concurrency_start or 8 end
+  local base = 0
+  while true do
+    local requests, ended = {}, false
+    while #requests < window do
+      local r = source()
+      if r == nil then ended = true break end
+      if r == false then break end
+      requests[#requests + 1] = r
+    end
+    if #requests == 0 then
+      if ended then return end
+      error("campaign.workflow.bulk_update: nothing to send and nothing in flight (internal error)")
+    end
+    local from, got = base, {}
+    base = base + #requests
+    local results = client:batch(requests, { concurrency = concurrency,
+      on_result = function(k, result, limit)
+        got[k] = true
+        on_result(from + k, result, limit or concurrency)
+      end })
+    -- Settle what on_result did not (a client without on_result).
+    for k = 1, #requests do
+      if not got[k] then on_result(from + k, type(results) == "table" and results[k] or nil, concurrency) end
+    end
+    if ended then return end
+  end
+end
+
 --- bulk_update(client, items[, opts]) -> report (with opts.journal: report | nil, err)
 -- items: a list of {pkey =, changes =} (PKey is accepted for pkey), or an iterator function
--- returning one item per call and nil at the end (never materialised: memory stays bounded by
--- the window). PATCHes go through client:batch with opts.concurrency transfers at once
--- (default 8), opts.window items per batch call (default 4 x concurrency). Rows of one PKey
--- are applied in input order: a window holds at most one row per record, a later row of it
--- waits for a later window (so the last row wins). opts.verify GETs each updated record back
--- and compares the changes (opts.compare, verify_attempts, verify_delay as in
+-- returning one item per call and nil at the end (never materialised: an item is taken when a
+-- slot is free). PATCHes stream through one client:batch(source) call with opts.concurrency
+-- transfers at once (default 8): no window, the slowest item holds back only the later rows of
+-- its own record. Rows of one PKey are applied in input order: a record has one row in flight,
+-- a later row waits (at most opts.window rows wait, default 4 x concurrency, so memory stays
+-- bounded). opts.verify queues a GET of each updated record as its PATCH settles and compares
+-- the changes (opts.compare, verify_attempts, verify_delay as in
 -- update_and_verify). opts.on_progress(done, total, failed, unknown) after each item (total is
 -- nil for an iterator until it is exhausted; one last call then gives it);
 -- opts.on_item(i, outcome, err, skipped) when item i settles ("applied", "failed", "unknown",
@@ -532,7 +589,10 @@ function workflow.bulk_update(client, items, opts)
   local clock = opts.clock or default_clock.now
   local sleep = opts.sleep or default_clock.sleep
   local concurrency = opts.concurrency or 8
-  local window = opts.window or concurrency * 4
+  local auto = concurrency == "auto"
+  -- the look-ahead: rows that may wait for their record; "auto": 4 x the limit's bound
+  local window = opts.window or (auto and (opts.concurrency_max or 64) or concurrency) * 4
+  local limit = not auto and concurrency or nil   -- the concurrency now (client:batch tells)
   local verify = opts.verify and true or false
   local verify_attempts = opts.verify_attempts or 1
   local verify_delay = opts.verify_delay or 0.5
@@ -570,6 +630,17 @@ function workflow.bulk_update(client, items, opts)
     return ok
   end
 
+  -- on_progress's fifth argument: the limit now, the achieved rate, the counts and an ETA.
+  local function progress_info()
+    local elapsed = clock() - started
+    local total = exhausted and report.total or known_total
+    local rate = elapsed > 0 and done / elapsed or nil
+    local eta
+    if total and rate and rate > 0 then eta = (total - done) / rate end
+    return { limit = limit, rate = rate, elapsed = elapsed, eta = eta, done = done, total = total,
+      applied = report.ok, failed = report.failed, unknown = report.unknown }
+  end
+
   -- skipped: applied in an earlier run (resume), not sent again and not journaled again.
   -- unjournaled: an item that does not match the journal is never journaled over its record.
   local function settle(i, outcome, err, skipped, unjournaled)
@@ -596,7 +667,7 @@ function workflow.bulk_update(client, items, opts)
     -- A callback that raised is not called again; the other one still is.
     if on_item and not call_back(on_item, i, outcome, err, skipped or nil) then on_item = nil end
     if on_progress and not call_back(on_progress, done, exhausted and report.total or known_total,
-        report.failed, report.unknown) then
+        report.failed, report.unknown, progress_info()) then
       on_progress = nil
     end
   end
@@ -648,202 +719,228 @@ function workflow.bulk_update(client, items, opts)
     return position, item
   end
 
-  -- Rows whose PKey is already in the window wait here, in input order, for a later window.
-  -- At most `window` of them: past that the window goes out smaller, so memory stays bounded
-  -- even when every row names the same record.
-  local deferred = {}
+  -- The stream: client:batch calls `source` each time a slot frees; it hands out a due
+  -- read-back, else the first waiting row whose record is free, else the next fresh item. No
+  -- window: the slowest item holds back only the later rows of its own record.
+  local deferred = {}              -- rows whose record has a row in flight, in input order
   local waiting = {}               -- path -> rows of it in `deferred`
+  local busy = {}                  -- path -> true while a row of that record is unsettled
+  local reads = {}                 -- slots whose read-back is due at slot.due, in queue order
+  local handed = {}                -- batch index -> slot of the request handed out
+  local handed_count, unsettled = 0, 0   -- requests handed out; of them, not answered yet
 
-  -- Settles what a stop leaves in a window: `slots` that never got an answer.
-  local function abandon(slots)
-    for _, slot in ipairs(slots) do
-      if slot.state == "patched" then
-        slot.state = "settled"
-        settle(slot.index, "unknown", unverified_error(slot.path))
-      elseif slot.state == "sending" then
-        -- The batch raised with this item possibly in flight: its outcome is not known.
-        slot.state = "settled"
-        settle(slot.index, "unknown", campaign.error { kind = "interrupted", method = "PATCH",
-          url = slot.path, message = "the run stopped while this PATCH may have been in flight" })
-      elseif slot.state == nil then
-        slot.state = "settled"
-        settle(slot.index, "not_sent", not_sent_error(slot.path))
-      end
-    end
-  end
-
-  local function run_batch(requests, batch_opts)
-    local ok, results = pcall(client.batch, client, requests, batch_opts)
-    if not ok then
-      stop_run(is_interrupt_raise(results) and "interrupted" or "callback", results, true)
-      return nil
-    end
-    return results
+  local function release(slot)
+    slot.state = "settled"
+    busy[slot.path] = nil
   end
 
   local function patch_answered(slot, result)
     local err = result_error(result, "PATCH", slot.path)
     if err then
-      slot.state = "settled"
+      release(slot)
       if type(err) == "table" and err.kind == "interrupted" then stop_run("interrupted", err) end
       settle(slot.index, outcome_of(err), err)
     elseif verify then
-      slot.state = "patched"
+      slot.state, slot.attempt, slot.due = "patched", 1, nil
+      reads[#reads + 1] = slot
     else
-      slot.state = "settled"
+      release(slot)
       settle(slot.index, "applied")
     end
   end
 
-  local function verify_window(slots)
-    local queue = {}
-    for _, slot in ipairs(slots) do
-      if slot.state == "patched" then queue[#queue + 1] = slot end
+  local function read_answered(slot, result)
+    local err = result_error(result, "GET", slot.path)
+    if err then
+      -- The PATCH was accepted; whether the change holds could not be read: unknown.
+      release(slot)
+      if type(err) == "table" and err.kind == "interrupted" then stop_run("interrupted", err) end
+      settle(slot.index, "unknown", err)
+      return
     end
-    for attempt = 1, verify_attempts do
-      if #queue == 0 or stop then break end
-      if attempt > 1 then sleep(verify_delay) end
-      if signal_seen() then stop_run("interrupted") break end
-      local gets = {}
-      for k, slot in ipairs(queue) do gets[k] = { "GET", slot.path } end
-      local reads = run_batch(gets, { concurrency = concurrency })
-      if reads == nil then break end
-      local again = {}
-      for k, slot in ipairs(queue) do
-        local result = reads[k]
-        local err = result_error(result, "GET", slot.path)
-        if err then
-          -- The PATCH was accepted; whether the change holds could not be read: unknown.
-          if type(err) == "table" and err.kind == "interrupted" then stop_run("interrupted", err) end
-          slot.state = "settled"
-          settle(slot.index, "unknown", err)
-        else
-          local mismatches = diff(slot.changes, unwrap(result.body), opts.compare)
-          if not mismatches then
-            slot.state = "settled"
-            settle(slot.index, "applied")
-          elseif attempt == verify_attempts then
-            slot.state = "settled"
-            settle(slot.index, "failed", verify_error(slot.path, mismatches, attempt, data_policies(opts)))
-          else
-            again[#again + 1] = slot
-          end
-        end
-      end
-      queue = again
+    local mismatches = diff(slot.changes, unwrap(result.body), opts.compare)
+    if not mismatches then
+      release(slot)
+      settle(slot.index, "applied")
+    elseif slot.attempt >= verify_attempts then
+      release(slot)
+      settle(slot.index, "failed", verify_error(slot.path, mismatches, slot.attempt, data_policies(opts)))
+    else
+      slot.state, slot.attempt, slot.due = "patched", slot.attempt + 1, clock() + verify_delay
+      reads[#reads + 1] = slot
     end
   end
 
-  local current = {}               -- the window being filled or sent
+  local function on_result(k, result, now_limit)
+    if now_limit ~= nil then limit = now_limit end
+    local slot = handed[k]
+    handed[k] = nil
+    unsettled = unsettled - 1
+    if slot == nil then return end
+    if slot.state == "sending" then patch_answered(slot, result)
+    elseif slot.state == "reading" then read_answered(slot, result) end
+  end
 
-  local function one_window()
-    if signal_seen() then stop_run("interrupted") return end
-    -- Fill: waiting rows first (one per record, input order), then fresh items.
-    local slots, requests, in_window = {}, {}, {}
-    current = slots
-    local keep = {}
-    for _, slot in ipairs(deferred) do
-      if #slots < window and not in_window[slot.path] then
-        in_window[slot.path] = true
-        waiting[slot.path] = waiting[slot.path] > 1 and waiting[slot.path] - 1 or nil
-        slots[#slots + 1] = slot
-      else
-        keep[#keep + 1] = slot
+  local function hand(slot, request)
+    handed_count = handed_count + 1
+    unsettled = unsettled + 1
+    handed[handed_count] = slot
+    return request
+  end
+
+  -- The first read-back that is due (FIFO), else nil and the earliest due time. `waited`: the
+  -- caller slept until that time: the earliest is taken whatever the clock says (opts.clock and
+  -- opts.sleep need not agree, e.g. a fixed clock in a test).
+  local function due_read(waited)
+    local now, earliest, first
+    for k, slot in ipairs(reads) do
+      if slot.due == nil or slot.due <= (now or clock()) then
+        table.remove(reads, k)
+        slot.state = "reading"
+        return slot
+      end
+      now = now or clock()
+      if earliest == nil or slot.due < earliest then earliest, first = slot.due, k end
+    end
+    if waited and first then
+      local slot = table.remove(reads, first)
+      slot.state = "reading"
+      return slot
+    end
+    return nil, earliest
+  end
+
+  -- A fresh item: settled at once (skipped, malformed, refused, a journal mismatch), deferred
+  -- behind its record's row in flight, or returned to be sent.
+  local function admit(i, item)
+    report.total = report.total + 1
+    local pkey, changes = item_fields(item)
+    local sum, mismatch
+    if jwriter then
+      sum = journal.sum(pkey, changes)
+      meta[i] = { sum, pkey, type(item) == "table" and item.line or nil }
+      if resume then
+        -- An iterator is checked item by item (a list was checked whole before the run).
+        mismatch = journal.check_item(jstate, i, sum, pkey, nil, "the items before it were sent")
       end
     end
-    deferred = keep
-    while #slots < window and #deferred < window and not stop do
+    -- Checked here so that one bad line of a million fails alone instead of raising mid-run
+    -- from client:batch (which validates every request it is given).
+    local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
+    if mismatch then
+      stop_run("journal", mismatch)
+      settle(i, "not_sent", mismatch, nil, true)
+      return nil
+    elseif not valid_pkey(pkey) or not encodable then
+      settle(i, "failed", campaign.error { kind = "verify", mismatches = {},
+        message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
+          .. " (nothing was sent)" })
+      return nil
+    end
+    local path = record_path(opts, pkey)
+    local refused = read_only and read_only_fields(changes, read_only)
+    local before = resume and journal.entry(jstate, i)
+    -- A resume skips an item applied in an earlier run, unless an earlier row of its record
+    -- is sent again in this one: then it goes out after it, so the last row still wins.
+    if resume and i < jstate.max_applied and before ~= "applied" then resent[path] = true end
+    if before == "applied" and not resent[path] then
+      settle(i, "applied", nil, true)
+      return nil
+    elseif refused then
+      settle(i, "failed", read_only_error(path, refused))
+      return nil
+    end
+    local slot = { index = i, path = path, changes = changes }
+    if busy[path] or waiting[path] then
+      deferred[#deferred + 1] = slot
+      waiting[path] = (waiting[path] or 0) + 1
+      return nil
+    end
+    return slot
+  end
+
+  local function send(slot)
+    busy[slot.path] = true
+    slot.state = "sending"
+    return hand(slot, { "PATCH", slot.path, slot.changes })
+  end
+
+  -- -> a request, false (nothing until an answer comes), or nil (nothing more, ever).
+  local source
+  function source()
+    if stop then return nil end
+    if signal_seen() then stop_run("interrupted") return nil end
+    local slot, earliest = due_read()
+    if slot then return hand(slot, { "GET", slot.path }) end
+    -- The first waiting row of a record that is free now (deferred is in input order).
+    for k, row in ipairs(deferred) do
+      if not busy[row.path] then
+        table.remove(deferred, k)
+        waiting[row.path] = waiting[row.path] > 1 and waiting[row.path] - 1 or nil
+        return send(row)
+      end
+    end
+    -- Fresh items, while at most `window` rows wait (memory stays bounded even when every row
+    -- names the same record).
+    while #deferred < window and not stop do
       local i, item = take()
       if i == nil then break end
-      report.total = report.total + 1
-      local pkey, changes = item_fields(item)
-      local sum, mismatch
-      if jwriter then
-        sum = journal.sum(pkey, changes)
-        meta[i] = { sum, pkey, type(item) == "table" and item.line or nil }
-        if resume then
-          -- An iterator is checked item by item (a list was checked whole before the run).
-          mismatch = journal.check_item(jstate, i, sum, pkey, nil, "the items before it were sent")
-        end
-      end
-      -- Checked here so that one bad line of a million fails alone instead of raising mid-run
-      -- from client:batch (which validates every request before sending any).
-      local encodable = type(changes) == "table" and pcall(campaign.encode, changes)
-      if mismatch then
-        stop_run("journal", mismatch)
-        settle(i, "not_sent", mismatch, nil, true)
-      elseif not valid_pkey(pkey) or not encodable then
-        settle(i, "failed", campaign.error { kind = "verify", mismatches = {},
-          message = "item " .. i .. " is not {pkey = <PKey>, changes = <JSON-encodable table>}"
-            .. " (nothing was sent)" })
-      else
-        local path = record_path(opts, pkey)
-        local refused = read_only and read_only_fields(changes, read_only)
-        local before = resume and journal.entry(jstate, i)
-        -- A resume skips an item applied in an earlier run, unless an earlier row of its record
-        -- is sent again in this one: then it goes out after it, so the last row still wins.
-        if resume and i < jstate.max_applied and before ~= "applied" then resent[path] = true end
-        if before == "applied" and not resent[path] then
-          settle(i, "applied", nil, true)
-        elseif refused then
-          settle(i, "failed", read_only_error(path, refused))
-        else
-          local slot = { index = i, path = path, changes = changes }
-          if in_window[path] or waiting[path] then
-            deferred[#deferred + 1] = slot
-            waiting[path] = (waiting[path] or 0) + 1
-          else
-            in_window[path] = true
-            slots[#slots + 1] = slot
-          end
-        end
-      end
+      slot = admit(i, item)
+      if slot then return send(slot) end
     end
-    if not stop and signal_seen() then stop_run("interrupted") end
-    if stop or #slots == 0 then
-      abandon(slots)
-      return
+    if stop then return nil end
+    if unsettled > 0 then return false end
+    if earliest then
+      -- Only read-backs waiting for their delay are left: wait for the first of them here.
+      local wait = earliest - clock()
+      if wait > 0 then sleep(wait) end
+      if signal_seen() then stop_run("interrupted") return nil end
+      slot = due_read(true)
+      if slot then return hand(slot, { "GET", slot.path }) end
+      -- campaign.ngx: another light thread took it while this one slept; look again
+      return source()
     end
+    return nil
+  end
 
-    for k, slot in ipairs(slots) do
-      requests[k] = { "PATCH", slot.path, slot.changes }
-      slot.state = "sending"
-    end
-    local results = run_batch(requests, {
-      concurrency = concurrency,
-      on_result = function(k, result)
-        local slot = slots[k]
-        if slot and slot.state == "sending" then patch_answered(slot, result) end
-      end,
-    })
-    -- Settle what on_result did not (a client without on_result).
-    if results ~= nil then
-      for k, slot in ipairs(slots) do
-        if slot.state == "sending" then patch_answered(slot, results[k]) end
+  -- Settles what a stop leaves: requests handed out and never answered, read-backs not done.
+  local function abandon()
+    for k, slot in pairs(handed) do
+      handed[k] = nil
+      if slot.state == "sending" then
+        -- The batch raised with this item possibly in flight: its outcome is not known.
+        release(slot)
+        settle(slot.index, "unknown", campaign.error { kind = "interrupted", method = "PATCH",
+          url = slot.path, message = "the run stopped while this PATCH may have been in flight" })
+      elseif slot.state == "reading" then
+        release(slot)
+        settle(slot.index, "unknown", unverified_error(slot.path))
       end
     end
-    if verify and not stop then verify_window(slots) end
-    abandon(slots)
+    for _, slot in ipairs(reads) do
+      if slot.state == "patched" then
+        release(slot)
+        settle(slot.index, "unknown", unverified_error(slot.path))
+      end
+    end
+    reads = {}
   end
 
   -- The interpreter's SIGINT hook may raise in any Lua code, this loop's too: what is known
   -- is kept as for a raise out of client:batch.
-  local ran, raised = pcall(function()
-    while (not exhausted or #deferred > 0) and not stop do
-      one_window()
-    end
-  end)
+  local ran, raised = pcall(stream, client, source, on_result, { concurrency = concurrency,
+    concurrency_max = opts.concurrency_max, concurrency_start = opts.concurrency_start }, window)
   if not ran then
     stop_run(is_interrupt_raise(raised) and "interrupted" or "callback", raised, true)
-    abandon(current)
   end
+  abandon()
   -- A stop leaves the waiting rows unsent.
   for _, slot in ipairs(deferred) do settle(slot.index, "not_sent", not_sent_error(slot.path)) end
   deferred = {}
 
   -- An iterator's length is known only now: tell on_progress once more, with the total.
   if not from_list and report.total > 0 and on_progress and not stop then
-    if not call_back(on_progress, done, report.total, report.failed, report.unknown) then
+    if not call_back(on_progress, done, report.total, report.failed, report.unknown, progress_info()) then
       on_progress = nil
     end
   end

@@ -600,7 +600,7 @@ describe("campaign CLI", function()
       assert.is_nil(result.err:find("\27", 1, true))
       local lines = {}
       for line in result.err:gmatch("[^\n]+") do
-        assert.matches("^progress: %d+/10 done, 0 failed, %d+/s, ETA ", line)
+        assert.matches("^progress: %d+/10 done, 0 failed, %d+/s, limit 2, ETA ", line)
         lines[#lines + 1] = line
       end
       assert.is_true(#lines >= 2)
@@ -633,7 +633,7 @@ describe("campaign CLI", function()
       local frames = {}
       for frame in screen:gmatch("\r(%[[#%-]+%][^\r\n]*)") do frames[#frames + 1] = frame end
       assert.is_true(#frames >= 2, "expected several redraws: " .. screen)
-      assert.matches("^%[#+%] 10/10 100%%  %d+/s  0 failed  ETA ", frames[#frames])
+      assert.matches("^%[#+%] 10/10 100%%  %d+/s  0 failed  limit 1  ETA ", frames[#frames])
       assert.is_nil(screen:find("progress:", 1, true))
       assert.matches('\n{\r?\n  "elapsed": ', screen)
     end)

@@ -302,6 +302,13 @@ describe("cli.output", function()
     assert.equal("[##########--------------] 450/1000  45%  300/s  2 failed  ETA 1.8s",
       output.progress_bar(state))
     assert.equal("progress: 450/1000 done, 2 failed, 300/s, ETA 1.8s", output.progress_line(state))
+    -- bulk-update gives the concurrency limit now (it moves with --concurrency auto)
+    state.limit = 16
+    assert.equal("[##########--------------] 450/1000  45%  300/s  2 failed  limit 16  ETA 1.8s",
+      output.progress_bar(state))
+    assert.equal("progress: 450/1000 done, 2 failed, 300/s, limit 16, ETA 1.8s", output.progress_line(state))
+    state.total = nil
+    assert.equal("progress: 450 done, 2 failed, 300/s, limit 16", output.progress_line(state))
   end)
 
   it("writes plain lines at the interval off a terminal, and a final line", function()

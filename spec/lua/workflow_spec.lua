@@ -345,6 +345,25 @@ describe("workflow.bulk_update", function()
     end
   end)
 
+  it("retries a read-back after verify_delay even when opts.clock does not move", function()
+    -- The stream sleeps (opts.sleep) until a read-back is due, then sends it: it must not ask
+    -- the clock again (a fixed test clock once made it stop with "nothing to send").
+    local reads = 0
+    local client = fake.new(function(c)
+      if c.method == "GET" then
+        reads = reads + 1
+        return { a = reads >= 2 and 1 or 0 }, { status = 200 }
+      end
+      return {}, { status = 200 }
+    end)
+    local slept = 0
+    local report = workflow.bulk_update(client, { { pkey = "@p1", changes = { a = 1 } } }, {
+      verify = true, verify_attempts = 3, verify_delay = 0.25,
+      clock = function() return 100 end, sleep = function(s) slept = slept + s end })
+    assert.are.same({ 1, 1, 0 }, { report.total, report.ok, report.failed })
+    assert.are.same({ 2, 0.25 }, { reads, slept })
+  end)
+
   it("reads an iterator lazily: windows stay bounded and total is unknown until the end", function()
     local n, taken, max_ahead = 1000, 0, 0
     local client

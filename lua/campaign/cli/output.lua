@@ -74,8 +74,14 @@ local function unknown_part(state, sep)
   return ""
 end
 
+-- "  limit 16" (sep first) when the concurrency limit is known (bulk-update), else nothing.
+local function limit_part(state, sep)
+  if state.limit then return sep .. "limit " .. state.limit end
+  return ""
+end
+
 --- The terminal progress bar (one line, redrawn with "\r"):
--- `[#########-----------]  450/1000  45%  312/s  2 failed  ETA 1.8s`
+-- `[#########-----------]  450/1000  45%  312/s  2 failed  limit 16  ETA 1.8s`
 function output.progress_bar(state, width)
   width = width or 24
   local rate, eta = rate_and_eta(state)
@@ -83,29 +89,31 @@ function output.progress_bar(state, width)
   if state.total and state.total > 0 then
     local filled = math.floor(width * state.done / state.total)
     bar = "[" .. string.rep("#", filled) .. string.rep("-", width - filled) .. "]"
-    return string.format("%s %d/%d %3d%%  %.0f/s  %d failed%s  ETA %s", bar, state.done, state.total,
+    return string.format("%s %d/%d %3d%%  %.0f/s  %d failed%s%s  ETA %s", bar, state.done, state.total,
       math.floor(100 * state.done / state.total), rate, state.failed, unknown_part(state, "  "),
-      eta and output.duration(eta) or "?")
+      limit_part(state, "  "), eta and output.duration(eta) or "?")
   end
-  return string.format("%d done  %.0f/s  %d failed%s", state.done, rate, state.failed,
-    unknown_part(state, "  "))
+  return string.format("%d done  %.0f/s  %d failed%s%s", state.done, rate, state.failed,
+    unknown_part(state, "  "), limit_part(state, "  "))
 end
 
 --- The plain progress line written when stderr is not a terminal (a log file, CI):
--- `progress: 450/1000 done, 2 failed, 312/s, ETA 1.8s`
+-- `progress: 450/1000 done, 2 failed, 312/s, limit 16, ETA 1.8s`
 function output.progress_line(state)
   local rate, eta = rate_and_eta(state)
   if state.total then
-    return string.format("progress: %d/%d done, %d failed%s, %.0f/s, ETA %s", state.done, state.total,
-      state.failed, unknown_part(state, ", "), rate, eta and output.duration(eta) or "?")
+    return string.format("progress: %d/%d done, %d failed%s, %.0f/s%s, ETA %s", state.done, state.total,
+      state.failed, unknown_part(state, ", "), rate, limit_part(state, ", "),
+      eta and output.duration(eta) or "?")
   end
-  return string.format("progress: %d done, %d failed%s, %.0f/s", state.done, state.failed,
-    unknown_part(state, ", "), rate)
+  return string.format("progress: %d done, %d failed%s, %.0f/s%s", state.done, state.failed,
+    unknown_part(state, ", "), rate, limit_part(state, ", "))
 end
 
 --- A progress reporter. `opts`: write(text) (stderr), tty (bool), clock() -> seconds,
 -- interval (seconds between plain lines; the bar redraws at most 10 times a second), total.
--- Returns update(done, failed[, unknown]) and finish(done, failed[, unknown]).
+-- Returns update(done, failed[, unknown[, limit]]) and finish(done, failed[, unknown[, limit]])
+-- (limit: the concurrency limit now, shown when given).
 function output.progress(opts)
   local clock, write, total = opts.clock, opts.write, opts.total
   local start = clock()
@@ -115,9 +123,10 @@ function output.progress(opts)
   local stride = total and math.max(1, math.floor(total / 2000)) or 1
   local last_width = 0
   local shown_done, shown_failed, shown_unknown
-  local function show(done, failed, unknown, now)
+  local function show(done, failed, unknown, now, limit)
     shown_done, shown_failed, shown_unknown = done, failed, unknown
-    local state = {done = done, total = total, failed = failed, unknown = unknown, elapsed = now - start}
+    local state = {done = done, total = total, failed = failed, unknown = unknown, elapsed = now - start,
+      limit = limit}
     if opts.tty then
       local text = output.progress_bar(state)
       local pad = last_width > #text and string.rep(" ", last_width - #text) or ""
@@ -127,20 +136,20 @@ function output.progress(opts)
       write(output.progress_line(state) .. "\n")
     end
   end
-  local function update(done, failed, unknown)
+  local function update(done, failed, unknown, limit)
     if done % stride ~= 0 or (done == shown_done and failed == shown_failed and unknown == shown_unknown) then
       return
     end
     local now = clock()
     if now - last_shown >= interval then
       last_shown = now
-      show(done, failed, unknown, now)
+      show(done, failed, unknown, now, limit)
     end
   end
-  local function finish(done, failed, unknown)
+  local function finish(done, failed, unknown, limit)
     -- The final state, unless the last line already showed it.
     if done ~= shown_done or failed ~= shown_failed or unknown ~= shown_unknown then
-      show(done, failed, unknown, clock())
+      show(done, failed, unknown, clock(), limit)
     end
     if opts.tty then write("\n") end
   end
