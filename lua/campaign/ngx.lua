@@ -458,7 +458,9 @@ function _M.batch(self, requests, opts)
     end
     local body = r[3]
     if body == nil then body = r.body end
-    return prepare(self, "campaign.ngx.batch", r[1] or r.method, r[2] or r.path, r[4] or r.opts, body)
+    -- a tail call: the raise's level 3 is then batch's caller, as for the other methods
+    return prepare(self, "campaign.ngx.batch: request " .. i, r[1] or r.method, r[2] or r.path,
+      r[4] or r.opts, body)
   end
   local prepared = {}
   local n = 0
