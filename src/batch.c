@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "batch_options.h"
 #include "error.h"
 #include "exchange.h"
 #include "interrupt.h"
@@ -442,70 +443,21 @@ int campaign_batch_run(lua_State *L) {
    * and URL while 9 fixed slots are held) needs about 22 slots: ask for them, do not rely on
    * LUA_MINSTACK */
   luaL_checkstack(L, 40, "campaign.batch");
-  b.stream = lua_isfunction(L, 3);
-  if (!b.stream && !lua_istable(L, 3))
-    luaL_error(L, "campaign.batch: bad argument #1 'requests' (a list of requests or a source "
-                  "function expected, got %s)", luaL_typename(L, 3));
-  if (!lua_isnil(L, 4)) {
-    if (!lua_istable(L, 4)) luaL_error(L, "campaign.batch: options must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, 4)) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      if (k == NULL || (strcmp(k, "concurrency") != 0 && strcmp(k, "on_result") != 0 &&
-                        strcmp(k, "concurrency_max") != 0 && strcmp(k, "concurrency_start") != 0))
-        luaL_error(L, "campaign.batch: unknown option '%s'", k ? k : "?");
-      lua_pop(L, 1);
+  {
+    campaign_batch_options o;
+    campaign_batch_options_parse(L, "campaign.batch", 3, 4, &o);
+    b.stream = o.stream;
+    b.adaptive = o.adaptive;
+    b.concurrency = o.concurrency;
+    if (o.adaptive) {
+      campaign_limiter_init(&b.limiter, o.limit_start, 1, o.limit_max);
+      b.concurrency = campaign_limiter_limit(&b.limiter);
+      b.most = o.limit_max;
     }
-    lua_getfield(L, 4, "concurrency");
-    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) {
-      b.adaptive = 1;
-    } else if (!lua_isnil(L, -1)) {
-      double d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
-      if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
-        luaL_error(L, "campaign.batch: option 'concurrency' must be an integer from 1 to %d, or "
-                      "\"auto\"", CAMPAIGN_MAX_CONCURRENCY);
-      b.concurrency = (int)d;
-    }
-    lua_pop(L, 1);
-    {
-      static const char *const bounds[2] = {"concurrency_max", "concurrency_start"};
-      int v[2] = {CAMPAIGN_LIMITER_DEFAULT_MAX, 0}, k;
-      for (k = 0; k < 2; k++) {
-        double d;
-        lua_getfield(L, 4, bounds[k]);
-        if (lua_isnil(L, -1)) {
-          lua_pop(L, 1);
-          continue;
-        }
-        if (!b.adaptive)
-          luaL_error(L, "campaign.batch: option '%s' needs concurrency = \"auto\"", bounds[k]);
-        d = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
-        if (d < 1 || d > CAMPAIGN_MAX_CONCURRENCY || d != (double)(int)d)
-          luaL_error(L, "campaign.batch: option '%s' must be an integer from 1 to %d", bounds[k],
-                     CAMPAIGN_MAX_CONCURRENCY);
-        v[k] = (int)d;
-        lua_pop(L, 1);
-      }
-      if (v[1] == 0) v[1] = CAMPAIGN_LIMITER_DEFAULT_START < v[0] ? CAMPAIGN_LIMITER_DEFAULT_START : v[0];
-      if (v[1] > v[0])
-        luaL_error(L, "campaign.batch: option 'concurrency_start' (%d) must not exceed "
-                      "'concurrency_max' (%d)", v[1], v[0]);
-      if (b.adaptive) {
-        campaign_limiter_init(&b.limiter, v[1], 1, v[0]);
-        b.concurrency = campaign_limiter_limit(&b.limiter);
-        b.most = v[0];
-      }
-    }
-    lua_getfield(L, 4, "on_result");
-    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
-      luaL_error(L, "campaign.batch: option 'on_result' must be a function(i, result)");
-  } else {
-    lua_pushnil(L);
+    if (o.has_on_result) lua_getfield(L, 4, "on_result");
+    else lua_pushnil(L);
   }
   b.on_result_idx = lua_isnil(L, 5) ? 0 : 5; /* 5: on_result */
-  if (b.stream && !b.on_result_idx)
-    luaL_error(L, "campaign.batch: a source function needs option 'on_result' (its results are "
-                  "not collected)");
   n = b.stream ? 0 : (int)campaign_rawlen(L, 3);
   b.n = n;
   if (!b.adaptive) b.most = b.concurrency;

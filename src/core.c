@@ -16,6 +16,8 @@
  *   step, ev, a, b = x:outcome(transport(req))     "done", ev, body|nil, res|err
  *                                                  "retry", ev, wait, retry_ev
  *                                                  "refresh", ev   (a 401: a new token, resend)
+ *   concurrency, limiter = core:batch_options(fname, requests, opts[, level])
+ *                      batch's arguments by batch_options.c (limiter: "auto"'s, else nil)
  *   nil, err = x:refused(message)                  the budget refused the attempt
  *   nil, err = x:token_failed(err)                 the token provider failed
  *   campaign._url_split(url)                       -> scheme, host, port, authority, rest
@@ -26,7 +28,9 @@
 
 #include "core.h"
 
+#include "batch_options.h"
 #include "client_state.h"
+#include "limiter_lua.h"
 #include "error.h"
 #include "exchange.h"
 #include "options.h"
@@ -144,6 +148,42 @@ static int request_prepare_protected(lua_State *L) {
   return 0;
 }
 
+/* After a failed lua_pcall of a misuse check: the raise made again at `level` (the driver's
+ * caller: the user's line), not at the driver's own line that luaL_error would name. */
+static int raise_at(lua_State *L, int level) {
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, level);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+/* Stack: 1 fname, 2 requests, 3 opts; pushes concurrency and the limiter (or nil). */
+static int batch_options_protected(lua_State *L) {
+  campaign_batch_options o;
+  campaign_batch_options_parse(L, lua_tostring(L, 1), 2, 3, &o);
+  lua_pushinteger(L, o.concurrency);
+  if (o.adaptive) campaign_limiter_push(L, o.limit_start, 1, o.limit_max);
+  else lua_pushnil(L);
+  return 2;
+}
+
+/* core:batch_options(fname, requests, opts[, level]) -> concurrency, limiter|nil. */
+static int core_batch_options(lua_State *L) {
+  int level;
+  check_core(L);
+  luaL_checkstring(L, 2);
+  level = (int)luaL_optinteger(L, 5, 1);
+  lua_settop(L, 4);
+  lua_pushcfunction(L, batch_options_protected);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  if (lua_pcall(L, 3, 2, 0) != LUA_OK) return raise_at(L, level);
+  return 2;
+}
+
 static int core_request(lua_State *L) {
   core *k = check_core(L);
   const char *fname = luaL_checkstring(L, 2);
@@ -161,8 +201,6 @@ static int core_request(lua_State *L) {
   a.fname = fname;
   a.allow_body = lua_toboolean(L, 7);
   a.e = e;
-  /* A misuse raise is made again at `level` (the driver's caller: the user's line), not at the
-   * driver's own line that luaL_error would name. */
   lua_pushcfunction(L, request_prepare_protected);
   lua_pushlightuserdata(L, &a);
   lua_pushvalue(L, 4);
@@ -170,14 +208,7 @@ static int core_request(lua_State *L) {
   lua_pushvalue(L, 6);
   lua_pushvalue(L, 10);
   lua_pushvalue(L, 3);
-  if (lua_pcall(L, 6, 0, 0) != LUA_OK) {
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      luaL_where(L, level);
-      lua_insert(L, -2);
-      lua_concat(L, 2);
-    }
-    return lua_error(L);
-  }
+  if (lua_pcall(L, 6, 0, 0) != LUA_OK) return raise_at(L, level);
   lua_pushvalue(L, 10);
   campaign_setuservalue(L, 9);
   lua_pushvalue(L, 9);
@@ -459,7 +490,8 @@ static int core_url_split(lua_State *L) {
 }
 
 static const luaL_Reg CORE_METHODS[] = {
-  {"url", core_url}, {"token", core_token}, {"request", core_request}, {NULL, NULL}};
+  {"url", core_url}, {"token", core_token}, {"request", core_request},
+  {"batch_options", core_batch_options}, {NULL, NULL}};
 static const luaL_Reg EXCHANGE_METHODS[] = {
   {"attempt", exchange_attempt}, {"outcome", exchange_outcome}, {"refused", exchange_refused},
   {"token_failed", exchange_token_failed}, {NULL, NULL}};

@@ -27,7 +27,6 @@ static double bound_opt(lua_State *L, const char *name, double dflt) {
 }
 
 static int limiter_new(lua_State *L) {
-  campaign_limiter *l;
   double start, min, max;
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   else luaL_checktype(L, 1, LUA_TTABLE);
@@ -45,11 +44,15 @@ static int limiter_new(lua_State *L) {
   if (min > max || start < min || start > max)
     luaL_error(L, "campaign._limiter: needs min <= start <= max (got %d, %d, %d)", (int)min,
                (int)start, (int)max);
-  l = lua_newuserdata(L, sizeof *l);
+  campaign_limiter_push(L, start, min, max);
+  return 1;
+}
+
+void campaign_limiter_push(lua_State *L, double start, double min, double max) {
+  campaign_limiter *l = lua_newuserdata(L, sizeof *l);
   campaign_limiter_init(l, start, min, max);
   luaL_getmetatable(L, LIMITER_MT);
   lua_setmetatable(L, -2);
-  return 1;
 }
 
 static int limiter_limit(lua_State *L) {

@@ -9,4 +9,7 @@
 
 void campaign_limiter_register(lua_State *L, int module_idx);
 
+/* Pushes a new campaign._limiter object (1 <= min <= start <= max, checked by the caller). */
+void campaign_limiter_push(lua_State *L, double start, double min, double max);
+
 #endif /* CAMPAIGN_LIMITER_LUA_H */

@@ -410,48 +410,12 @@ end
 function _M.batch(self, requests, opts)
   check_client(self, "batch")
   local from_source = type(requests) == "function"
-  if type(requests) ~= "table" and not from_source then
-    error("campaign.ngx.batch: bad argument 'requests' (table or source function expected, got "
-      .. type(requests) .. ")", 2)
-  end
-  if opts ~= nil and type(opts) ~= "table" then
-    error("campaign.ngx.batch: bad argument 'opts' (table or nil expected)", 2)
-  end
+  -- batch's arguments by the C client's rules (src/batch_options.c); "auto": its limiter
+  -- (src/limiter.c), sampled per call here
+  local concurrency, limiter = self._core:batch_options("campaign.ngx.batch", requests, opts, 2)
+  if limiter then concurrency = limiter:state().max end
   opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_result" and k ~= "concurrency_max" and k ~= "concurrency_start" then
-      error("campaign.ngx.batch: unknown option '" .. tostring(k) .. "'", 2)
-    end
-  end
-  local concurrency = opts.concurrency or 16
-  -- "auto": the C client's limiter (campaign._limiter, src/limiter.c), sampled per call here
-  local limiter
-  if concurrency == "auto" then
-    local ok, l = pcall(campaign._limiter, { max = opts.concurrency_max, start = opts.concurrency_start })
-    if not ok then
-      -- the limiter's message, in the names of batch's options
-      local text = tostring(l):gsub("^campaign%._limiter: ", "campaign.ngx.batch: ")
-        :gsub("option '(%a+)'", "option 'concurrency_%1'")
-        :gsub("needs min <= start <= max %(got 1, (%d+), (%d+)%)", "option 'concurrency_start' (%1) must "
-          .. "not exceed 'concurrency_max' (%2)")
-      error(text, 2)
-    end
-    limiter = l
-    concurrency = l:state().max
-  elseif opts.concurrency_max ~= nil or opts.concurrency_start ~= nil then
-    error("campaign.ngx.batch: options 'concurrency_max' and 'concurrency_start' need "
-      .. "concurrency = \"auto\"", 2)
-  elseif type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= floor(concurrency) then
-    error("campaign.ngx.batch: option 'concurrency' must be a positive integer or \"auto\"", 2)
-  end
   local on_result = opts.on_result
-  if on_result ~= nil and not is_callable(on_result) then
-    error("campaign.ngx.batch: option 'on_result' must be a function", 2)
-  end
-  if from_source and on_result == nil then
-    error("campaign.ngx.batch: a source function needs option 'on_result' (its results are not "
-      .. "collected)", 2)
-  end
   local function request_of(r, i)
     if type(r) ~= "table" then
       error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 3)

@@ -234,6 +234,31 @@ describe("campaign._core", function()
     assert.equal(0, err.attempts)
   end)
 
+  it("checks batch's arguments by the C client's batch rules, for any caller's name", function()
+    local k = core()
+    local n, limiter = k:batch_options("campaign.ngx.batch", {}, { concurrency = 8 })
+    assert.equal(8, n)
+    assert.is_nil(limiter)
+    assert.equal(16, (k:batch_options("campaign.ngx.batch", {}, nil)))
+    n, limiter = k:batch_options("campaign.ngx.batch", function() end,
+      { concurrency = "auto", concurrency_max = 32, on_result = function() end })
+    assert.equal(4, n)
+    assert.same({ 4, 32 }, { limiter:limit(), limiter:state().max })
+    local c = campaign.new { org = "acme", api_key = KEY, token = TOKEN }
+    for _, case in ipairs {
+      { {}, { concurrency = 0 } }, { {}, { concurrency = "fast" } }, { {}, { concurrency_max = 8 } },
+      { {}, { concurrency = "auto", concurrency_start = 9, concurrency_max = 8 } },
+      { {}, { on_result = 1 } }, { {}, { window = 2 } }, { function() end, nil }, { "x", nil },
+      { {}, "opts" },
+    } do
+      local driver = raises(k.batch_options, k, "campaign.ngx.batch", case[1], case[2])
+      local libcurl = raises(c.batch, c, case[1], case[2])
+      -- the same text on both drivers, each naming its own function
+      assert.equal(libcurl:gsub("^campaign%.batch: ", ""), (driver:gsub("^campaign%.ngx%.batch: ", "")))
+    end
+    c:close()
+  end)
+
   it("splits an absolute URL by url.c's rules", function()
     assert.same({ "https", "example.com", 443, "Example.COM", "/a?b" },
       { campaign._url_split("HTTPS://Example.COM/a?b") })
