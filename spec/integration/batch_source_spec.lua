@@ -117,9 +117,9 @@ describe("client:batch with a source function", function()
 end)
 
 describe("client:batch with a source, interrupted (campaign.trap_signals)", function()
-  -- the flavour under test (scripts/run-tests sets CAMPAIGN_TEST_LUA), as interrupt_spec does
-  local LUA = os.getenv("CAMPAIGN_TEST_LUA") or (jit and "luajit" or "lua5.4")
-  local FLAVOUR = LUA == "luajit" and "jit" or LUA:match("^lua(5%.%d)$") or "5.4"
+  -- the flavour under test, and under scripts/memcheck its tool (spec/support/child_lua.lua)
+  local child_lua = require "child_lua"
+  local LUA, FLAVOUR = child_lua.command(), child_lua.flavour
 
   it("asks the source no more; every request it gave settles through on_result", function()
     local emu = emulator.shared()

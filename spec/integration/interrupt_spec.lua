@@ -4,27 +4,15 @@
 -- child a signal with kill(1), and reads what the child printed.
 local socket = require "socket"
 
-local LUA = os.getenv("CAMPAIGN_TEST_LUA") or (jit and "luajit" or "lua5.4")
-local FLAVOUR = LUA == "luajit" and "jit" or LUA:match("^lua(5%.%d)$") or "5.4"
+local child_lua = require "child_lua"
+local FLAVOUR = child_lua.flavour
 
--- Under scripts/memcheck the children run under the same tool as this process: valgrind (its
--- exit status 99 tells an error), or the sanitized interpreter running these specs (which is
--- not lua.c: it has no Ctrl-C hook). Both are much slower: the time limits stretch.
-local MEMCHECK = os.getenv("CAMPAIGN_MEMCHECK")
+-- Under scripts/memcheck the children run under the same tool as this process
+-- (spec/support/child_lua.lua); the sanitized interpreter is not lua.c: it has no Ctrl-C hook.
+-- Both are much slower: the time limits stretch.
+local MEMCHECK = child_lua.memcheck
 local SLOW = MEMCHECK and 20 or 1
-local function interpreter()
-  if MEMCHECK == "valgrind" then
-    return "valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect"
-      .. " --errors-for-leak-kinds=definite,indirect --log-file=build/memcheck/valgrind-child.%p.log " .. LUA
-  elseif MEMCHECK == "asan" then
-    local p = assert(io.popen("readlink /proc/$PPID/exe"))
-    local exe = p:read("*l")
-    p:close()
-    return exe
-  end
-  return LUA
-end
-local INTERPRETER = interpreter()
+local INTERPRETER = child_lua.command()
 
 -- What every child script starts with: the module, a client on the loopback port (arg[1]),
 -- `say(...)`, one tab-separated line on stderr (unbuffered: the parent reads the lines as they
