@@ -2,17 +2,7 @@
 -- progress line shows the limit, misuse is a usage error (exit 2).
 local emulator = require "emulator"
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local cli_process = require "cli_process"
 
 describe("bulk-update --concurrency auto", function()
   local emu, input
@@ -38,25 +28,7 @@ describe("bulk-update --concurrency auto", function()
   end)
 
   local function campaign(argv)
-    local words = { "env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. (os.getenv("HOME") or "/tmp") }
-    for key, value in pairs {
-      CAMPAIGN_ORG = emu.org, CAMPAIGN_API_KEY = emu.api_key, CAMPAIGN_BASE_URL = emu.base_url,
-      CAMPAIGN_ACCESS_TOKEN = emu.access_token, CAMPAIGN_CAFILE = emu.cafile,
-    } do
-      if value then words[#words + 1] = key .. "=" .. value end
-    end
-    words[#words + 1] = "lua5.4"
-    words[#words + 1] = "bin/campaign"
-    for _, word in ipairs(argv) do words[#words + 1] = word end
-    local quoted = {}
-    for i, word in ipairs(words) do quoted[i] = sh(word) end
-    local out_path, err_path = os.tmpname(), os.tmpname()
-    local _, _, code = os.execute(table.concat(quoted, " ") .. " >" .. out_path .. " 2>" .. err_path
-      .. " </dev/null")
-    local result = { code = code, out = read_file(out_path), err = read_file(err_path) }
-    os.remove(out_path)
-    os.remove(err_path)
-    return result
+    return cli_process.run(emu, argv)
   end
 
   it("applies every item and shows the limit on the progress line", function()

@@ -4,35 +4,10 @@ local emulator = require "emulator"
 
 local emu = emulator.shared()
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("a")
-  file:close()
-  return text
-end
+local cli_process = require "cli_process"
 
 local function campaign(argv, env)
-  local words = {"env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. (os.getenv("HOME") or "/tmp"),
-    "CAMPAIGN_ORG=" .. emu.org, "CAMPAIGN_API_KEY=" .. emu.api_key,
-    "CAMPAIGN_BASE_URL=" .. emu.base_url, "CAMPAIGN_ACCESS_TOKEN=" .. emu.access_token}
-  for key, value in pairs(env or {}) do words[#words + 1] = key .. "=" .. value end
-  words[#words + 1] = "lua5.4"
-  words[#words + 1] = "bin/campaign"
-  for _, word in ipairs(argv) do words[#words + 1] = word end
-  local quoted = {}
-  for i, word in ipairs(words) do quoted[i] = sh(word) end
-  local out_path, err_path = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(table.concat(quoted, " ") .. " >" .. out_path .. " 2>" .. err_path
-    .. " </dev/null")
-  local result = {code = code, out = read_file(out_path), err = read_file(err_path)}
-  os.remove(out_path)
-  os.remove(err_path)
-  return result
+  return cli_process.run(emu, argv, env)
 end
 
 local function profile_gets()

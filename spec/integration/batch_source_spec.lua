@@ -9,17 +9,23 @@ local PATH = "profileAndServices/profile/"
 
 local function pattern(pkey) return pkey:gsub("%p", "%%%0") .. "$" end
 
+-- The shared emulator reset, a client with short retries, and the PKeys of its first 40 profiles.
+local function fresh_setup()
+  local emu = emulator.shared()
+  emu:clear_faults()
+  emu:reset()
+  local client = campaign.new(emu:client_options { retry_base = 0.01, retry_max = 0.05, timeout = 10 })
+  local listing = assert(client:get("profileAndServices/profile", { query = { _lineCount = 40 } }))
+  local pkeys = {}
+  for i, p in ipairs(listing.content) do pkeys[i] = p.PKey end
+  return emu, client, pkeys
+end
+
 describe("client:batch with a source function", function()
   local emu, client, pkeys
 
   setup(function()
-    emu = emulator.shared()
-    emu:clear_faults()
-    emu:reset()
-    client = campaign.new(emu:client_options { retry_base = 0.01, retry_max = 0.05, timeout = 10 })
-    local listing = assert(client:get("profileAndServices/profile", { query = { _lineCount = 40 } }))
-    pkeys = {}
-    for i, p in ipairs(listing.content) do pkeys[i] = p.PKey end
+    emu, client, pkeys = fresh_setup()
     assert.is_true(#pkeys >= 20)
   end)
   teardown(function()
@@ -184,13 +190,7 @@ describe("bulk_update streams (no window barrier)", function()
   local emu, client, pkeys
 
   setup(function()
-    emu = emulator.shared()
-    emu:clear_faults()
-    emu:reset()
-    client = campaign.new(emu:client_options { retry_base = 0.01, retry_max = 0.05, timeout = 10 })
-    local listing = assert(client:get("profileAndServices/profile", { query = { _lineCount = 40 } }))
-    pkeys = {}
-    for i, p in ipairs(listing.content) do pkeys[i] = p.PKey end
+    emu, client, pkeys = fresh_setup()
   end)
   teardown(function()
     emu:clear_faults()
