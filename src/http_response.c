@@ -410,16 +410,35 @@ static int l_body(lua_State *L) {
   return 1;
 }
 
-/* p:keepalive() -> true when the response ended where its framing said and the connection may
- * carry another request (HTTP/1.1 without Connection: close, or 1.0 with keep-alive). */
-static int l_keepalive(lua_State *L) {
-  parser *p = check(L);
-  int ok = p->state == S_DONE && !p->extra && !p->conn_close && !(p->chunked && p->has_length)
+/* True when the response ended where its framing said and the connection may carry another
+ * request (HTTP/1.1 without Connection: close, or 1.0 with keep-alive). */
+static int may_keep_alive(const parser *p) {
+  return p->state == S_DONE && !p->extra && !p->conn_close && !(p->chunked && p->has_length)
     && !p->te_other && (p->head_request || p->status == 204 || p->status == 304 || p->chunked
       || p->has_length)
     && (p->minor >= 1 || p->conn_keepalive);
-  lua_pushboolean(L, ok);
+}
+
+/* p:keepalive() -> boolean: may_keep_alive */
+static int l_keepalive(lua_State *L) {
+  lua_pushboolean(L, may_keep_alive(check(L)));
   return 1;
+}
+
+/* p:response() -> keepalive, {status, headers, body}: a finished response in one call (the
+ * transport's table), as the four calls would give it; the cosocket transport's hot path. */
+static int l_response(lua_State *L) {
+  parser *p = check(L);
+  lua_pushboolean(L, may_keep_alive(p));
+  lua_createtable(L, 0, 3);
+  l_status(L);
+  lua_setfield(L, -2, "status");
+  lua_settop(L, 3);
+  l_headers(L);
+  lua_setfield(L, 3, "headers");
+  l_body(L);
+  lua_setfield(L, 3, "body");
+  return 2;
 }
 
 static int l_gc(lua_State *L) {
@@ -471,7 +490,7 @@ static int l_new(lua_State *L) {
 void campaign_http_response_register(lua_State *L, int m) {
   static const luaL_Reg methods[] = {
     {"feed", l_feed}, {"need", l_need}, {"status", l_status}, {"headers", l_headers},
-    {"body", l_body}, {"keepalive", l_keepalive}, {NULL, NULL}};
+    {"body", l_body}, {"keepalive", l_keepalive}, {"response", l_response}, {NULL, NULL}};
   m = campaign_absindex(L, m);
   if (luaL_newmetatable(L, MT)) {
     lua_newtable(L);

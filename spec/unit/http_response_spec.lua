@@ -35,6 +35,19 @@ describe("campaign._http_response", function()
     assert.is_nil(p:need())
   end)
 
+  it("p:response() gives keepalive and {status, headers, body} in one call, as the four calls do", function()
+    for _, text in ipairs { CL, CHUNKED, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n" } do
+      local p, state = parse(text)
+      assert.equal("done", state)
+      local keepalive, response = p:response()
+      assert.equal(p:keepalive(), keepalive)
+      assert.same({ status = p:status(), headers = p:headers(), body = p:body() }, response)
+    end
+    local _, response = (parse("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")):response()
+    assert.same({ status = 204, headers = { connection = "close" }, body = "" }, response)
+    assert.is_false((parse("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")):response())
+  end)
+
   it("parses chunked bodies with extensions and trailers (trailers not in headers)", function()
     local p, state = parse(CHUNKED)
     assert.equal("done", state)

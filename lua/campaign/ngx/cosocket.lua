@@ -18,9 +18,8 @@ local LINE_READ = 8192 -- bytes asked for at a time while the parser wants a lin
 
 -- Reads one response from sock through the parser. Returns the parser, or nil, kind, message.
 local function read_response(sock, p)
+  local need = "line" -- a new parser wants the status line
   while true do
-    local need = p:need()
-    if not need then return p end
     local data, err, partial
     if need == "line" then
       -- a well-behaved server sends nothing past the end of the response to the one request
@@ -39,6 +38,9 @@ local function read_response(sock, p)
       return nil, err == "timeout" and "timeout" or "network", err
     end
     if not state then return nil, kind, message end
+    if state == "done" then return p end
+    need = p:need()
+    if not need then return p end
   end
 end
 
@@ -56,6 +58,7 @@ function _M.cosocket_transport(opts)
   local max_head = opts.max_head or 65536
   -- a client sends every request to one origin: split it once, not per request
   local origin, scheme, host, port, authority, connect_host, server_name, pool, ssl_session
+  local parser_max_body, parser_options, head_parser_options
   return function(req)
     local url = req.url
     local url_origin, rest = str_match(url, "^(%a[%w+.-]*://[^/?#]*)(.*)$")
@@ -122,11 +125,19 @@ function _M.cosocket_transport(opts)
       return nil, serr == "timeout" and "timeout" or "network",
         str_format("could not send to %s: %s", authority, tostring(serr)), true
     end
-    local p, kind, message = read_response(sock, new_parser {
-      max_body = req.max_body, max_head = max_head, head = method == "HEAD" })
+    -- the parser's options change only with max_body (a client setting): kept, not rebuilt
+    local max_body = req.max_body
+    if max_body ~= parser_max_body then
+      parser_max_body = max_body
+      parser_options = { max_body = max_body, max_head = max_head }
+      head_parser_options = { max_body = max_body, max_head = max_head, head = true }
+    end
+    local p, kind, message = read_response(sock,
+      new_parser(method == "HEAD" and head_parser_options or parser_options))
     if p then
-      if p:keepalive() then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
-      return { status = p:status(), headers = p:headers(), body = p:body() }
+      local keepalive, response = p:response()
+      if keepalive then sock:setkeepalive(idle_ms, pool_size) else sock:close() end
+      return response
     end
     sock:close()
     if kind == "too_large" then return nil, "too_large", message, true end
