@@ -17,6 +17,7 @@ local cosocket_module = require "campaign.ngx.cosocket"
 local pacing_module = require "campaign.ngx.pacing"
 local batch_module = require "campaign.ngx.batch"
 local token_cache_module = require "campaign.ngx.token_cache"
+local resty_http_module = require "campaign.ngx.resty_http"
 
 local ngx = ngx -- nil outside OpenResty: `require` still works, `new` then raises
 local type, pairs, tostring = type, pairs, tostring
@@ -79,42 +80,6 @@ _M.proxy_rewrite = capture_module.proxy_rewrite
 _M.proxy_header_filter = capture_module.proxy_header_filter
 _M.proxy_body_filter = capture_module.proxy_body_filter
 _M.cosocket_transport = cosocket_module.cosocket_transport
-local normalise_headers = capture_module.normalise_headers
-
--- The resty.http adapter (lua-resty-http, when installed; untested here: no package of it is
--- installed on the project's machines, docs/openresty.md).
-local function resty_http_transport(opts)
-  local ok, http = pcall(require, "resty.http")
-  if not ok then
-    error("campaign.ngx.new: transport = \"resty.http\" needs lua-resty-http "
-      .. "(require \"resty.http\" failed)", 4)
-  end
-  local verify = opts.ssl_verify ~= false
-  local idle_ms, pool_size = floor((opts.pool_idle_timeout or 30) * 1000), opts.pool_size or 16
-  local function failure(httpc, err, sent)
-    httpc:close()
-    return nil, str_find(tostring(err), "timeout", 1, true) and "timeout" or "network",
-      "resty.http: " .. tostring(err), sent
-  end
-  -- connect, request and read_body one by one (not request_uri), so that a failure to connect
-  -- is known never to have been sent (a POST may then be retried).
-  return function(req)
-    local httpc = http.new()
-    httpc:set_timeouts(req.connect_timeout * 1000, req.timeout * 1000, req.timeout * 1000)
-    local scheme, host, port, _, rest = campaign._url_split(req.url)
-    local connected, err = httpc:connect { scheme = scheme, host = host, port = port,
-      ssl_verify = verify, ssl_server_name = host, pool_size = pool_size }
-    if not connected then return failure(httpc, err, false) end
-    local res
-    res, err = httpc:request { method = req.method, path = rest, headers = req.headers, body = req.body }
-    if not res then return failure(httpc, err, true) end
-    local body
-    body, err = res:read_body()
-    if not body then return failure(httpc, err, true) end
-    httpc:set_keepalive(idle_ms, pool_size)
-    return { status = res.status, headers = normalise_headers(res.headers), body = body }
-  end
-end
 
 -- Where ngx.location.capture cannot run (timers, their light threads, ssl_*_by_lua), the
 -- cosocket transport is used whatever the request-phase default is.
@@ -128,7 +93,7 @@ end
 local function choose_transport(opts)
   local t = opts.transport
   if is_callable(t) then return t end
-  if t == "resty.http" then return resty_http_transport(opts) end
+  if t == "resty.http" then return resty_http_module.resty_http_transport(opts) end
   if t == "capture" or (t == nil and (opts.location or opts.upstream)) then
     return _M.capture_transport(opts.location, opts.upstream)
   end

@@ -148,6 +148,4 @@ function _M.cosocket_transport(opts)
   end
 end
 
--- The resty.http adapter (lua-resty-http, when installed; untested here: no package of it is
-
 return _M
