@@ -88,6 +88,22 @@ describe("campaign._core", function()
     assert.is_nil(select(2, quiet:attempt(TOKEN)))
   end)
 
+  it("gives a user transport its own headers table per attempt: changing it changes no later one", function()
+    local settings = { org = "acme", api_key = KEY, token = function() end,
+      base_url = "https://api.example.test", user_agent = "spec-agent" }
+    local user = campaign._core(settings, "campaign.ngx.new", false) -- transport = a function
+    local first = user:request("campaign.ngx.get", "GET", "x"):attempt(TOKEN)
+    first.headers.Authorization, first.headers["X-Added"] = "changed", "1"
+    local second = user:request("campaign.ngx.get", "GET", "x"):attempt(TOKEN)
+    assert.equal("Bearer " .. TOKEN, second.headers.Authorization)
+    assert.is_nil(second.headers["X-Added"])
+    assert.are_not.equal(first.headers, second.headers)
+    -- the built-in transports only read it: one table per token serves them all
+    local shared = core()
+    assert.equal(shared:request("campaign.ngx.get", "GET", "x"):attempt(TOKEN).headers,
+      shared:request("campaign.ngx.get", "GET", "y"):attempt(TOKEN).headers)
+  end)
+
   it("decides by status and method: 429/502/503/504 retried for idempotent methods only", function()
     local k = core { retries = 2, retry_base = 0, retry_max = 0 }
     for _, case in ipairs {

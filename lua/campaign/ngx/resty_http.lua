@@ -5,7 +5,7 @@
 local campaign = require "campaign"
 local capture = require "campaign.ngx.capture"
 
-local tostring, pcall, error, require = tostring, pcall, error, require
+local pairs, tostring, pcall, error, require = pairs, tostring, pcall, error, require
 local str_find = string.find
 local floor = math.floor
 local normalise_headers = capture.normalise_headers
@@ -37,7 +37,11 @@ function _M.resty_http_transport(opts)
       ssl_verify = verify, ssl_server_name = host, pool_size = pool_size }
     if not connected then return failure(httpc, err, false) end
     local res
-    res, err = httpc:request { method = req.method, path = rest, headers = req.headers, body = req.body }
+    -- req.headers is the table every request with this token shares (the core gives the
+    -- built-in transports one per token): lua-resty-http gets a copy it may change
+    local headers = {}
+    for name, value in pairs(req.headers) do headers[name] = value end
+    res, err = httpc:request { method = req.method, path = rest, headers = headers, body = req.body }
     if not res then return failure(httpc, err, true) end
     local body
     body, err = res:read_body()
