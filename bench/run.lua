@@ -11,6 +11,7 @@
 --   BENCH_STATIC_URL, BENCH_STATIC_TLS_URL, BENCH_STATIC_CAFILE     bench/static-server
 --   BENCH_EMU_URL, BENCH_EMU_TLS_URL, BENCH_EMU_CAFILE, BENCH_EMU_ORG, BENCH_EMU_TOKEN,
 --   BENCH_EMU_API_KEY, BENCH_EMU_PATH                                the emulator (optional)
+--   BENCH_INSTRUCTIONS_CMD a command printing `c_ir= ngx_ir=` (bench/instructions-per-request; optional)
 --   BENCH_OPENRESTY_CMD    a command printing `rps=` for the OpenResty client (optional; run
 --                          with `--transport capture` and `--transport cosocket`)
 --   BENCH_BULK_URL, BENCH_BULK_ORG, BENCH_BULK_TOKEN, BENCH_BULK_API_KEY   an emulator of the
@@ -287,6 +288,25 @@ if openresty and openresty ~= "" and servers[3].s then
     { key = "cosocket", cmd = openresty .. " --transport cosocket" },
   })
   emit(("| %s | %s | %s |"):format(rps(r.C), ratio(r.capture, r.C), target_ratio(r.cosocket, r.C, 0.9)))
+  emit("")
+end
+
+-- 3b. Instructions per GET (bench/instructions-per-request): counts, so steady on a loaded host.
+local instructions = env("BENCH_INSTRUCTIONS_CMD")
+if instructions and instructions ~= "" and servers[3].s then
+  emit("## Instructions per GET at concurrency 16, campaign.ngx vs C client (callgrind, LuaJIT, emulator)")
+  emit("")
+  emit("valgrind's instruction count (user space) per GET: the C client's client:batch (3000 GETs")
+  emit("minus 1000), and campaign.ngx's cosocket transport in one nginx process (one batch of 1000")
+  emit("instrumented). Not a target: it says how much of the throughput ratio above is the client's work.")
+  emit("")
+  table_header({ "C client Ir/GET", "campaign.ngx Ir/GET", "campaign.ngx / C client" })
+  local m = measure("instructions per GET", instructions)
+  if m then
+    emit(("| %d | %d | %.2fx |"):format(m.c_ir, m.ngx_ir, m.ngx_ir / m.c_ir))
+  else
+    emit("| failed | failed | failed |")
+  end
   emit("")
 end
 
