@@ -17,6 +17,7 @@
  *                                                  "retry", ev, wait, retry_ev
  *                                                  "refresh", ev   (a 401: a new token, resend)
  *   concurrency, limiter = core:batch_options(fname, requests, opts[, level])
+ *                      (also campaign._batch_options(fname, requests, opts[, level]), no core)
  *                      batch's arguments by batch_options.c (limiter: "auto"'s, else nil)
  *   nil, err = x:refused(message)                  the budget refused the attempt
  *   nil, err = x:token_failed(err)                 the token provider failed
@@ -169,19 +170,30 @@ static int batch_options_protected(lua_State *L) {
   return 2;
 }
 
-/* core:batch_options(fname, requests, opts[, level]) -> concurrency, limiter|nil. */
-static int core_batch_options(lua_State *L) {
+/* Stack from `first`: fname, requests, opts[, level]; -> concurrency, limiter|nil. */
+static int batch_options_from(lua_State *L, int first) {
   int level;
-  check_core(L);
-  luaL_checkstring(L, 2);
-  level = (int)luaL_optinteger(L, 5, 1);
-  lua_settop(L, 4);
+  luaL_checkstring(L, first);
+  level = (int)luaL_optinteger(L, first + 3, 1);
+  lua_settop(L, first + 2);
   lua_pushcfunction(L, batch_options_protected);
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 3);
-  lua_pushvalue(L, 4);
+  lua_pushvalue(L, first);
+  lua_pushvalue(L, first + 1);
+  lua_pushvalue(L, first + 2);
   if (lua_pcall(L, 3, 2, 0) != LUA_OK) return raise_at(L, level);
   return 2;
+}
+
+/* core:batch_options(fname, requests, opts[, level]) -> concurrency, limiter|nil. */
+static int core_batch_options(lua_State *L) {
+  check_core(L);
+  return batch_options_from(L, 2);
+}
+
+/* campaign._batch_options(fname, requests, opts[, level]): the same rules without a client, for
+ * the workflows, which check a batch's options before they read any input. */
+static int module_batch_options(lua_State *L) {
+  return batch_options_from(L, 1);
 }
 
 static int core_request(lua_State *L) {
@@ -518,4 +530,6 @@ void campaign_core_register(lua_State *L, int module_idx) {
   lua_setfield(L, module_idx, "_core");
   lua_pushcfunction(L, core_url_split);
   lua_setfield(L, module_idx, "_url_split");
+  lua_pushcfunction(L, module_batch_options);
+  lua_setfield(L, module_idx, "_batch_options");
 }

@@ -208,12 +208,11 @@ local function check_opts(fname, opts)
   end
   number_opt("verify_attempts", 1, true)
   number_opt("verify_delay", 0)
-  if opts.concurrency ~= "auto" then number_opt("concurrency", 1, true) end
-  number_opt("concurrency_max", 1, true)
-  number_opt("concurrency_start", 1, true)
-  if (opts.concurrency_max ~= nil or opts.concurrency_start ~= nil) and opts.concurrency ~= "auto" then
-    error(string_format("campaign.workflow.%s: opts.concurrency_max and opts.concurrency_start need "
-      .. "opts.concurrency = \"auto\"", fname), 3)
+  -- concurrency, concurrency_max, concurrency_start: client:batch's own rules
+  -- (src/batch_options.c), checked before any input is read, not when the first batch starts
+  if opts.concurrency ~= nil or opts.concurrency_max ~= nil or opts.concurrency_start ~= nil then
+    campaign._batch_options("campaign.workflow." .. fname, {}, { concurrency = opts.concurrency,
+      concurrency_max = opts.concurrency_max, concurrency_start = opts.concurrency_start }, 3)
   end
   number_opt("window", 1, true)
   for _, name in ipairs { "skip_unchanged", "check_read_only" } do

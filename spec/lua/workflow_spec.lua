@@ -522,6 +522,28 @@ describe("workflow.bulk_update", function()
     assert.has_error(function() workflow.bulk_update(client, {}, { concurrency = 2.5 }) end)
   end)
 
+  it("checks concurrency options by client:batch's rules before any item is read or sent", function()
+    local client = fake.new(store(many(2)))
+    local read = 0
+    local function items() read = read + 1 return nil end
+    for _, case in ipairs {
+      { { concurrency = 300 }, "option 'concurrency' must be an integer from 1 to 256, or \"auto\"" },
+      { { concurrency = "auto", concurrency_max = 300 }, "option 'concurrency_max' must be an integer from 1 to 256" },
+      { { concurrency = 4, concurrency_max = 8 }, "option 'concurrency_max' needs concurrency = \"auto\"" },
+      { { concurrency = "auto", concurrency_max = 4, concurrency_start = 8 },
+        "option 'concurrency_start' (8) must not exceed 'concurrency_max' (4)" },
+    } do
+      local ok, err = pcall(workflow.bulk_update, client, items, case[1])
+      assert.is_false(ok)
+      assert.are.equal("campaign.workflow.bulk_update: " .. case[2], err)
+      -- raised at the caller's line (a direct call here, so the position names this file)
+      local _, located = pcall(function() workflow.bulk_update(client, {}, case[1]) end)
+      assert.matches("^spec/lua/workflow_spec%.lua:%d+: campaign%.workflow%.bulk_update: ", located)
+    end
+    assert.are.equal(0, read)
+    assert.are.equal(0, #client.calls)
+  end)
+
   it("returns an empty report for no items", function()
     local client = fake.new()
     local report = workflow.bulk_update(client, {})
