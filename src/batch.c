@@ -234,11 +234,9 @@ static void complete(batch_state *b, campaign_transfer *t, CURLcode code) {
   int ok;
   campaign_exchange_finish(&it->x, t, code);
   if (b->adaptive && !t->interrupted) {
-    campaign_limiter_outcome o = CAMPAIGN_LIMITER_IGNORE;
     double now = campaign_now();
-    if (code == CURLE_OK) o = t->status == 429 || t->status == 503 ? CAMPAIGN_LIMITER_OVERLOAD
-                                                                 : CAMPAIGN_LIMITER_OK;
-    else if (code == CURLE_OPERATION_TIMEDOUT) o = CAMPAIGN_LIMITER_TIMEOUT;
+    campaign_limiter_outcome o = campaign_limiter_classify(
+      code == CURLE_OK ? NULL : code == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network", t->status);
     campaign_limiter_sample(&b->limiter, now, now - it->attempt_at, o, b->inflight);
     b->concurrency = campaign_limiter_limit(&b->limiter);
   }

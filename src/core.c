@@ -20,6 +20,7 @@
  *                      (also campaign._batch_options(fname, requests, opts[, level]), no core)
  *                      batch's arguments by batch_options.c (limiter: "auto"'s, else nil)
  *   nil, err = x:refused(message)                  the budget refused the attempt
+ *   outcome, rtt = x:lesson()                      the last attempt's load lesson ("auto")
  *   nil, err = x:token_failed(err)                 the token provider failed
  *   campaign._url_split(url)                       -> scheme, host, port, authority, rest
  * ev: the event table for on_event (nil when the settings have no on_event).
@@ -35,6 +36,7 @@
 #include "error.h"
 #include "exchange.h"
 #include "options.h"
+#include "limiter.h"
 #include "outcome.h"
 #include "result.h"
 #include "url.h"
@@ -52,6 +54,8 @@ typedef struct exchange {
   campaign_exchange x;
   double started, t0; /* campaign_now() of the first attempt, of this attempt */
   int index;          /* batch position for events, 0: none */
+  campaign_limiter_outcome lesson; /* what the last attempt said about the load */
+  double lesson_rtt;               /* and how long it took (seconds) */
 } exchange;
 
 /* Exchange user value slots: 1..3 the request's strings (campaign_request_prepare's anchor). */
@@ -409,6 +413,8 @@ static int exchange_outcome(lua_State *L) {
   lua_rawgeti(L, 9, X_TOKEN);  /* 10 */
   token = lua_type(L, 10) == LUA_TSTRING ? lua_tostring(L, 10) : NULL;
   lua_settop(L, 10);
+  e->lesson = campaign_limiter_classify(o.kind, o.status);
+  e->lesson_rtt = elapsed;
   step = campaign_exchange_next(c, &e->x, &o);
   lua_pushstring(L, step == CAMPAIGN_STEP_REFRESH ? "refresh"
                     : step == CAMPAIGN_STEP_RETRY ? "retry" : "done");
@@ -439,6 +445,20 @@ static int exchange_outcome(lua_State *L) {
     campaign_outcome_push(L, c, token, &o, &e->x.r, e->x.attempts, campaign_now() - e->started);
   }
   return 4;
+}
+
+/* x:lesson() -> outcome, rtt: what the last x:outcome said about the load, by the libcurl
+ * batch's rule (campaign_limiter_classify: "ok", "overload", "timeout" or "ignore"), and the
+ * attempt's seconds; for the limiter of campaign.ngx's "auto", sampled per attempt as in C. */
+static int exchange_lesson(lua_State *L) {
+  static const char *const names[] = {"ok", "overload", "timeout", "ignore"};
+  core *k;
+  exchange *e = check_exchange(L, &k);
+  (void)k;
+  if (e->x.attempts == 0) return luaL_error(L, "campaign._core: x:lesson() before any attempt");
+  lua_pushstring(L, names[e->lesson]);
+  lua_pushnumber(L, e->lesson_rtt);
+  return 2;
 }
 
 /* x:refused(message) -> nil, err: kind "budget", nothing sent by this attempt. */
@@ -506,7 +526,7 @@ static const luaL_Reg CORE_METHODS[] = {
   {"batch_options", core_batch_options}, {NULL, NULL}};
 static const luaL_Reg EXCHANGE_METHODS[] = {
   {"attempt", exchange_attempt}, {"outcome", exchange_outcome}, {"refused", exchange_refused},
-  {"token_failed", exchange_token_failed}, {NULL, NULL}};
+  {"token_failed", exchange_token_failed}, {"lesson", exchange_lesson}, {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
   luaL_newmetatable(L, name);

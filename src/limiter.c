@@ -1,6 +1,8 @@
 /* limiter.c - the adaptive concurrency limit (see limiter.h). */
 #include "limiter.h"
 
+#include <string.h>
+
 /* Weight of a new latency in the moving average: about the last 20-40 answers count, so one
  * slow answer moves it little and a jittered latency (50-300 ms) averages out (its minimum, the
  * baseline, then stays within about 1.4x of its usual value instead of wandering past the
@@ -89,4 +91,9 @@ void campaign_limiter_sample(campaign_limiter *l, double now, double rtt,
   if (l->samples < WARMUP) return; /* the baseline is measured at the start value's low load */
   if (ratio <= CAMPAIGN_LIMITER_GROW && (double)inflight * 2 >= l->limit)
     l->limit = clamp(l, l->limit + (l->slow_start ? 1 : 1 / l->limit));
+}
+
+campaign_limiter_outcome campaign_limiter_classify(const char *kind, long status) {
+  if (kind == NULL) return status == 429 || status == 503 ? CAMPAIGN_LIMITER_OVERLOAD : CAMPAIGN_LIMITER_OK;
+  return strcmp(kind, "timeout") == 0 ? CAMPAIGN_LIMITER_TIMEOUT : CAMPAIGN_LIMITER_IGNORE;
 }

@@ -50,4 +50,9 @@ int campaign_limiter_limit(const campaign_limiter *l);
 void campaign_limiter_sample(campaign_limiter *l, double now, double rtt,
                              campaign_limiter_outcome outcome, int inflight);
 
+/* What one attempt says about the load: kind NULL (an answer came back) with status 429 or 503
+ * is an overload, any other answer a latency sample; kind "timeout" a timeout; any other failure
+ * (refused, reset, TLS, too large, interrupted) nothing. Both drivers sample with it. */
+campaign_limiter_outcome campaign_limiter_classify(const char *kind, long status);
+
 #endif /* CAMPAIGN_LIMITER_H */

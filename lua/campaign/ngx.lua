@@ -241,8 +241,9 @@ local function get_token(self, force)
 end
 
 -- Sends one request (a core exchange) with the core's retry and 401 decisions. Returns body,
--- res | nil, err. `index` is the batch position, for events.
-local function perform(self, x, index)
+-- res | nil, err. `index` is the batch position, for events; `sample(x)`, when given, is called
+-- after every attempt's outcome (batch's "auto" limiter learns per attempt, as in C).
+local function perform(self, x, index, sample)
   local token, terr = get_token(self, false)
   if token == nil then return x:token_failed(terr) end
   while true do
@@ -254,6 +255,7 @@ local function perform(self, x, index)
     emit(self, ev)
     local step, a, b
     step, ev, a, b = x:outcome(self._transport(req))
+    if sample then sample(x) end
     emit(self, ev)
     if step == "done" then return a, b end
     if step == "refresh" then

@@ -104,6 +104,30 @@ describe("campaign._core", function()
       shared:request("campaign.ngx.get", "GET", "y"):attempt(TOKEN).headers)
   end)
 
+  it("x:lesson(): what the last attempt says about the load, by the libcurl batch's rule", function()
+    local unpack_args = table.unpack or unpack -- luacheck: ignore (5.1's global)
+    local k = core { retries = 3, retry_base = 0, retry_max = 0 }
+    local x = k:request("campaign.ngx.get", "GET", "x")
+    assert.matches("before any attempt", raises(x.lesson, x))
+    for _, case in ipairs {
+      { { answer(503) }, "overload" }, { { answer(429) }, "overload" }, { { answer(502) }, "ok" },
+      { { nil, "timeout", "slow", true }, "timeout" }, { { nil, "network", "refused", false }, "ignore" },
+      { { nil, "tls", "bad certificate", false }, "ignore" }, { { answer(200, {}, "{}") }, "ok" },
+    } do
+      x = k:request("campaign.ngx.get", "GET", "x")
+      attempt(x, unpack_args(case[1], 1, 4))
+      local outcome, rtt = x:lesson()
+      assert.are.equal(case[2], outcome)
+      assert.is_true(rtt >= 0 and rtt < 5)
+    end
+    -- per attempt: a 503 then a 200 is first an overload, then an answer
+    x = k:request("campaign.ngx.get", "GET", "x")
+    assert.are.equal("retry", (attempt(x, answer(503))))
+    assert.are.equal("overload", (x:lesson()))
+    assert.are.equal("done", (attempt(x, answer(200, {}, "{}"))))
+    assert.are.equal("ok", (x:lesson()))
+  end)
+
   it("decides by status and method: 429/502/503/504 retried for idempotent methods only", function()
     local k = core { retries = 2, retry_base = 0, retry_max = 0 }
     for _, case in ipairs {

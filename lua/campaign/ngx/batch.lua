@@ -30,136 +30,129 @@ function _M.method(check_client, perform, prepare, now)
   ---@param opts? campaign.BatchOpts
   ---@return campaign.BatchResult[]|campaign.BatchSummary
   return function(self, requests, opts)
-      check_client(self, "batch")
-      local from_source = type(requests) == "function"
-      -- batch's arguments by the C client's rules (src/batch_options.c); "auto": its limiter
-      -- (src/limiter.c), sampled per call here
-      local concurrency, limiter = self._core:batch_options("campaign.ngx.batch", requests, opts, 2)
-      if limiter then concurrency = limiter:state().max end
-      opts = opts or {}
-      local on_result = opts.on_result
-      local function request_of(r, i)
-        if type(r) ~= "table" then
-          error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 3)
+    check_client(self, "batch")
+    local from_source = type(requests) == "function"
+    -- batch's arguments by the C client's rules (src/batch_options.c); "auto": its limiter
+    -- (src/limiter.c), sampled per attempt
+    local concurrency, limiter = self._core:batch_options("campaign.ngx.batch", requests, opts, 2)
+    if limiter then concurrency = limiter:state().max end
+    opts = opts or {}
+    local on_result = opts.on_result
+    local function request_of(r, i)
+      if type(r) ~= "table" then
+        error("campaign.ngx.batch: requests[" .. i .. "] must be a table {method, path, body, opts}", 3)
+      end
+      local body = r[3]
+      if body == nil then body = r.body end
+      -- a tail call: the raise's level 3 is then batch's caller, as for the other methods
+      return prepare(self, "campaign.ngx.batch: request " .. i, r[1] or r.method, r[2] or r.path,
+        r[4] or r.opts, body)
+    end
+    local prepared = {}
+    local n = 0
+    if not from_source then
+      for i = 1, #requests do prepared[i] = request_of(requests[i], i) end
+      n = #prepared
+      if n == 0 then return {} end
+    end
+    local results = {}
+    local next_index = 0
+    -- {value}: the first error of on_result, of the source or of a worker. As in the C client it
+    -- stops the batch: no request starts after it, and batch raises it once every thread is gone.
+    local failed
+    -- A source: light threads pull from it; `false` parks the thread until a request settles.
+    local ended, active, settled, ok_count, failed_count = false, 0, 0, 0, 0
+    local function settle(i, body, res)
+      local result
+      if body ~= nil then
+        result = { body = body, status = res.status, headers = res.headers, attempts = res.attempts }
+        ok_count = ok_count + 1
+      else
+        result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
+        failed_count = failed_count + 1
+      end
+      if not from_source then results[i] = result end
+      settled = settled + 1
+      if on_result and not failed then
+        local ok, cerr = pcall(on_result, i, result, limiter and limiter:limit() or concurrency)
+        if not ok then failed = { cerr } end
+      end
+    end
+    local function pull()
+      local ok, r = pcall(requests)
+      if not ok then failed = { r } return nil end
+      if r == nil then ended = true return nil end
+      if r == false then
+        if active == 0 then
+          failed = { "campaign.ngx.batch: the source returned false (wait for a result) with no "
+            .. "request in flight: it would wait forever" }
         end
-        local body = r[3]
-        if body == nil then body = r.body end
-        -- a tail call: the raise's level 3 is then batch's caller, as for the other methods
-        return prepare(self, "campaign.ngx.batch: request " .. i, r[1] or r.method, r[2] or r.path,
-          r[4] or r.opts, body)
+        return false
       end
-      local prepared = {}
-      local n = 0
-      if not from_source then
-        for i = 1, #requests do prepared[i] = request_of(requests[i], i) end
-        n = #prepared
-        if n == 0 then return {} end
+      next_index = next_index + 1
+      local pok, req = pcall(request_of, r, next_index)
+      if not pok then failed = { req } return nil end
+      return req, next_index
+    end
+    -- The limiter learns from every attempt, by the C batch's rule (x:lesson, src/limiter.c):
+    -- a retried 503 is one overload and then an answer, not one overloaded call.
+    local sample
+    if limiter then
+      sample = function(x)
+        local outcome, rtt = x:lesson()
+        limiter:sample(rtt, outcome, active, now())
       end
-      local results = {}
-      local next_index = 0
-      -- {value}: the first error of on_result, of the source or of a worker. As in the C client it
-      -- stops the batch: no request starts after it, and batch raises it once every thread is gone.
-      local failed
-      -- A source: light threads pull from it; `false` parks the thread until a request settles.
-      local ended, active, settled, ok_count, failed_count = false, 0, 0, 0, 0
-      local function settle(i, body, res)
-        local result
-        if body ~= nil then
-          result = { body = body, status = res.status, headers = res.headers, attempts = res.attempts }
-          ok_count = ok_count + 1
+    end
+    local function worker()
+      while not failed do
+        local req, i
+        -- "auto": a thread beyond the limit waits (polled) until the limit or the load moves
+        while limiter and active >= limiter:limit() and not failed and not ended do ngx.sleep(0.001) end
+        if failed then return end
+        if from_source then
+          if ended then return end
+          req, i = pull()
+          if req == nil then return end
+          if req == false then
+            -- parked until a request settles (a source's "not yet"); polled, as light threads
+            -- have no condition variable without lua-resty-core's semaphore
+            local seen = settled
+            while settled == seen and not failed and not ended and active > 0 do ngx.sleep(0.001) end
+          end
         else
-          result = { err = res, status = res.status, headers = res.headers, attempts = res.attempts or 0 }
-          failed_count = failed_count + 1
+          next_index = next_index + 1
+          i = next_index
+          if i > n then return end
+          req = prepared[i]
         end
-        if not from_source then results[i] = result end
-        settled = settled + 1
-        if on_result and not failed then
-          local ok, cerr = pcall(on_result, i, result, limiter and limiter:limit() or concurrency)
-          if not ok then failed = { cerr } end
-        end
-      end
-      local function pull()
-        local ok, r = pcall(requests)
-        if not ok then failed = { r } return nil end
-        if r == nil then ended = true return nil end
-        if r == false then
-          if active == 0 then
-            failed = { "campaign.ngx.batch: the source returned false (wait for a result) with no "
-              .. "request in flight: it would wait forever" }
-          end
-          return false
-        end
-        next_index = next_index + 1
-        local pok, req = pcall(request_of, r, next_index)
-        if not pok then failed = { req } return nil end
-        return req, next_index
-      end
-      -- One call's lesson for the limiter: per call, not per attempt (perform retries inside), so a
-      -- call that needed a retry (429/502/503/504, a dropped connection) counts as an overload.
-      local function sample(started, body, res, inflight)
-        local rtt = now() - started
-        local outcome = "ignore"
-        if body ~= nil then
-          outcome = (res.attempts or 1) > 1 and "overload" or "ok"
-        elseif type(res) == "table" then
-          if res.kind == "timeout" then outcome = "timeout"
-          elseif res.status == 429 or res.status == 503 or (res.attempts or 1) > 1 then outcome = "overload"
-          elseif res.status then outcome = "ok" end
-        end
-        limiter:sample(rtt >= 0 and rtt or 0, outcome, inflight, now())
-      end
-      local function worker()
-        while not failed do
-          local req, i
-          -- "auto": a thread beyond the limit waits (polled) until the limit or the load moves
-          while limiter and active >= limiter:limit() and not failed and not ended do ngx.sleep(0.001) end
-          if failed then return end
-          if from_source then
-            if ended then return end
-            req, i = pull()
-            if req == nil then return end
-            if req == false then
-              -- parked until a request settles (a source's "not yet"); polled, as light threads
-              -- have no condition variable without lua-resty-core's semaphore
-              local seen = settled
-              while settled == seen and not failed and not ended and active > 0 do ngx.sleep(0.001) end
-            end
-          else
-            next_index = next_index + 1
-            i = next_index
-            if i > n then return end
-            req = prepared[i]
-          end
-          if req then
-            active = active + 1
-            local started = limiter and now()
-            local body, res = perform(self, req, i)
-            if limiter then sample(started, body, res, active) end
-            active = active - 1
-            settle(i, body, res)
-          end
+        if req then
+          active = active + 1
+          local body, res = perform(self, req, i, sample)
+          active = active - 1
+          settle(i, body, res)
         end
       end
-      local waiting = {}
-      for _ = 1, from_source and concurrency or min(concurrency, n) do
-        if failed or ended then break end -- a thread runs until it first yields: it may have raised already
-        waiting[#waiting + 1] = ngx.thread.spawn(worker)
-      end
-      while #waiting > 0 do
-        local ok, terr = ngx.thread.wait(unpack(waiting))
-        if not ok then failed = failed or { terr } end
-        for k = #waiting, 1, -1 do
-          -- the thread just waited for is dead; after a failure the others are killed where they
-          -- wait (a retry sleep, cosocket I/O); one inside a subrequest cannot be killed and ends
-          -- after its current request
-          if co_status(waiting[k]) == "dead" or (failed and ngx.thread.kill(waiting[k])) then
-            remove(waiting, k)
-          end
+    end
+    local waiting = {}
+    for _ = 1, from_source and concurrency or min(concurrency, n) do
+      if failed or ended then break end -- a thread runs until it first yields: it may have raised already
+      waiting[#waiting + 1] = ngx.thread.spawn(worker)
+    end
+    while #waiting > 0 do
+      local ok, terr = ngx.thread.wait(unpack(waiting))
+      if not ok then failed = failed or { terr } end
+      for k = #waiting, 1, -1 do
+        -- the thread just waited for is dead; after a failure the others are killed where they
+        -- wait (a retry sleep, cosocket I/O); one inside a subrequest cannot be killed and ends
+        -- after its current request
+        if co_status(waiting[k]) == "dead" or (failed and ngx.thread.kill(waiting[k])) then
+          remove(waiting, k)
         end
       end
-      if failed then error(failed[1], 0) end
-      if from_source then return { count = next_index, ok = ok_count, failed = failed_count } end
-      return results
+    end
+    if failed then error(failed[1], 0) end
+    if from_source then return { count = next_index, ok = ok_count, failed = failed_count } end
+    return results
   end
 end
 
