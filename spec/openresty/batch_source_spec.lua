@@ -51,6 +51,35 @@ describe("campaign.ngx batch with a source function", function()
     assert.is_true(r.same)
   end)
 
+  it("a parked thread waits for a settle, it does not poll with ngx.sleep", function()
+    local status = emu:call("POST", "/_emulator/load", { latency_ms = 100 }, { auth = false })
+    assert.equal(200, status)
+    local r = srv:eval([[
+      local c = client()
+      local sleep, sleeps = ngx.sleep, 0
+      -- counted for this batch only: threads over the "auto" limit and after a source's false park
+      ngx.sleep = function(s) sleeps = sleeps + 1 return sleep(s) end
+      local given, in_flight, falses = 0, 0, 0
+      local ok, summary = pcall(c.batch, c, function()
+        if given == 3 then return nil end
+        -- one at a time: a second thread under the limit of 2 is told "not yet" and parks
+        if in_flight > 0 then falses = falses + 1 return false end
+        given, in_flight = given + 1, in_flight + 1
+        return { "GET", "profileAndServices/profile", nil, { query = { _lineCount = 1, k = given } } }
+      end, { concurrency = "auto", concurrency_start = 2, concurrency_max = 8,
+        on_result = function() in_flight = in_flight - 1 end })
+      ngx.sleep = sleep
+      return { ok = ok, summary = ok and summary or tostring(summary), sleeps = sleeps, falses = falses }
+    ]], params)
+    emu:call("POST", "/_emulator/load", { latency_ms = 0 }, { auth = false })
+    assert.is_true(r.ok, r.summary)
+    assert.same({ count = 3, ok = 3, failed = 0 }, r.summary)
+    assert.is_true(r.falses >= 1)
+    -- six threads over the limit and one told "not yet" park for about 300 ms: polling every
+    -- millisecond would sleep ~2000 times
+    assert.is_true(r.sleeps < 20, "ngx.sleep called " .. tostring(r.sleeps) .. " times")
+  end)
+
   it("concurrency = \"auto\": the limit of campaign._limiter, nothing lost under a gateway's 429s", function()
     local status = emu:call("POST", "/_emulator/load", { latency_ms = 20, limit_inflight = 4 },
       { auth = false })

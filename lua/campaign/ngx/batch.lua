@@ -5,7 +5,7 @@
 -- client's own perform (the core's retry and 401 decisions), so this file holds scheduling
 -- only: threads, the source's "not yet", settle order, the first error.
 local ngx = ngx
-local type, pcall, error = type, pcall, error
+local type, pcall, error, require = type, pcall, error, require
 local min = math.min
 local remove = table.remove
 local co_status = coroutine.status
@@ -62,6 +62,21 @@ function _M.method(check_client, perform, prepare, now)
     local failed
     -- A source: light threads pull from it; `false` parks the thread until a request settles.
     local ended, active, settled, ok_count, failed_count = false, 0, 0, 0, 0
+    -- A parked thread (over the "auto" limit, or after a source's false) waits on a semaphore
+    -- that a settle or a limiter sample posts (lua-resty-core's ngx.semaphore, which ngx_lua
+    -- loads); without it, it polls every millisecond.
+    local has_semaphore, semaphore = pcall(require, "ngx.semaphore")
+    local moved = has_semaphore and semaphore.new(0) or nil
+    local parked = 0
+    local function wake()
+      if parked > 0 and moved then moved:post(parked) end
+    end
+    local function park()
+      if not moved then return ngx.sleep(0.001) end
+      parked = parked + 1
+      moved:wait(1) -- the timeout only bounds a lost wake-up: the caller looks again
+      parked = parked - 1
+    end
     local function settle(i, body, res)
       local result
       if body ~= nil then
@@ -73,6 +88,7 @@ function _M.method(check_client, perform, prepare, now)
       end
       if not from_source then results[i] = result end
       settled = settled + 1
+      wake()
       if on_result and not failed then
         local ok, cerr = pcall(on_result, i, result, limiter and limiter:limit() or concurrency)
         if not ok then failed = { cerr } end
@@ -101,23 +117,23 @@ function _M.method(check_client, perform, prepare, now)
       sample = function(x)
         local outcome, rtt = x:lesson()
         limiter:sample(rtt, outcome, active, now())
+        wake() -- the limit may have moved
       end
     end
     local function worker()
       while not failed do
         local req, i
-        -- "auto": a thread beyond the limit waits (polled) until the limit or the load moves
-        while limiter and active >= limiter:limit() and not failed and not ended do ngx.sleep(0.001) end
+        -- "auto": a thread beyond the limit waits until the limit or the load moves
+        while limiter and active >= limiter:limit() and not failed and not ended do park() end
         if failed then return end
         if from_source then
           if ended then return end
           req, i = pull()
           if req == nil then return end
           if req == false then
-            -- parked until a request settles (a source's "not yet"); polled, as light threads
-            -- have no condition variable without lua-resty-core's semaphore
+            -- parked until a request settles (a source's "not yet")
             local seen = settled
-            while settled == seen and not failed and not ended and active > 0 do ngx.sleep(0.001) end
+            while settled == seen and not failed and not ended and active > 0 do park() end
           end
         else
           next_index = next_index + 1
