@@ -187,7 +187,7 @@ describe("campaign JSON", function()
         end
       end
       if not locale then
-        -- to run it: localedef -i de_DE -f UTF-8 DIR/de_DE.UTF-8 and LOCPATH=DIR
+        -- scripts/run-tests builds one (localedef into build/locale, LOCPATH); by hand the same
         pending("no locale with a decimal comma is installed")
         return
       end
