@@ -1,28 +1,16 @@
 -- campaign.ngx's batch when on_result raises, as the C client's (docs/client.md): no request
 -- starts after the raise, the light threads still running are killed (or, inside a
 -- subrequest, finish their request), then batch raises the callback's own error.
-local emulator = require "emulator"
 local harness = require "openresty.harness"
 
 describe("campaign.ngx batch with a raising on_result", function()
-  local emu, srv, params
-
-  setup(function()
-    emu = emulator.shared()
-    srv = harness.start { workers = 1, upstream = emu.base_url }
-    params = { emu = harness.emu_params(emu) }
-  end)
-
-  teardown(function()
-    if srv then srv:stop() end
-  end)
-
-  before_each(function()
-    emu:fresh()
-  end)
+  local ctx = harness.suite()
+  setup(ctx.start)
+  teardown(ctx.stop)
+  before_each(ctx.fresh)
 
   it("raises the callback's own value and starts no request after it", function()
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local started, calls = 0, 0
       local c = client{ on_event = function(ev)
         if ev.type == "request" then started = started + 1 end
@@ -38,20 +26,20 @@ describe("campaign.ngx batch with a raising on_result", function()
         error(boom)
       end })
       return { ok = ok, same = rawequal(err, boom), calls = calls, started = started }
-    ]], params)
+    ]], ctx.params)
     assert.is_false(r.ok)
     assert.is_true(r.same)
     assert.equal(1, r.calls)
     assert.equal(2, r.started)
     local seen = 0
-    for _, q in ipairs(emu:requests()) do
+    for _, q in ipairs(ctx.emu:requests()) do
       if q.uri:find("stopcheck=", 1, true) then seen = seen + 1 end
     end
     assert.truthy(seen <= 2, seen .. " requests reached the server")
   end)
 
   it("kills the threads waiting in the transport instead of waiting for them", function()
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local c = client{ transport = function(req)
         if req.url:find("slow", 1, true) then ngx.sleep(3) end
         return { status = 200, headers = {}, body = "{}" }
@@ -65,7 +53,7 @@ describe("campaign.ngx batch with a raising on_result", function()
       -- the client is usable afterwards
       local results = c:batch({ { "GET", "fast" }, { "GET", "fast" } })
       return { ok = ok, err = err, took = took, n = #results, status = results[2].status }
-    ]], params)
+    ]], ctx.params)
     assert.is_false(r.ok)
     assert.equal("stop at 1", r.err)
     assert.truthy(r.took < 2, "took " .. r.took)

@@ -1,28 +1,16 @@
 -- campaign.ngx's batch with a source function (issue 13, item 4), as the C client's
 -- (docs/client.md "A source function instead of a list"): light threads pull the next request
 -- when free, `false` parks a thread until a request settles, results go only to on_result.
-local emulator = require "emulator"
 local harness = require "openresty.harness"
 
 describe("campaign.ngx batch with a source function", function()
-  local emu, srv, params
-
-  setup(function()
-    emu = emulator.shared()
-    srv = harness.start { workers = 1, upstream = emu.base_url }
-    params = { emu = harness.emu_params(emu) }
-  end)
-
-  teardown(function()
-    if srv then srv:stop() end
-  end)
-
-  before_each(function()
-    emu:fresh()
-  end)
+  local ctx = harness.suite()
+  setup(ctx.start)
+  teardown(ctx.stop)
+  before_each(ctx.fresh)
 
   it("pulls requests as threads free, honours false, returns a summary", function()
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local c = client()
       local given, in_flight, most, seen = 0, 0, 0, {}
       local summary = c:batch(function()
@@ -41,7 +29,7 @@ describe("campaign.ngx batch with a source function", function()
       local ok3, e3 = pcall(c.batch, c, function() error(boom) end, { on_result = function() end })
       return { summary = summary, most = most, seen = #seen, e1 = tostring(e1), e2 = tostring(e2),
         ok = { ok1, ok2, ok3 }, same = rawequal(e3, boom) }
-    ]], params)
+    ]], ctx.params)
     assert.same({ count = 9, ok = 9, failed = 0 }, r.summary)
     assert.equal(2, r.most)
     assert.equal(9, r.seen)
@@ -52,9 +40,9 @@ describe("campaign.ngx batch with a source function", function()
   end)
 
   it("a parked thread waits for a settle, it does not poll with ngx.sleep", function()
-    local status = emu:call("POST", "/_emulator/load", { latency_ms = 100 }, { auth = false })
+    local status = ctx.emu:call("POST", "/_emulator/load", { latency_ms = 100 }, { auth = false })
     assert.equal(200, status)
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local c = client()
       local sleep, sleeps = ngx.sleep, 0
       -- counted for this batch only: threads over the "auto" limit and after a source's false park
@@ -70,8 +58,8 @@ describe("campaign.ngx batch with a source function", function()
         on_result = function() in_flight = in_flight - 1 end })
       ngx.sleep = sleep
       return { ok = ok, summary = ok and summary or tostring(summary), sleeps = sleeps, falses = falses }
-    ]], params)
-    emu:call("POST", "/_emulator/load", { latency_ms = 0 }, { auth = false })
+    ]], ctx.params)
+    ctx.emu:call("POST", "/_emulator/load", { latency_ms = 0 }, { auth = false })
     assert.is_true(r.ok, r.summary)
     assert.same({ count = 3, ok = 3, failed = 0 }, r.summary)
     assert.is_true(r.falses >= 1)
@@ -81,10 +69,10 @@ describe("campaign.ngx batch with a source function", function()
   end)
 
   it("concurrency = \"auto\": the limit of campaign._limiter, nothing lost under a gateway's 429s", function()
-    local status = emu:call("POST", "/_emulator/load", { latency_ms = 20, limit_inflight = 4 },
+    local status = ctx.emu:call("POST", "/_emulator/load", { latency_ms = 20, limit_inflight = 4 },
       { auth = false })
     assert.equal(200, status)
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local c = client{ retries = 8, retry_base = 0.02, retry_max = 0.2 }
       local k, limits, failed = 0, {}, 0
       local summary = c:batch(function()
@@ -107,8 +95,8 @@ describe("campaign.ngx batch with a source function", function()
         e[i] = ok and "no error" or tostring(err)
       end
       return { summary = summary, failed = failed, lo = lo, hi = hi, first = limits[1], list = #list, e = e }
-    ]], params)
-    emu:call("DELETE", "/_emulator/load", nil, { auth = false })
+    ]], ctx.params)
+    ctx.emu:call("DELETE", "/_emulator/load", nil, { auth = false })
     assert.same({ count = 80, ok = 80, failed = 0 }, r.summary)
     assert.equal(4, r.first)
     assert.is_true(r.lo >= 1 and r.hi <= 16)
@@ -123,11 +111,11 @@ describe("campaign.ngx batch with a source function", function()
   end)
 
   it("bulk_update: light threads that all wait for one read-back's delay take it once", function()
-    local pkey = emu:profiles()[2].PKey
+    local pkey = ctx.emu:profiles()[2].PKey
     -- the PATCH "succeeds" without being applied: both read-backs see the old value
-    emu:faults { { method = "PATCH", status = 200,
-      body = harness.json.encode { PKey = pkey, href = emu.base_url .. "/x" }, times = 1 } }
-    local r = srv:eval([[
+    ctx.emu:faults { { method = "PATCH", status = 200,
+      body = harness.json.encode { PKey = pkey, href = ctx.emu.base_url .. "/x" }, times = 1 } }
+    local r = ctx.srv:eval([[
       local wf = require "campaign.workflow"
       local items = { { pkey = params.pkey, changes = { firstName = "Lost" } } }
       local ok, report = pcall(wf.bulk_update, client(), items,
@@ -135,20 +123,20 @@ describe("campaign.ngx batch with a source function", function()
       if not ok then return { raised = tostring(report) } end
       return { total = report.total, ok = report.ok, failed = report.failed,
         kind = report.errors[1] and report.errors[1].kind }
-    ]], { emu = params.emu, pkey = pkey })
+    ]], { emu = ctx.params.emu, pkey = pkey })
     assert.same({ total = 1, ok = 0, failed = 1, kind = "verify" }, r)
     local gets = 0
-    for _, req in ipairs(emu:requests()) do if req.method == "GET" then gets = gets + 1 end end
+    for _, req in ipairs(ctx.emu:requests()) do if req.method == "GET" then gets = gets + 1 end end
     assert.equal(2, gets)
   end)
 
   it("bulk_update streams there too: a slow PATCH holds no other item back", function()
-    local profiles = emu:profiles()
+    local profiles = ctx.emu:profiles()
     local slow = profiles[1].PKey
-    emu:faults { { method = "PATCH", path = slow:gsub("%p", "%%%0") .. "$", delay_ms = 1500 } }
+    ctx.emu:faults { { method = "PATCH", path = slow:gsub("%p", "%%%0") .. "$", delay_ms = 1500 } }
     local pkeys = {}
     for i = 1, 24 do pkeys[i] = profiles[i].PKey end
-    local r = srv:eval([[
+    local r = ctx.srv:eval([[
       local wf = require "campaign.workflow"
       local items = {}
       for i, pkey in ipairs(params.pkeys) do
@@ -156,10 +144,10 @@ describe("campaign.ngx batch with a source function", function()
       end
       local report = wf.bulk_update(client(), items, { concurrency = 4 })
       return { total = report.total, ok = report.ok }
-    ]], { emu = params.emu, pkeys = pkeys })
+    ]], { emu = ctx.params.emu, pkeys = pkeys })
     assert.same({ total = 24, ok = 24 }, r)
     local slow_at, list = nil, {}
-    for _, req in ipairs(emu:requests()) do
+    for _, req in ipairs(ctx.emu:requests()) do
       if req.method == "PATCH" then
         list[#list + 1] = req
         if req.uri:find(slow, 1, true) then slow_at = req.time end

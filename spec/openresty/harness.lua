@@ -227,6 +227,31 @@ function harness.emu_params(emu)
     access_token = emu.access_token, client_id = emu.client_id, client_secret = emu.client_secret }
 end
 
+--- harness.suite([start_opts]) -> ctx: what a describe block of campaign.ngx specs shares, one
+-- nginx for the block (harness.start{workers = 1, upstream = the shared emulator} plus
+-- start_opts) and the shared emulator made fresh before each spec. The block registers
+--   setup(ctx.start) teardown(ctx.stop) before_each(ctx.fresh)
+-- (busted's hooks exist only in a spec file's environment); ctx.emu, ctx.srv and ctx.params
+-- (the handlers' emulator fields) are set by ctx.start.
+function harness.suite(start_opts)
+  local emulator = require "emulator"
+  local ctx = {}
+  function ctx.start()
+    ctx.emu = emulator.shared()
+    local o = { workers = 1, upstream = ctx.emu.base_url }
+    for k, v in pairs(start_opts or {}) do o[k] = v end
+    ctx.srv = harness.start(o)
+    ctx.params = { emu = harness.emu_params(ctx.emu) }
+  end
+  function ctx.stop()
+    if ctx.srv then ctx.srv:stop() end
+  end
+  function ctx.fresh()
+    ctx.emu:fresh()
+  end
+  return ctx
+end
+
 --- server:error_log() -> text of the error log
 function server:error_log()
   local f = io.open(self.prefix .. "/error.log", "rb")
