@@ -7,6 +7,7 @@
 -- bin/campaign runs as a subprocess against the shared emulator.
 local emulator = require "emulator"
 local cjson = require "cjson"
+local cli_process = require "cli_process"
 
 local output = require "campaign.cli.output"
 
@@ -39,40 +40,16 @@ local function write_file(path, text)
   return path
 end
 
-local function ims_env()
-  return {
-    CAMPAIGN_ORG = emu.org, CAMPAIGN_API_KEY = emu.api_key, CAMPAIGN_BASE_URL = emu.base_url,
-    CAMPAIGN_CLIENT_ID = emu.client_id, CAMPAIGN_CLIENT_SECRET = emu.client_secret,
-    CAMPAIGN_IMS_URL = emu.ims_url, CAMPAIGN_CAFILE = emu.cafile,
-  }
-end
+local function ims_env() return cli_process.ims_env(emu) end
 
 local function command_line(argv, env)
-  local words = {"env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. (os.getenv("HOME") or "/tmp")}
-  for key, value in pairs(env or ims_env()) do
-    if value then words[#words + 1] = key .. "=" .. value end
-  end
-  words[#words + 1] = "lua5.4"
-  words[#words + 1] = "bin/campaign"
-  for _, word in ipairs(argv) do words[#words + 1] = word end
-  local quoted = {}
-  for i, word in ipairs(words) do quoted[i] = sh(word) end
-  return table.concat(quoted, " ")
+  return cli_process.command_line(env or ims_env(), argv)
 end
 
 --- Runs bin/campaign; returns {code =, out =, err =}.
 local function campaign(argv, opts)
   opts = opts or {}
-  local out_path, err_path = os.tmpname(), os.tmpname()
-  local in_path = opts.stdin and write_file(os.tmpname(), opts.stdin)
-  local command = command_line(argv, opts.env) .. " >" .. out_path .. " 2>" .. err_path ..
-    " <" .. (in_path or "/dev/null")
-  local _, _, code = os.execute(command)
-  local result = {code = code, out = read_file(out_path), err = read_file(err_path)}
-  os.remove(out_path)
-  os.remove(err_path)
-  if in_path then os.remove(in_path) end
-  return result
+  return cli_process.exec(opts.env or ims_env(), argv, opts.stdin)
 end
 
 local function expect(code, result)

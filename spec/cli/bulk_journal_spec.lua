@@ -4,6 +4,7 @@
 -- as a subprocess against a private emulator seeded with 300 profiles.
 local emulator = require "emulator"
 local cjson = require "cjson"
+local cli_process = require "cli_process"
 local journal = require "campaign.journal"
 
 local N = 300
@@ -53,36 +54,12 @@ describe("bulk-update --journal and --resume (issue 13, item 2)", function()
     if emu then emu:stop() end
   end)
 
-  local function env_words()
-    local words = { "env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. (os.getenv("HOME") or "/tmp") }
-    for key, value in pairs {
-      CAMPAIGN_ORG = emu.org, CAMPAIGN_API_KEY = emu.api_key, CAMPAIGN_BASE_URL = emu.base_url,
-      CAMPAIGN_CLIENT_ID = emu.client_id, CAMPAIGN_CLIENT_SECRET = emu.client_secret,
-      CAMPAIGN_IMS_URL = emu.ims_url, CAMPAIGN_CAFILE = emu.cafile,
-    } do
-      if value then words[#words + 1] = key .. "=" .. value end
-    end
-    words[#words + 1] = "lua5.4"
-    words[#words + 1] = "bin/campaign"
-    return words
-  end
-
   local function command_line(argv)
-    local words = env_words()
-    for _, word in ipairs(argv) do words[#words + 1] = word end
-    local quoted = {}
-    for i, word in ipairs(words) do quoted[i] = sh(word) end
-    return table.concat(quoted, " ")
+    return cli_process.command_line(cli_process.ims_env(emu), argv)
   end
 
   local function campaign(argv)
-    local out_path, err_path = os.tmpname(), os.tmpname()
-    local redirect = " >" .. out_path .. " 2>" .. err_path .. " </dev/null"
-    local _, _, code = os.execute(command_line(argv) .. redirect)
-    local result = { code = code, out = read_file(out_path), err = read_file(err_path) }
-    os.remove(out_path)
-    os.remove(err_path)
-    return result
+    return cli_process.exec(cli_process.ims_env(emu), argv)
   end
 
   local function expect(code, result)

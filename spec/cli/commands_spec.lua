@@ -3,6 +3,7 @@
 -- the bulk report against the emulator's data, and no secret in any output.
 local emulator = require "emulator"
 local cjson = require "cjson"
+local cli_process = require "cli_process"
 
 local emu = emulator.shared()
 -- a well-formed PKey no record has: ACS answers 404 (a malformed one would be a 500)
@@ -30,38 +31,13 @@ local function write_file(path, text)
   return path
 end
 
--- The emulator's OAuth client credentials: each run fetches its own token from IMS, so the
--- specs do not depend on a token that another spec may have expired.
-local function ims_env()
-  return {
-    CAMPAIGN_ORG = emu.org, CAMPAIGN_API_KEY = emu.api_key, CAMPAIGN_BASE_URL = emu.base_url,
-    CAMPAIGN_CLIENT_ID = emu.client_id, CAMPAIGN_CLIENT_SECRET = emu.client_secret,
-    CAMPAIGN_IMS_URL = emu.ims_url, CAMPAIGN_CAFILE = emu.cafile,
-  }
-end
+local function ims_env() return cli_process.ims_env(emu) end
 
 --- Runs bin/campaign with `argv` in a clean environment (`opts.env`, default ims_env()), with
 -- `opts.stdin` as standard input. Returns {code =, out =, err =}.
 local function campaign(argv, opts)
   opts = opts or {}
-  local words = {"env", "-i", "PATH=" .. os.getenv("PATH"), "HOME=" .. (os.getenv("HOME") or "/tmp")}
-  for key, value in pairs(opts.env or ims_env()) do
-    if value then words[#words + 1] = key .. "=" .. value end
-  end
-  words[#words + 1] = "lua5.4"
-  words[#words + 1] = "bin/campaign"
-  for _, word in ipairs(argv) do words[#words + 1] = word end
-  local quoted = {}
-  for i, word in ipairs(words) do quoted[i] = sh(word) end
-  local out_path, err_path = os.tmpname(), os.tmpname()
-  local in_path = opts.stdin and write_file(os.tmpname(), opts.stdin)
-  local command = table.concat(quoted, " ") .. " >" .. out_path .. " 2>" .. err_path ..
-    " <" .. (in_path or "/dev/null")
-  local _, _, code = os.execute(command)
-  local result = {code = code, out = read_file(out_path), err = read_file(err_path)}
-  os.remove(out_path)
-  os.remove(err_path)
-  if in_path then os.remove(in_path) end
+  local result = cli_process.exec(opts.env or ims_env(), argv, opts.stdin)
   outputs[#outputs + 1] = result.out
   outputs[#outputs + 1] = result.err
   return result
