@@ -418,8 +418,19 @@ function campaign._url_split(url) end
 ---Internal (the HTTP/1.1 response parser of campaign.ngx's cosocket transport;
 ---src/http_response.c); it may change.
 ---@param opts? {max_head?: integer, max_body?: integer, head?: boolean}
----@return userdata parser :feed(s), :need(), :status(), :headers(), :body(), :keepalive()
+---@return userdata parser :feed(s), :need(), :status(), :headers(), :body(), :keepalive(),
+---:response()
 function campaign._http_response(opts) end
+
+---Internal (client:batch's option rules without a client, src/batch_options.c through
+---src/core.c, for the workflows' checks before any input is read); it may change.
+---@param fname string the name errors start with
+---@param requests table|function the requests (a list or a source function)
+---@param opts? table {concurrency?, concurrency_max?, concurrency_start?, on_result?}
+---@param level? integer where a misuse is raised (as error's level)
+---@return integer concurrency the concurrency to start with
+---@return campaign.Limiter|nil limiter concurrency = "auto"'s limiter
+function campaign._batch_options(fname, requests, opts, level) end
 
 -- The OpenResty client (lua/campaign/ngx.lua) --------------------------------------------------
 

@@ -528,7 +528,8 @@ describe("workflow.bulk_update", function()
     local function items() read = read + 1 return nil end
     for _, case in ipairs {
       { { concurrency = 300 }, "option 'concurrency' must be an integer from 1 to 256, or \"auto\"" },
-      { { concurrency = "auto", concurrency_max = 300 }, "option 'concurrency_max' must be an integer from 1 to 256" },
+      { { concurrency = "auto", concurrency_max = 300 },
+        "option 'concurrency_max' must be an integer from 1 to 256" },
       { { concurrency = 4, concurrency_max = 8 }, "option 'concurrency_max' needs concurrency = \"auto\"" },
       { { concurrency = "auto", concurrency_max = 4, concurrency_start = 8 },
         "option 'concurrency_start' (8) must not exceed 'concurrency_max' (4)" },
