@@ -72,6 +72,9 @@ function M.big()
   local n = tonumber(ngx.var.arg_bytes) or 0
   local piece = string.rep("abcdefghijklmnopqrstuvwxyz", 316):sub(1, 8192)
   ngx.header.content_type = "application/json"
+  -- &header=N: an X-Padding header of N bytes (a long head), &id=1: an X-Request-Id of its own
+  if ngx.var.arg_header then ngx.header["X-Padding"] = string.rep("p", tonumber(ngx.var.arg_header)) end
+  if ngx.var.arg_id then ngx.header["X-Request-Id"] = ngx.var.request_id end
   if ngx.var.arg_length then ngx.header.content_length = n + 11 end
   ngx.print('{"data":"')
   local sent = 0
