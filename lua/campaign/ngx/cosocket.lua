@@ -8,6 +8,7 @@ local ngx = ngx
 local type, tostring, pcall, error = type, tostring, pcall, error
 local str_format, str_gsub, str_match = string.format, string.gsub, string.match
 local floor = math.floor
+local concat = table.concat
 local split_url = campaign._url_split
 
 local _M = {}
@@ -68,7 +69,13 @@ function _M.cosocket_transport(opts)
   local max_head = opts.max_head or 65536
   -- a client sends every request to one origin: split it once, not per request
   local origin, scheme, host, port, authority, connect_host, server_name, pool, ssl_session
+  local connect_options
   local parser_max_body, parser_options, head_parser_options
+  -- The header block (Host, then req.headers, each line CRLF-ended) of the headers table
+  -- block_of: the core hands the built-in transports one table per token, so the block is
+  -- built once per token, not per request (a request with headers of its own gets a table,
+  -- and a block, of its own).
+  local block_of, block
   return function(req)
     local url = req.url
     local url_origin, rest = str_match(url, "^(%a[%w+.-]*://[^/?#]*)(.*)$")
@@ -83,28 +90,33 @@ function _M.cosocket_transport(opts)
       pool = str_format("campaign|%s|%s|%d|%s|%s", scheme, connect_host, port, server_name,
         verify and "verify" or "noverify")
       ssl_session = nil
+      connect_options = { pool = pool, pool_size = pool_size } -- read by connect, never kept
+      block_of = nil
     end
     if rest == "" then rest = "/" end
-    local method, body = req.method, req.body
-    local lines = { method, " ", rest, " HTTP/1.1\r\nHost: ", authority, "\r\n" }
-    local n = #lines
-    for name, value in pairs(req.headers) do
-      lines[n + 1], lines[n + 2], lines[n + 3], lines[n + 4] = name, ": ", value, "\r\n"
-      n = n + 4
+    local method, body, headers = req.method, req.body, req.headers
+    if headers ~= block_of then
+      local parts, n = { "Host: ", authority, "\r\n" }, 3
+      for name, value in pairs(headers) do
+        parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", value, "\r\n"
+        n = n + 4
+      end
+      block, block_of = concat(parts), headers
     end
+    local lines
     if body or method == "POST" or method == "PUT" or method == "PATCH" then
-      lines[n + 1], lines[n + 2], n = "Content-Length: ", tostring(body and #body or 0), n + 2
-      lines[n + 1], n = "\r\n", n + 1
+      lines = { method, " ", rest, " HTTP/1.1\r\n", block, "Content-Length: ",
+        tostring(body and #body or 0), "\r\n\r\n", body or "" }
+    else
+      lines = { method, " ", rest, " HTTP/1.1\r\n", block, "\r\n" }
     end
-    lines[n + 1] = "\r\n"
-    if body then lines[n + 2] = body end
     local timeout_ms, connect_ms = floor(req.timeout * 1000), floor(req.connect_timeout * 1000)
     -- No silent resend on a pooled connection: ngx_lua closes a pooled connection the server
     -- closed while it was idle, and an attempt that fails after the request went out is the
     -- client's retry rule's to judge (a POST is not resent).
     local sock = ngx.socket.tcp()
     sock:settimeouts(connect_ms, timeout_ms, timeout_ms)
-    local ok, err = sock:connect(connect_host, port, { pool = pool, pool_size = pool_size })
+    local ok, err = sock:connect(connect_host, port, connect_options)
     if not ok then
       return nil, err == "timeout" and "timeout" or "network",
         str_format("could not connect to %s: %s", authority, tostring(err)), false
