@@ -1,18 +1,20 @@
 -- The campaign client under load. One process, one client, one result line (see common.lua).
 --   lua5.4 bench/client_bench.lua --base-url URL --org ORG [--cafile F] [--token T --api-key K]
 --     --mode get|patch|batch|bulk|memory [--path P] [--concurrency N] [--batch-size N] [--batch-method M]
---     [--seconds S] [--max-requests N] [--http2 on|off] [--checkpoints 10000,100000]
+--     [--seconds S] [--max-requests N] [--http2 on|off] [--checkpoints 10000,100000] [--warmup N]
 -- get/patch: sequential calls on one client (keep-alive); batch: client:batch of batch-size
 -- PATCH requests at the given concurrency, repeated; bulk: workflow.bulk_update of batch-size
 -- items (the path's record) at the given concurrency, repeated; memory: sequential GETs, printing peak RSS
 -- at each checkpoint (rss_kb_<n>=...), the bytes per queued batch item and per transfer in flight.
+-- --warmup N (batch mode): N untimed batches first, as bench/openresty's handler does with its
+-- `warmup`, so that a row comparing the two compares steady states (connections, JIT traces).
 local common = require "common"
 local campaign = require "campaign"
 
 local opts = common.parse_args(arg, {
   org = "bench", token = "bench-token", api_key = "bench-api-key", mode = "get",
   path = "profileAndServices/profile/@bench", concurrency = 16, batch_size = 1000,
-  seconds = 3, http2 = "on", checkpoints = "10000,100000", batch_method = "PATCH",
+  seconds = 3, http2 = "on", checkpoints = "10000,100000", batch_method = "PATCH", warmup = 0,
 })
 
 local client = campaign.new{
@@ -57,6 +59,7 @@ end
 
 function modes.batch()
   local requests = batch_requests(opts.batch_size)
+  for _ = 1, opts.warmup do client:batch(requests, { concurrency = opts.concurrency }) end
   return common.run_for(opts, function()
     local results = client:batch(requests, { concurrency = opts.concurrency })
     return #requests, failed_results(results)

@@ -276,16 +276,17 @@ if openresty and openresty ~= "" and servers[3].s then
   emit("Baseline: the C client's client:batch of GETs at concurrency 16 on LuaJIT (the VM nginx embeds);")
   emit("the OpenResty client: campaign.ngx batches at concurrency 16 inside one nginx worker, with each")
   emit("transport: capture (ngx.location.capture through examples/openresty/campaign_proxy.conf, keep-alive")
-  emit("upstream) and cosocket (the built-in one, straight to the server).")
+  emit("upstream) and cosocket (the built-in one, straight to the server). Each contender runs one")
+  emit("untimed batch of 1000 GETs first (connections, JIT traces): the row compares steady states.")
   emit("Target (issue 12): cosocket ≥ 0.9x.")
   emit("")
   table_header({ "C client (LuaJIT) req/s", "campaign.ngx, capture transport",
     "campaign.ngx, cosocket transport" })
   local r = row("16 concurrent GETs", {
     { key = "C", cmd = client_cmd(servers[3].s, { mode = "batch", concurrency = 16,
-      extra = "--batch-method GET", lua = "jit" }) },
-    { key = "capture", cmd = openresty .. " --transport capture" },
-    { key = "cosocket", cmd = openresty .. " --transport cosocket" },
+      extra = "--batch-method GET --warmup 1", lua = "jit" }) },
+    { key = "capture", cmd = openresty .. " --transport capture --warmup 1" },
+    { key = "cosocket", cmd = openresty .. " --transport cosocket --warmup 1" },
   })
   emit(("| %s | %s | %s |"):format(rps(r.C), ratio(r.capture, r.C), target_ratio(r.cosocket, r.C, 0.9)))
   emit("")

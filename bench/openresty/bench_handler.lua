@@ -1,5 +1,6 @@
--- GET /bench?seconds=S&concurrency=C&transport=T: campaign.ngx batches of 1000 GETs at
--- concurrency C until S seconds have passed; answers `requests=N failures=N seconds=S rps=R`
+-- GET /bench?seconds=S&concurrency=C&transport=T[&warmup=N]: campaign.ngx batches of 1000 GETs
+-- at concurrency C until S seconds have passed, after N untimed ones (default 0; the C client's
+-- --warmup); answers `requests=N failures=N seconds=S rps=R`
 -- (bench/common.lua's line). T: "capture" (ngx.location.capture through the example's internal
 -- proxy location and its keep-alive upstream; the default) or "cosocket" (the built-in
 -- cosocket transport, straight to the server, pool of C connections).
@@ -28,6 +29,7 @@ function M.handle()
   local path = os.getenv("BENCH_PATH")
   local batch = {}
   for i = 1, 1000 do batch[i] = { "GET", path } end
+  for _ = 1, tonumber(args.warmup) or 0 do client:batch(batch, { concurrency = concurrency }) end
   local requests, failures = 0, 0
   ngx.update_time()
   local start = ngx.now()
