@@ -3,18 +3,22 @@
  * through libcurl alone, with no Lua, no JSON and no error object.
  *
  *   raw_curl --url URL [--method GET|PATCH] [--data JSON] [--header "K: V"]...
- *            [--concurrency N] [--seconds S] [--max-requests N] [--cafile F] [--http2] [--parse]
+ *            [--concurrency N] [--seconds S] [--max-requests N] [--cafile F] [--http2] [--parse | --lex]
  *
  * concurrency 1: one easy handle reused for every request (keep-alive), like client:get.
  * concurrency N: N easy handles, each reused, driven by one multi handle, like client:batch;
  *   with --http2 the transfers multiplex over one connection when the server offers h2.
  * --parse: also parse each body with yajl_tree (what a C program must do to read the JSON).
+ * --lex: also run yajl's parser over each body with no callbacks: the JSON lexed and validated
+ *   (UTF-8 included), nothing built. The least any yajl-based decoder can do, so raw --lex over
+ *   raw is the ceiling of a GET + decode on yajl.
  * Runs until --seconds have passed or --max-requests were made, then prints one line:
  *   requests=N failures=N seconds=S rps=R
  * A failure is a transport error or a status >= 400; the run exits 1 if any happened.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <curl/curl.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +31,7 @@
 typedef struct {
   const char *url, *method, *data, *cafile;
   const char *headers[MAX_HEADERS];
-  int nheaders, concurrency, http2, parse;
+  int nheaders, concurrency, http2, parse; /* parse: 1 yajl_tree (--parse), 2 lex only (--lex) */
   double seconds;
   long max_requests;
 } Options;
@@ -67,7 +71,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 
 static void usage(void) {
   fputs("usage: raw_curl --url URL [--method M] [--data JSON] [--header H]... [--concurrency N]\n"
-        "                [--seconds S] [--max-requests N] [--cafile F] [--http2] [--parse]\n",
+        "                [--seconds S] [--max-requests N] [--cafile F] [--http2] [--parse | --lex]\n",
         stderr);
   exit(2);
 }
@@ -83,6 +87,7 @@ static void parse_args(int argc, char **argv, Options *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--http2")) { o->http2 = 1; continue; }
     if (!strcmp(a, "--parse")) { o->parse = 1; continue; }
+    if (!strcmp(a, "--lex")) { o->parse = 2; continue; }
     if (!v) usage();
     i++;
     if (!strcmp(a, "--url")) o->url = v;
@@ -124,7 +129,13 @@ static int finish(Slot *s, CURLcode rc, const Options *o) {
   int failed = rc != CURLE_OK;
   curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
   if (!failed && status >= 400) failed = 1;
-  if (!failed && o->parse) {
+  if (!failed && o->parse == 2) {
+    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+    const unsigned char *body = (const unsigned char *)(s->body.data ? s->body.data : "");
+    if (!h || yajl_parse(h, body, s->body.len) != yajl_status_ok || yajl_complete_parse(h) != yajl_status_ok)
+      failed = 1;
+    if (h) yajl_free(h);
+  } else if (!failed && o->parse) {
     char err[128];
     yajl_val v = yajl_tree_parse(s->body.data ? s->body.data : "", err, sizeof err);
     if (!v) failed = 1;
