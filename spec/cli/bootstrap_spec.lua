@@ -2,9 +2,7 @@
 -- exits 1, installing nothing. The line must say --no-install-recommends like the root install
 -- (on a fresh Debian 12 root: 101 packages instead of 158). `id` and `dpkg-query` are faked
 -- on PATH: this user, every package missing.
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
+local sh = require("cli_process").quote
 
 local function run(command)
   local pipe = io.popen(command .. " 2>&1 </dev/null")

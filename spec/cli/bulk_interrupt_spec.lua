@@ -27,12 +27,7 @@ local function buffer()
   }
 end
 
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  file:write(text)
-  file:close()
-  return path
-end
+local write_file = require("files").write
 
 local function report_lines(path)
   local lines = {}

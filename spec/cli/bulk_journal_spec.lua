@@ -18,24 +18,9 @@ local function fresh_name(suffix)
   return base .. suffix
 end
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  file:write(text)
-  file:close()
-  return path
-end
+local sh = cli_process.quote
+local files = require "files"
+local read_file, write_file = files.read, files.write
 
 local function report_lines(path)
   local lines = {}

@@ -12,24 +12,9 @@ local MISSING = "@" .. ("NoSuchProfile0"):rep(8)
 -- Every stdout and stderr of this file, scanned for secrets by the last spec.
 local outputs = {}
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("a")
-  file:close()
-  return text
-end
-
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  file:write(text)
-  file:close()
-  return path
-end
+local sh = cli_process.quote
+local files = require "files"
+local read_file, write_file = files.read, files.write
 
 local function ims_env() return cli_process.ims_env(emu) end
 

@@ -4,9 +4,7 @@ local emulator = require "emulator"
 
 local emu = emulator.shared()
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
+local sh = require("cli_process").quote
 
 -- Runs `command` (a list of words) with a clean environment plus `env`; returns code, output
 -- (stdout and stderr together, in order).

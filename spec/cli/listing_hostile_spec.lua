@@ -9,9 +9,7 @@ local cjson = require "cjson"
 
 local emu = emulator.shared()
 
-local function sh(word)
-  return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
-end
+local sh = require("cli_process").quote
 
 local function slurp(path)
   local file = assert(io.open(path, "rb"))

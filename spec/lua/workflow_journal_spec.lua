@@ -9,19 +9,8 @@ local journal = require "campaign.journal"
 
 local PATH = "profileAndServices/profile/"
 
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
-
-local function write_file(path, text)
-  local file = assert(io.open(path, "wb"))
-  file:write(text)
-  file:close()
-end
+local files = require "files"
+local read_file, write_file = files.read, files.write
 
 local function lines_of(path)
   local out = {}

@@ -7,13 +7,7 @@ function M.quote(word)
   return "'" .. tostring(word):gsub("'", "'\\''") .. "'"
 end
 
-local function read_file(path)
-  local file = io.open(path, "rb")
-  if not file then return nil end
-  local text = file:read("*a")
-  file:close()
-  return text
-end
+local read_file = require("files").read
 
 --- The emulator's settings with its static access token.
 function M.token_env(emu)
