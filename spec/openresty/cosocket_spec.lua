@@ -32,6 +32,11 @@ describe("campaign.ngx's cosocket transport", function()
     emu:clear_requests()
   end)
 
+  -- eval parameters pointing the client at the spec nginx's stand-in API (/spec/campaign/big)
+  local function stand_in()
+    return { emu = { org = "spec", api_key = "k", access_token = "t", base_url = srv.url } }
+  end
+
   local function eval(code, extra)
     local p = { emu = params.emu }
     for k, v in pairs(extra or {}) do p[k] = v end
@@ -66,7 +71,6 @@ describe("campaign.ngx's cosocket transport", function()
   end)
 
   it("reads chunked and Content-Length bodies, and stops at max_body (kind too_large)", function()
-    local spec_params = { emu = { org = "spec", api_key = "k", access_token = "t", base_url = srv.url } }
     local r = srv:eval([[
       local out = {}
       for _, length in ipairs { false, true } do
@@ -78,7 +82,7 @@ describe("campaign.ngx's cosocket transport", function()
           kind = err and err.kind, max_body = err and err.max_body, msg = err and err.message }
       end
       return out
-    ]], spec_params)
+    ]], stand_in())
     assert.equal(300000, r[1].len)
     assert.equal("chunked", r[1].chunked)
     assert.equal(300000, r[2].len)
@@ -91,7 +95,6 @@ describe("campaign.ngx's cosocket transport", function()
   end)
 
   it("reads a head longer than one read, and refuses one over max_head (kind too_large)", function()
-    local spec_params = { emu = { org = "spec", api_key = "k", access_token = "t", base_url = srv.url } }
     local r = srv:eval([[
       local body, res = client { transport = "cosocket" }:get("big",
         { query = { bytes = 10, length = 1, header = 5000 } })
@@ -101,7 +104,7 @@ describe("campaign.ngx's cosocket transport", function()
         { query = { bytes = 10, header = 2000 } })
       return { data = body and body.data, padding = res.headers["x-padding"], kind = err and err.kind,
         msg = err and err.message, small_kind = small and small.kind }
-    ]], spec_params)
+    ]], stand_in())
     assert.equal(("abcdefghij"), r.data)
     assert.equal(("p"):rep(5000), r.padding)
     assert.equal("too_large", r.kind)
@@ -113,7 +116,6 @@ describe("campaign.ngx's cosocket transport", function()
   -- string of 128 bytes or more: heads read whole, alike but for a request id, would all share
   -- one hash chain (lua/campaign/ngx/cosocket.lua, LINE_READ; docs/openresty.md).
   it("reads each head in pieces under 128 bytes, which LuaJIT hashes whole", function()
-    local spec_params = { emu = { org = "spec", api_key = "k", access_token = "t", base_url = srv.url } }
     local r = srv:eval([=[
       local real_tcp = ngx.socket.tcp
       local pieces, by_length = {}, 0
@@ -147,7 +149,7 @@ describe("campaign.ngx's cosocket transport", function()
       for _, len in ipairs(pieces) do if len > longest then longest = len end end
       out.longest, out.pieces, out.by_length = longest, #pieces, by_length
       return out
-    ]=], spec_params)
+    ]=], stand_in())
     assert.is_nil(r.err)
     assert.equal(20, r.ids) -- twenty heads, each with a request id of its own
     assert.equal(20, r.bodies)

@@ -102,7 +102,7 @@ function _M.log_request(entry)
   -- [entry, n]: the text ends with the sequence number. LuaJIT interns every string and
   -- Debian's luajit2 hashes only a sample of the bytes of a long one, always its last ones:
   -- entries alike but for their request id, time and seq would otherwise share one hash chain
-  -- (26 µs per entry more with 20k of them unswept; docs/openresty.md "Reading a response").
+  -- (docs/openresty.md "Reading a response").
   dict:set("r" .. n, cjson.encode({ entry, n }))
   if n > MAX_REQUESTS then dict:delete("r" .. (n - MAX_REQUESTS)) end
 end

@@ -15,15 +15,11 @@ local _M = {}
 
 
 local new_parser = campaign._http_response
--- Bytes asked for at a time while the parser wants a line (the head, a chunk-size line). Under
--- 128: LuaJIT interns every string, and the string hash of Debian's luajit2 (2.1-20230119)
--- reads every byte of a string under 128 bytes but only samples longer ones (measured). A
--- response head is constant text with a few per-response values (a request id, the date); read
--- as one long string, every head of a long run hashes alike and lands in one chain of the
--- string table, which each new head then walks with memcmp: measured here, 5k GETs/s instead
--- of 22k with a 50 MB Lua heap, and a bimodal 30 or 55 us per GET with a small one
--- (docs/openresty.md "Reading a response"). Short pieces hash apart; the body, asked for by
--- length, is one string.
+-- Bytes asked for at a time while the parser wants a line (the head, a chunk-size line): under
+-- 128. LuaJIT interns every string, and Debian's luajit2 hashes every byte of a string under 128
+-- bytes but only a sample of a longer one; heads alike but for a request id, read whole, would
+-- all share one chain of the string table (docs/openresty.md "Reading a response" has the
+-- measurements). The body, asked for by its length, is one string.
 local LINE_READ = 127
 
 -- Reads one response from sock through the parser. Returns the parser, or nil, kind, message.
